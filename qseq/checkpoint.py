@@ -1,0 +1,86 @@
+"""Checkpoints: ``model.safetensors`` (tensors only) + ``config.json`` (everything else).
+
+Never unpickles anything. Both files are written atomically; ``config.json`` records the
+sha256 of the weights it belongs to, so a half-written pair is detected on load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from qseq._io import atomic_write_text, atomic_write_with
+from qseq.errors import CheckpointError
+
+WEIGHTS = "model.safetensors"
+CONFIG = "config.json"
+FORMAT = "qseq-checkpoint"
+FORMAT_VERSION = 1
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def save_checkpoint(directory: str | Path, model: nn.Module, config: dict[str, Any]) -> Path:
+    """Write weights then config into ``directory`` (created if needed)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    atomic_write_with(directory / WEIGHTS, lambda tmp: save_file(state, str(tmp)))
+    payload = {"format": FORMAT, "format_version": FORMAT_VERSION, **config,
+               "weights_sha256": _sha256(directory / WEIGHTS)}
+    atomic_write_text(directory / CONFIG, json.dumps(payload, indent=2, sort_keys=True))
+    return directory
+
+
+def read_config(directory: str | Path) -> dict[str, Any]:
+    directory = Path(directory)
+    path = directory / CONFIG
+    if not path.is_file():
+        raise CheckpointError(f"{directory} is not a qseq checkpoint ({CONFIG} missing)")
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{path} is not valid JSON ({exc}); re-train or restore it") from None
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a qseq checkpoint config")
+    if config.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} has format version {config.get('format_version')}, this qseq reads "
+            f"{FORMAT_VERSION}; re-train with this version"
+        )
+    return config
+
+
+def load_weights(directory: str | Path, model: nn.Module, config: dict[str, Any]) -> nn.Module:
+    """Load weights strictly into ``model`` after checking they match ``config``."""
+    path = Path(directory) / WEIGHTS
+    if not path.is_file():
+        raise CheckpointError(f"{Path(directory)} has no {WEIGHTS}; the checkpoint is incomplete")
+    if _sha256(path) != config.get("weights_sha256"):
+        raise CheckpointError(
+            f"{path} does not match its {CONFIG} (checksum differs); the checkpoint is corrupt "
+            "or was half-written: re-train or restore it"
+        )
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"cannot read {path}: {exc}") from None
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0]
+        raise CheckpointError(f"{path} does not fit the model in {CONFIG}: {first}") from None
+    return model
+

@@ -1,0 +1,224 @@
+"""The canonical price panel and conversion of the layouts users actually have into it.
+
+A *panel* is a long ``pd.DataFrame`` indexed by ``(date, ticker)`` (sorted, unique, tz-naive
+dates) with float64 columns drawn from :data:`PRICE_COLUMNS`; ``close`` is always present.
+Prices are split/dividend adjusted when the source carries an adjusted close (the OHLC bars are
+scaled by ``adj_close / close``, as ``yfinance`` does with ``auto_adjust=True``).
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from qseq.errors import DataError
+
+PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
+OHLC = ("open", "high", "low", "close")
+
+_ALIASES = {
+    "date": "date", "datetime": "date", "timestamp": "date", "time": "date", "day": "date",
+    "ticker": "ticker", "symbol": "ticker", "instrument": "ticker", "name": "ticker",
+    "open": "open", "high": "high", "low": "low", "close": "close",
+    "adjclose": "adj_close", "adjustedclose": "adj_close",
+    "volume": "volume", "vol": "volume",
+}
+_REQUIRED = ("date", "close")
+
+
+def _canonical(name: object) -> str:
+    key = re.sub(r"[^a-z]", "", str(name).lower())
+    return _ALIASES.get(key, str(name))
+
+
+def _describe_needed(found: list[str]) -> str:
+    return (
+        f"found columns {found}; need a date column (Date/Datetime or the index) and Close, "
+        "optionally Open/High/Low/Adj Close/Volume and a Ticker/Symbol column for panels"
+    )
+
+
+def _wide_multiindex_to_long(frame: pd.DataFrame) -> pd.DataFrame:
+    """yfinance ``download`` frame with MultiIndex columns -> long frame with a ticker column.
+
+    Handles both ``group_by='column'`` (levels Price, Ticker) and ``group_by='ticker'``.
+    """
+    levels = [
+        [_canonical(v) for v in frame.columns.get_level_values(i)] for i in range(2)
+    ]
+    price_level = 0 if set(levels[0]) & set(PRICE_COLUMNS) else 1
+    renamed = frame.copy()
+    renamed.columns = pd.MultiIndex.from_arrays(
+        [levels[price_level], frame.columns.get_level_values(1 - price_level).astype(str)],
+        names=["field", "ticker"],
+    )
+    long = renamed.stack(level="ticker", future_stack=True)
+    long.index = long.index.set_names(["date", "ticker"])
+    long = long.reset_index()
+    long.columns.name = None
+    return long
+
+
+def normalize_prices(
+    frame: pd.DataFrame, ticker: str | None = None, adjust: bool = True
+) -> pd.DataFrame:
+    """Convert a user or vendor frame into a canonical panel.
+
+    Accepts: a flat OHLCV frame (date as a column or the index, any column case, optional
+    ``Adj Close``), a long frame with a ticker column, or a yfinance frame with MultiIndex
+    columns. ``ticker`` names the instrument of a single-ticker frame.
+
+    Returns a frame indexed by ``(date, ticker)`` with columns from :data:`PRICE_COLUMNS`.
+    Rows where every price field is missing (dates on which a ticker did not trade in a wide
+    frame) are dropped; partially missing rows are kept for the NaN policy to decide.
+    """
+    if not isinstance(frame, pd.DataFrame):
+        raise DataError(f"expected a pandas DataFrame of prices, got {type(frame).__name__}")
+    if isinstance(frame.columns, pd.MultiIndex):
+        if frame.columns.nlevels != 2:
+            raise DataError(
+                f"MultiIndex columns with {frame.columns.nlevels} levels are not understood; "
+                "expected yfinance's two levels (Price, Ticker)"
+            )
+        idx_name = frame.index.name or "date"
+        frame = frame.rename_axis(idx_name)
+        frame = _wide_multiindex_to_long(frame)
+    else:
+        frame = frame.copy()
+        if isinstance(frame.index, pd.DatetimeIndex):
+            frame = frame.rename_axis("date").reset_index()
+        elif _canonical(frame.index.name) == "date":
+            frame = frame.reset_index()
+        elif isinstance(frame.index, pd.MultiIndex):
+            frame = frame.reset_index()
+
+    mapping: dict[object, str] = {}
+    for col in frame.columns:
+        canon = _canonical(col)
+        if canon in mapping.values() and canon in _ALIASES.values():
+            raise DataError(f"columns {list(frame.columns)} map to '{canon}' more than once")
+        mapping[col] = canon
+    frame = frame.rename(columns=mapping)
+    found = [str(c) for c in mapping]
+    missing = [c for c in _REQUIRED if c not in frame.columns]
+    if missing:
+        raise DataError(f"missing {missing}: " + _describe_needed(found))
+
+    if "ticker" not in frame.columns:
+        if ticker is None:
+            raise DataError(
+                "the data has no ticker column; pass ticker=... (CLI: --ticker) to name it"
+            )
+        frame["ticker"] = ticker
+    frame["ticker"] = frame["ticker"].astype(str).str.strip().str.upper()
+
+    try:
+        dates = pd.to_datetime(frame["date"], format="mixed")
+    except (ValueError, TypeError) as exc:
+        raise DataError(f"could not parse the date column as dates ({exc})") from None
+    if getattr(dates.dt, "tz", None) is not None:
+        # Daily bars: keep the exchange-local calendar date, drop the time zone.
+        dates = dates.dt.tz_localize(None)
+    frame["date"] = dates.dt.normalize() if _is_daily(dates) else dates
+
+    out = pd.DataFrame({"date": frame["date"], "ticker": frame["ticker"]})
+    for col in (*PRICE_COLUMNS, "adj_close"):
+        if col in frame.columns:
+            out[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
+            bad = frame[col].notna() & out[col].isna()
+            if bad.any():
+                row = frame.loc[bad.idxmax()]
+                raise DataError(
+                    f"{row['ticker']} {row['date']} {col}: value {frame.loc[bad.idxmax(), col]!r} "
+                    "is not a number"
+                )
+    if adjust and "adj_close" in out.columns:
+        factor = out["adj_close"] / out["close"]
+        for col in ("open", "high", "low"):
+            if col in out.columns:
+                out[col] = out[col] * factor
+        out["close"] = out["adj_close"]
+    out = out.drop(columns=["adj_close"], errors="ignore")
+
+    price_cols = [c for c in PRICE_COLUMNS if c in out.columns]
+    out = out[out[price_cols].notna().any(axis=1)]
+    out = out.set_index(["date", "ticker"]).sort_index()
+    return out[price_cols]
+
+
+def _is_daily(dates: pd.Series) -> bool:
+    d = dates.dropna()
+    return bool(len(d) == 0 or (d == d.dt.normalize()).all() or _mostly_one_per_day(d))
+
+
+def _mostly_one_per_day(d: pd.Series) -> bool:
+    # yfinance daily bars with tz stamps at midnight local time come out as 00:00 after tz drop;
+    # intraday data has several stamps per day.
+    return bool(d.dt.normalize().value_counts().max() == 1 and d.dt.hour.nunique() <= 2)
+
+
+def _open_text(path: Path):
+    if path.suffix == ".gz":
+        return gzip.open(path, "rt", newline="")
+    return open(path, newline="")
+
+
+def _looks_like_yfinance_multiheader(path: Path) -> bool:
+    with _open_text(path) as fh:
+        rows = [row for _, row in zip(range(3), csv.reader(fh))]
+    if len(rows) < 3:
+        return False
+    third = rows[2]
+    second_head = _canonical(rows[1][0]) if rows[1] else ""
+    return second_head == "ticker" or (bool(third) and third[0] != "" and all(c == "" for c in third[1:]))
+
+
+def read_price_file(
+    path: str | Path, ticker: str | None = None, adjust: bool = True
+) -> pd.DataFrame:
+    """Read a CSV (optionally gzipped) or Parquet price file into a canonical panel.
+
+    Single-ticker files without a ticker column take ``ticker`` or, failing that, the file stem.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"file not found: {path}; check the path")
+    name = path.name.lower()
+    default_ticker = ticker or re.sub(r"\.(csv|parquet|pq)(\.gz)?$", "", path.name, flags=re.I)
+    try:
+        if name.endswith((".parquet", ".pq")):
+            frame = pd.read_parquet(path)
+        elif name.endswith((".csv", ".csv.gz", ".txt")):
+            if _looks_like_yfinance_multiheader(path):
+                frame = pd.read_csv(path, header=[0, 1], index_col=0)
+            else:
+                frame = pd.read_csv(path)
+        else:
+            raise DataError(f"{path}: unsupported file type; use .csv, .csv.gz or .parquet")
+    except DataError:
+        raise
+    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(f"could not read {path}: {first}") from None
+    if frame.empty:
+        raise DataError(f"{path} contains no rows")
+    try:
+        return normalize_prices(frame, ticker=default_ticker, adjust=adjust)
+    except DataError as exc:
+        raise DataError(f"{path}: {exc}") from None
+
+
+def panel_tickers(panel: pd.DataFrame) -> list[str]:
+    return list(panel.index.get_level_values("ticker").unique())
+
+
+def empty_panel() -> pd.DataFrame:
+    idx = pd.MultiIndex.from_arrays(
+        [pd.DatetimeIndex([]), pd.Index([], dtype=object)], names=["date", "ticker"]
+    )
+    return pd.DataFrame({c: np.array([], dtype="float64") for c in PRICE_COLUMNS}, index=idx)

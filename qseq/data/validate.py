@@ -1,0 +1,160 @@
+"""Panel validation and the explicit repair policies (NaN handling, OHLC consistency).
+
+Nothing is ever back-filled: a repair may only use the past (forward fill) or drop rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from qseq.errors import DataError
+
+NanPolicy = Literal["raise", "drop", "ffill"]
+OhlcPolicy = Literal["raise", "clip", "drop"]
+NAN_POLICIES = ("raise", "drop", "ffill")
+OHLC_POLICIES = ("raise", "clip", "drop")
+_REL_TOL = 1e-9
+
+
+@dataclass(frozen=True)
+class Issue:
+    ticker: str
+    date: pd.Timestamp | None
+    column: str
+    problem: str
+    fix: str
+
+    def message(self) -> str:
+        when = "" if self.date is None else f" {self.date.date()}"
+        return f"{self.ticker}{when} {self.column}: {self.problem}; {self.fix}"
+
+
+@dataclass
+class ValidationReport:
+    """Per-ticker summary and every issue found. ``ok`` is True when there are no issues."""
+
+    summary: pd.DataFrame
+    issues: list[Issue] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.issues
+
+    def raise_if_failed(self) -> None:
+        if self.issues:
+            extra = f" (and {len(self.issues) - 1} more issues)" if len(self.issues) > 1 else ""
+            raise DataError(self.issues[0].message() + extra)
+
+
+def _first(mask: pd.Series) -> tuple[str, pd.Timestamp]:
+    date, ticker = mask[mask].index[0]
+    return str(ticker), pd.Timestamp(date)
+
+
+def validate_panel(
+    panel: pd.DataFrame, min_rows: int = 1, raise_on_error: bool = True
+) -> ValidationReport:
+    """Check a canonical panel (see :mod:`qseq.data.schema`).
+
+    Checks: ``(date, ticker)`` MultiIndex with tz-naive datetimes, unique and sorted; no NaN;
+    prices > 0; volume >= 0; ``high >= max(open, close)``, ``low <= min(open, close)``;
+    at least ``min_rows`` rows per ticker. Errors name the ticker, date and column.
+    """
+    issues: list[Issue] = []
+    idx = panel.index
+    if not isinstance(idx, pd.MultiIndex) or list(idx.names) != ["date", "ticker"]:
+        raise DataError(
+            f"expected a panel indexed by (date, ticker), got index names {list(idx.names)}; "
+            "build it with qseq.load_prices or qseq.data.normalize_prices"
+        )
+    dates = idx.get_level_values("date")
+    if not isinstance(dates, pd.DatetimeIndex) or dates.tz is not None:
+        raise DataError("panel dates must be tz-naive datetimes; use qseq.data.normalize_prices")
+    if "close" not in panel.columns:
+        raise DataError(f"panel has no close column (columns: {list(panel.columns)})")
+    if idx.has_duplicates:
+        date, ticker = idx[idx.duplicated()][0]
+        issues.append(Issue(str(ticker), pd.Timestamp(date), "date", "duplicate row",
+                            "keep one row per ticker and date"))
+    if not idx.is_monotonic_increasing:
+        issues.append(Issue("*", None, "date", "index is not sorted",
+                            "sort with panel.sort_index()"))
+
+    for col in panel.columns:
+        nan = panel[col].isna()
+        if nan.any():
+            t, d = _first(nan)
+            issues.append(Issue(t, d, col, f"missing value ({int(nan.sum())} in total)",
+                                "load with nan_policy='drop' or 'ffill' (CLI: --nan-policy)"))
+    prices = [c for c in ("open", "high", "low", "close") if c in panel.columns]
+    for col in prices:
+        bad = panel[col] <= 0
+        if bad.any():
+            t, d = _first(bad)
+            issues.append(Issue(t, d, col, f"price {panel.loc[(d, t), col]} is not positive",
+                                "remove or correct the row"))
+    if "volume" in panel.columns:
+        bad = panel["volume"] < 0
+        if bad.any():
+            t, d = _first(bad)
+            issues.append(Issue(t, d, "volume", "volume is negative", "remove or correct the row"))
+    if {"open", "high", "low", "close"} <= set(panel.columns):
+        hi, lo = _ohlc_violations(panel)
+        for col, bad in (("high", hi), ("low", lo)):
+            if bad.any():
+                t, d = _first(bad)
+                rel = "below max(open, close)" if col == "high" else "above min(open, close)"
+                issues.append(Issue(t, d, col, f"{col} is {rel} ({int(bad.sum())} rows)",
+                                    "load with ohlc_policy='clip' or 'drop' (CLI: --ohlc-policy)"))
+
+    grouped = panel.reset_index().groupby("ticker", sort=True)["date"]
+    summary = pd.DataFrame({"rows": grouped.size(), "start": grouped.min(), "end": grouped.max()})
+    for ticker, rows in summary["rows"].items():
+        if rows < min_rows:
+            issues.append(Issue(str(ticker), None, "rows",
+                                f"{rows} rows, at least {min_rows} needed",
+                                "use a longer date range or a shorter lookback/horizon"))
+    report = ValidationReport(summary=summary, issues=issues)
+    if raise_on_error:
+        report.raise_if_failed()
+    return report
+
+
+def _ohlc_violations(panel: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    body_hi = np.maximum(panel["open"], panel["close"])
+    body_lo = np.minimum(panel["open"], panel["close"])
+    hi = panel["high"] < body_hi * (1 - _REL_TOL)
+    lo = panel["low"] > body_lo * (1 + _REL_TOL)
+    return hi, lo
+
+
+def apply_nan_policy(panel: pd.DataFrame, policy: NanPolicy) -> pd.DataFrame:
+    """``raise`` leaves NaN for validation to report; ``drop`` removes rows with any NaN;
+    ``ffill`` carries the last observed value forward within each ticker (never backwards),
+    then drops the leading rows that have no past to fill from."""
+    if policy not in NAN_POLICIES:
+        raise DataError(f"unknown nan_policy {policy!r}; choose one of {list(NAN_POLICIES)}")
+    if policy == "raise":
+        return panel
+    if policy == "ffill":
+        panel = panel.groupby(level="ticker", sort=False).ffill()
+    return panel.dropna(how="any")
+
+
+def apply_ohlc_policy(panel: pd.DataFrame, policy: OhlcPolicy) -> pd.DataFrame:
+    """``clip`` widens high/low to contain open and close; ``drop`` removes offending rows."""
+    if policy not in OHLC_POLICIES:
+        raise DataError(f"unknown ohlc_policy {policy!r}; choose one of {list(OHLC_POLICIES)}")
+    if policy == "raise" or not {"open", "high", "low", "close"} <= set(panel.columns):
+        return panel
+    hi, lo = _ohlc_violations(panel)
+    if policy == "drop":
+        return panel[~(hi | lo)]
+    panel = panel.copy()
+    panel["high"] = np.maximum(panel["high"], np.maximum(panel["open"], panel["close"]))
+    panel["low"] = np.minimum(panel["low"], np.minimum(panel["open"], panel["close"]))
+    return panel

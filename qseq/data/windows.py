@@ -1,0 +1,201 @@
+"""Sliding windows over a panel, chronological splits with a purge gap, and the scaler.
+
+Rows are kept once, ticker-major, in ``values [R, F]``; a window is the index of its last
+input bar (its *anchor*). ``x`` for anchors ``a`` is the strided view
+``values[a - lookback + 1 : a + 1]``: no per-sample copy exists until a batch is gathered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from qseq.data.features import compute_features, compute_targets
+from qseq.errors import ConfigError, DataError
+
+
+@dataclass
+class Windows:
+    """Windows over a panel.
+
+    values:     [R, F] float32 features of every row (ticker-major), scaled or raw
+    targets:    [R, H] float32 forward targets at every row (NaN where unknown)
+    row_ticker: [R] int64 ticker id of every row
+    row_date:   [R] datetime64 date of every row
+    anchors:    [N] int64 row of the last input bar of each window
+    """
+
+    values: np.ndarray
+    targets: np.ndarray
+    row_ticker: np.ndarray
+    row_date: np.ndarray
+    anchors: np.ndarray
+    lookback: int
+    feature_names: tuple[str, ...]
+    tickers: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.anchors)
+
+    def strided(self) -> np.ndarray:
+        """[R - lookback + 1, lookback, F] view: window ``i`` ends at row ``i + lookback - 1``."""
+        view = np.lib.stride_tricks.sliding_window_view(self.values, self.lookback, axis=0)
+        return view.transpose(0, 2, 1)
+
+    @property
+    def x(self) -> np.ndarray:
+        """[N, lookback, F]; a view when the anchors are consecutive rows, else a gather."""
+        start = self.anchors - self.lookback + 1
+        if len(start) and np.all(np.diff(start) == 1):
+            return self.strided()[start[0] : start[-1] + 1]
+        return self.strided()[start]
+
+    @property
+    def y(self) -> np.ndarray:
+        """[N, H]"""
+        return self.targets[self.anchors]
+
+    @property
+    def ticker(self) -> np.ndarray:
+        """[N] ticker ids (index into ``tickers``)"""
+        return self.row_ticker[self.anchors]
+
+    @property
+    def anchor_date(self) -> np.ndarray:
+        """[N] datetime64 date of the last input bar"""
+        return self.row_date[self.anchors]
+
+    def subset(self, mask_or_index: np.ndarray) -> Windows:
+        return Windows(self.values, self.targets, self.row_ticker, self.row_date,
+                       self.anchors[mask_or_index], self.lookback, self.feature_names,
+                       self.tickers)
+
+    def with_values(self, values: np.ndarray, targets: np.ndarray | None = None) -> Windows:
+        return Windows(values, self.targets if targets is None else targets, self.row_ticker,
+                       self.row_date, self.anchors, self.lookback, self.feature_names,
+                       self.tickers)
+
+
+def make_windows(
+    panel: pd.DataFrame,
+    features: Sequence[str],
+    lookback: int,
+    horizons: Sequence[int],
+    target: str = "log_return",
+    tickers: Sequence[str] | None = None,
+    require_targets: bool = True,
+) -> Windows:
+    """Build windows over every ticker of ``panel``.
+
+    A row is an anchor when its ``lookback`` bars belong to one ticker and have finite features,
+    and (if ``require_targets``) all its horizon targets are known. ``tickers`` fixes the ticker
+    vocabulary (ids); tickers outside it raise.
+    """
+    if lookback < 1:
+        raise ConfigError(f"lookback must be >= 1, got {lookback}")
+    feats = compute_features(panel, features)
+    targ = compute_targets(panel, target, horizons)
+    names = feats.index.get_level_values("ticker")
+    vocab = tuple(tickers) if tickers is not None else tuple(pd.unique(names))
+    lookup = {t: i for i, t in enumerate(vocab)}
+    unknown = sorted(set(pd.unique(names)) - set(lookup))
+    if unknown:
+        raise DataError(f"tickers {unknown} were not seen in training (known: {list(vocab)})")
+    row_ticker = np.asarray(pd.Index(vocab).get_indexer(names), dtype=np.int64)
+    values = feats.to_numpy(dtype=np.float32, copy=True)
+    targets = targ.to_numpy(dtype=np.float32, copy=True)
+
+    pos = feats.groupby(level="ticker", sort=False).cumcount().to_numpy()
+    finite_row = np.isfinite(values).all(axis=1)
+    # bad rows in the trailing window, via a cumulative count
+    bad = np.concatenate([[0], np.cumsum(~finite_row)])
+    idx = np.arange(len(values))
+    lo = np.maximum(idx - lookback + 1, 0)
+    window_ok = (bad[idx + 1] - bad[lo] == 0) & (pos >= lookback - 1)
+    if require_targets:
+        window_ok &= np.isfinite(targets).all(axis=1)
+    anchors = np.flatnonzero(window_ok).astype(np.int64)
+    return Windows(values, targets, row_ticker,
+                   feats.index.get_level_values("date").to_numpy(), anchors, lookback,
+                   tuple(features), vocab)
+
+
+@dataclass(frozen=True)
+class Split:
+    train: np.ndarray  # positions into Windows.anchors
+    val: np.ndarray
+    test: np.ndarray
+
+
+def chronological_split(
+    windows: Windows, val_frac: float = 0.15, test_frac: float = 0.15, gap: int = 1
+) -> Split:
+    """Split windows by anchor date into train / validation / test.
+
+    Segment boundaries fall on dates shared by all tickers. Then, per ticker, the first ``gap``
+    bars after the previous segment's last anchor are purged, so with ``gap >= max horizon``
+    no training target overlaps a validation or test target.
+    """
+    if not (0 <= val_frac < 1 and 0 <= test_frac < 1 and val_frac + test_frac < 1):
+        raise ConfigError(f"val_frac={val_frac} and test_frac={test_frac} must be in [0, 1) "
+                          "and sum to less than 1")
+    dates = windows.anchor_date
+    unique = np.unique(dates)
+    if len(unique) < 3:
+        raise DataError(f"only {len(unique)} window dates; need more data to split")
+    n = len(unique)
+    n_train = int(round(n * (1 - val_frac - test_frac)))
+    n_val = int(round(n * val_frac))
+    d_train = unique[max(n_train - 1, 0)]
+    d_val = unique[min(max(n_train + n_val - 1, 0), n - 1)]
+    segment = np.where(dates <= d_train, 0, np.where(dates <= d_val, 1, 2))
+    rows = windows.anchors
+    ticks = windows.ticker
+    keep = np.ones(len(rows), dtype=bool)
+    n_tickers = len(windows.tickers)
+    for seg in (1, 2):
+        prior = segment < seg
+        last = np.full(n_tickers, -(10**12), dtype=np.int64)
+        np.maximum.at(last, ticks[prior], rows[prior])
+        mine = segment == seg
+        keep &= ~(mine & (rows - last[ticks] <= gap))
+    pos = np.arange(len(rows))
+    return Split(pos[keep & (segment == 0)], pos[keep & (segment == 1)], pos[keep & (segment == 2)])
+
+
+def rows_covered(windows: Windows) -> np.ndarray:
+    """[R] bool: rows that appear in the input window of at least one anchor."""
+    marks = np.zeros(len(windows.values) + 1, dtype=np.int64)
+    np.add.at(marks, windows.anchors - windows.lookback + 1, 1)
+    np.add.at(marks, windows.anchors + 1, -1)
+    return np.cumsum(marks[:-1]) > 0
+
+
+@dataclass
+class StandardScaler:
+    """Per-column standardisation. ``fit`` takes the rows it may see; fitted state ends in ``_``."""
+
+    mean_: np.ndarray | None = None
+    std_: np.ndarray | None = None
+
+    def fit(self, data: np.ndarray) -> StandardScaler:
+        data = np.asarray(data, dtype=np.float64)
+        if len(data) < 2:
+            raise DataError(f"cannot fit a scaler on {len(data)} rows; use more training data")
+        self.mean_ = np.nanmean(data, axis=0)
+        std = np.nanstd(data, axis=0)
+        self.std_ = np.where(std > 1e-12, std, 1.0)
+        return self
+
+    def transform(self, data: np.ndarray) -> np.ndarray:
+        return ((data - self.mean_) / self.std_).astype(np.float32)
+
+    def inverse(self, data: np.ndarray | torch.Tensor):
+        return data * self.std_ + self.mean_ if isinstance(data, np.ndarray) else (
+            data * torch.as_tensor(self.std_, dtype=data.dtype)
+            + torch.as_tensor(self.mean_, dtype=data.dtype)
+        )

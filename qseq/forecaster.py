@@ -1,0 +1,288 @@
+"""The notebook facade: ``Forecaster(model=..., lookback=..., horizons=...)`` with ``fit``,
+``predict``, ``save`` and ``load`` over a price panel. The CLI calls exactly these methods."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from qseq import __version__
+from qseq.checkpoint import load_weights, read_config, save_checkpoint
+from qseq.data.features import TARGETS, parkinson_bar_vol, parse_feature
+from qseq.data.validate import validate_panel
+from qseq.data.windows import (
+    StandardScaler,
+    Windows,
+    chronological_split,
+    make_windows,
+    rows_covered,
+)
+from qseq.errors import CheckpointError, ConfigError, DataError, NotFittedError
+from qseq.metrics import forecast_metrics
+from qseq.models import ModelConfig, build_model, get_spec
+from qseq.train import EpochLog, TrainConfig, TrainResult, fit_model, predict_windows
+
+log = logging.getLogger(__name__)
+DEFAULT_FEATURES = ("log_return", "log_volume_change")
+MIN_TRAIN_WINDOWS = 64
+
+
+def _horizons(value: int | Sequence[int]) -> tuple[int, ...]:
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        if value < 1:
+            raise ConfigError(f"horizon must be >= 1, got {value}")
+        return tuple(range(1, int(value) + 1))
+    try:
+        hs = tuple(sorted({int(h) for h in value}))
+    except (TypeError, ValueError):
+        raise ConfigError(f"horizons must be an int or a list of ints, got {value!r}") from None
+    if not hs or hs[0] < 1:
+        raise ConfigError(f"horizons must be positive integers, got {value!r}")
+    return hs
+
+
+@dataclass(frozen=True)
+class ForecastSpec:
+    """What is forecast, from what: everything that shapes the windows."""
+
+    model: str = "gru"
+    lookback: int = 64
+    horizons: tuple[int, ...] = (1, 2, 3, 4, 5)
+    features: tuple[str, ...] = DEFAULT_FEATURES
+    target: str = "log_return"
+    val_frac: float = 0.15
+    test_frac: float = 0.15
+
+    def __post_init__(self) -> None:
+        get_spec(self.model)
+        if not isinstance(self.lookback, int) or self.lookback < 2:
+            raise ConfigError(f"lookback must be an integer >= 2, got {self.lookback!r}")
+        if self.target not in TARGETS:
+            raise ConfigError(f"unknown target {self.target!r}; choose one of {list(TARGETS)}")
+        for name in self.features:
+            parse_feature(name)
+        if len(set(self.features)) != len(self.features):
+            raise ConfigError(f"features listed twice: {list(self.features)}")
+
+
+class Forecaster:
+    """Multi-horizon forecaster over a panel of one or many tickers.
+
+    ``fit(panel)`` splits the windows chronologically (train / validation / test with a purge
+    gap of max(horizons) bars), fits the scalers on training rows only, and trains the model
+    with early stopping on validation loss. Fitted attributes end in ``_``.
+    """
+
+    def __init__(
+        self,
+        model: str = "gru",
+        *,
+        lookback: int = 64,
+        horizons: int | Sequence[int] = 5,
+        features: Sequence[str] = DEFAULT_FEATURES,
+        target: str = "log_return",
+        hidden_size: int = 64,
+        num_layers: int = 2,
+        dropout: float = 0.0,
+        ticker_dim: int = 8,
+        train: TrainConfig | None = None,
+        val_frac: float = 0.15,
+        test_frac: float = 0.15,
+        seed: int = 0,
+        device: str = "auto",
+    ) -> None:
+        self.spec = ForecastSpec(model=model, lookback=lookback, horizons=_horizons(horizons),
+                                 features=tuple(features), target=target, val_frac=val_frac,
+                                 test_frac=test_frac)
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.dropout = dropout
+        self.ticker_dim = ticker_dim
+        self.train_config = train if train is not None else TrainConfig()
+        self.seed = seed
+        self.device = device
+
+    # -- fitting -------------------------------------------------------------------------
+    def fit(
+        self,
+        panel: pd.DataFrame,
+        *,
+        progress: bool = False,
+        on_epoch: Callable[[EpochLog], None] | None = None,
+    ) -> Forecaster:
+        """Fit on a panel indexed by (date, ticker). Returns ``self``."""
+        spec = self.spec
+        h_max = max(spec.horizons)
+        validate_panel(panel, min_rows=spec.lookback + h_max + 2)
+        windows = make_windows(panel, spec.features, spec.lookback, spec.horizons, spec.target)
+        split = chronological_split(windows, spec.val_frac, spec.test_frac, gap=h_max)
+        if len(split.train) < MIN_TRAIN_WINDOWS:
+            raise DataError(
+                f"only {len(split.train)} training windows (need >= {MIN_TRAIN_WINDOWS}); "
+                "use a longer date range or a shorter --lookback/--horizon"
+            )
+        train_w = windows.subset(split.train)
+        self.scaler_x_ = StandardScaler().fit(windows.values[rows_covered(train_w)])
+        self.scaler_y_ = StandardScaler().fit(train_w.y)
+        scaled = windows.with_values(self.scaler_x_.transform(windows.values),
+                                     self.scaler_y_.transform(windows.targets))
+        self.tickers_ = windows.tickers
+        self.model_config_ = ModelConfig(
+            input_size=len(spec.features), horizons=len(spec.horizons),
+            hidden_size=self.hidden_size, num_layers=self.num_layers, dropout=self.dropout,
+            n_tickers=len(windows.tickers), ticker_dim=self.ticker_dim,
+        )
+        torch.manual_seed(self.seed)
+        self.model_ = build_model(spec.model, self.model_config_)
+        callback = on_epoch
+        bar = None
+        if progress and on_epoch is None:
+            from qseq.progress import epoch_progress
+
+            bar = epoch_progress(self.train_config.epochs)
+            callback = bar.update
+        try:
+            self.result_: TrainResult = fit_model(
+                self.model_, scaled.subset(split.train),
+                scaled.subset(split.val) if len(split.val) else None,
+                self.train_config, seed=self.seed, device=self.device, on_epoch=callback,
+            )
+        finally:
+            if bar is not None:
+                bar.close()
+        self.model_.cpu()
+        dates = windows.anchor_date
+        self.split_dates_ = {
+            name: [str(pd.Timestamp(dates[idx].min()).date()),
+                   str(pd.Timestamp(dates[idx].max()).date())] if len(idx) else None
+            for name, idx in (("train", split.train), ("val", split.val), ("test", split.test))
+        }
+        self.metrics_ = {
+            name: self._metrics(scaled.subset(idx), panel)
+            for name, idx in (("val", split.val), ("test", split.test)) if len(idx)
+        }
+        self.data_fingerprint_ = panel_fingerprint(panel)
+        return self
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            raise NotFittedError("this Forecaster is not fitted; call fit(panel) or "
+                                 "Forecaster.load(path) first")
+
+    def _baseline(self, windows: Windows, panel: pd.DataFrame) -> np.ndarray:
+        """Naive forecast: zero for return targets, the last bar's volatility for realized_vol."""
+        if self.spec.target != "realized_vol":
+            return np.zeros((len(windows), len(self.spec.horizons)))
+        frame = panel.reorder_levels(["ticker", "date"]).sort_index()
+        vol = parkinson_bar_vol(frame).to_numpy()
+        return np.repeat(vol[windows.anchors][:, None], len(self.spec.horizons), axis=1)
+
+    def _metrics(self, scaled: Windows, panel: pd.DataFrame) -> pd.DataFrame:
+        y_hat = self.scaler_y_.inverse(predict_windows(self.model_, scaled))
+        y_true = self.scaler_y_.inverse(scaled.y)
+        return forecast_metrics(y_true, y_hat, self._baseline(scaled, panel), self.spec.horizons,
+                                directional=self.spec.target != "realized_vol")
+
+    # -- prediction ----------------------------------------------------------------------
+    def predict(self, panel: pd.DataFrame, *, last_only: bool = False) -> pd.DataFrame:
+        """Forecasts for every window of ``panel`` (or only each ticker's latest bar).
+
+        Returns a tidy frame with columns date (the anchor bar), ticker, horizon, y_hat, y_true
+        (NaN where the future is not in the panel), in target units (log returns by default).
+        """
+        self._check_fitted()
+        spec = self.spec
+        validate_panel(panel, min_rows=spec.lookback + 1)
+        windows = make_windows(panel, spec.features, spec.lookback, spec.horizons, spec.target,
+                               tickers=self.tickers_, require_targets=False)
+        if last_only:
+            last = pd.Series(windows.anchors).groupby(windows.ticker).max().to_numpy()
+            windows = windows.subset(np.isin(windows.anchors, last))
+        if len(windows) == 0:
+            raise DataError(f"no complete {spec.lookback}-bar window in the data; "
+                            "provide more history")
+        scaled = windows.with_values(self.scaler_x_.transform(windows.values))
+        y_hat = self.scaler_y_.inverse(predict_windows(self.model_, scaled))
+        n, h = y_hat.shape
+        return pd.DataFrame({
+            "date": np.repeat(windows.anchor_date, h),
+            "ticker": np.repeat(np.asarray(self.tickers_, dtype=object)[windows.ticker], h),
+            "horizon": np.tile(np.asarray(spec.horizons), n),
+            "y_hat": y_hat.reshape(-1).astype(np.float64),
+            "y_true": windows.y.reshape(-1).astype(np.float64),
+        })
+
+    # -- persistence ---------------------------------------------------------------------
+    def config_dict(self) -> dict[str, Any]:
+        self._check_fitted()
+        return {
+            "qseq_version": __version__,
+            "model": self.spec.model,
+            "spec": asdict(self.spec),
+            "model_config": asdict(self.model_config_),
+            "train": asdict(self.train_config),
+            "seed": self.seed,
+            "tickers": list(self.tickers_),
+            "features": list(self.spec.features),
+            "scaler_x": {"mean": self.scaler_x_.mean_.tolist(), "std": self.scaler_x_.std_.tolist()},
+            "scaler_y": {"mean": self.scaler_y_.mean_.tolist(), "std": self.scaler_y_.std_.tolist()},
+            "split_dates": self.split_dates_,
+            "metrics": {k: v.reset_index().to_dict(orient="records")
+                        for k, v in self.metrics_.items()},
+            "training": self.result_.to_dict(),
+            "data_fingerprint": self.data_fingerprint_,
+        }
+
+    def save(self, directory: str | Path) -> Path:
+        """Write ``model.safetensors`` + ``config.json`` into ``directory``."""
+        return save_checkpoint(directory, self.model_, self.config_dict())
+
+    @classmethod
+    def load(cls, directory: str | Path, device: str = "auto") -> Forecaster:
+        """Rebuild from the registry and load the weights strictly."""
+        cfg = read_config(directory)
+        try:
+            spec = cfg["spec"]
+            self = cls(spec["model"], lookback=spec["lookback"], horizons=spec["horizons"],
+                       features=spec["features"], target=spec["target"],
+                       val_frac=spec["val_frac"], test_frac=spec["test_frac"],
+                       train=TrainConfig(**cfg["train"]), seed=cfg["seed"], device=device)
+            mc = ModelConfig(**cfg["model_config"])
+            self.hidden_size, self.num_layers = mc.hidden_size, mc.num_layers
+            self.dropout, self.ticker_dim = mc.dropout, mc.ticker_dim
+            self.model_config_ = mc
+            self.tickers_ = tuple(cfg["tickers"])
+            self.scaler_x_ = StandardScaler(np.asarray(cfg["scaler_x"]["mean"]),
+                                            np.asarray(cfg["scaler_x"]["std"]))
+            self.scaler_y_ = StandardScaler(np.asarray(cfg["scaler_y"]["mean"]),
+                                            np.asarray(cfg["scaler_y"]["std"]))
+            self.split_dates_ = cfg["split_dates"]
+            self.metrics_ = {k: pd.DataFrame(v).set_index("horizon")
+                             for k, v in cfg["metrics"].items()}
+            tr = cfg["training"]
+            self.result_ = TrainResult(best_epoch=tr["best_epoch"],
+                                       best_val_loss=tr["best_val_loss"],
+                                       stopped_early=tr["stopped_early"])
+            self.data_fingerprint_ = cfg["data_fingerprint"]
+        except (KeyError, TypeError) as exc:
+            raise CheckpointError(f"{directory}/config.json lacks or mangles {exc}; "
+                                  "re-train the model") from None
+        except ConfigError as exc:
+            raise CheckpointError(f"{directory}/config.json: {exc}") from None
+        model = build_model(self.spec.model, mc)
+        self.model_ = load_weights(directory, model, cfg).eval()
+        return self
+
+
+def panel_fingerprint(panel: pd.DataFrame) -> str:
+    """sha256 over the panel's index and values: same data, same fingerprint."""
+    hashed = pd.util.hash_pandas_object(panel, index=True).to_numpy()
+    return hashlib.sha256(hashed.tobytes() + ",".join(panel.columns).encode()).hexdigest()

@@ -1,0 +1,222 @@
+"""The training loop, in plain sight: AdamW, gradient clipping, an LR schedule, early stopping
+on validation loss that restores the best weights. Seeded and deterministic on CPU."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from qseq.data.windows import Windows
+from qseq.errors import ConfigError, TrainingError
+
+log = logging.getLogger(__name__)
+LOSSES = ("mse", "huber")
+SCHEDULES = ("cosine", "plateau", "none")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 20
+    batch_size: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    clip_grad_norm: float = 1.0
+    loss: str = "mse"
+    huber_delta: float = 1.0
+    lr_schedule: str = "cosine"
+    patience: int = 5
+    min_delta: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.epochs, int) or self.epochs < 1:
+            raise ConfigError(f"epochs must be a positive integer, got {self.epochs!r}")
+        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise ConfigError(f"batch_size must be a positive integer, got {self.batch_size!r}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ConfigError(f"lr must be positive, got {self.lr}")
+        if self.loss not in LOSSES:
+            raise ConfigError(f"unknown loss {self.loss!r}; choose one of {list(LOSSES)}")
+        if self.lr_schedule not in SCHEDULES:
+            raise ConfigError(
+                f"unknown lr_schedule {self.lr_schedule!r}; choose one of {list(SCHEDULES)}"
+            )
+        if self.patience < 1:
+            raise ConfigError(f"patience must be >= 1, got {self.patience}")
+
+
+@dataclass
+class EpochLog:
+    epoch: int
+    train_loss: float
+    val_loss: float | None
+    lr: float
+    seconds: float
+
+
+@dataclass
+class TrainResult:
+    history: list[EpochLog] = field(default_factory=list)
+    best_epoch: int = 0
+    best_val_loss: float | None = None
+    stopped_early: bool = False
+
+    def to_dict(self) -> dict:
+        return {"history": [asdict(h) for h in self.history], "best_epoch": self.best_epoch,
+                "best_val_loss": self.best_val_loss, "stopped_early": self.stopped_early}
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise ConfigError(f"unknown device {device!r}; use auto, cpu or cuda[:N]") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' requested but no CUDA GPU is available; use auto or cpu")
+    return dev
+
+
+class WindowBatches:
+    """Gathers batches of windows from the row tensor with one index op per batch.
+
+    x: [B, lookback, F], y: [B, H], ticker: [B]
+    """
+
+    def __init__(self, windows: Windows, device: torch.device) -> None:
+        self.lookback = windows.lookback
+        self.values = torch.as_tensor(windows.values, device=device)  # [R, F]
+        self.targets = torch.as_tensor(windows.targets, device=device)  # [R, H]
+        self.row_ticker = torch.as_tensor(windows.row_ticker, device=device)  # [R]
+        self.anchors = torch.as_tensor(windows.anchors, device=device)  # [N]
+        self.offsets = torch.arange(-self.lookback + 1, 1, device=device)  # [L]
+
+    def __len__(self) -> int:
+        return len(self.anchors)
+
+    def gather(self, anchors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        rows = (anchors[:, None] + self.offsets).reshape(-1)  # [B * L]
+        x = self.values.index_select(0, rows).view(len(anchors), self.lookback, -1)
+        return x, self.targets[anchors], self.row_ticker[anchors]
+
+    def batches(self, batch_size: int, generator: torch.Generator | None = None):
+        order = (torch.randperm(len(self.anchors), generator=generator).to(self.anchors.device)
+                 if generator is not None else None)
+        for start in range(0, len(self.anchors), batch_size):
+            sel = self.anchors[start:start + batch_size] if order is None else \
+                self.anchors[order[start:start + batch_size]]
+            yield self.gather(sel)
+
+
+def _loss_fn(config: TrainConfig) -> nn.Module:
+    return nn.MSELoss() if config.loss == "mse" else nn.HuberLoss(delta=config.huber_delta)
+
+
+@torch.no_grad()
+def evaluate_loss(model: nn.Module, data: WindowBatches, loss_fn: nn.Module,
+                  batch_size: int = 4096) -> float:
+    model.eval()
+    total, count = 0.0, 0
+    for x, y, ticker in data.batches(batch_size):
+        total += float(loss_fn(model(x, ticker).y_hat, y)) * len(y)
+        count += len(y)
+    return total / max(count, 1)
+
+
+def fit_model(
+    model: nn.Module,
+    train: Windows,
+    val: Windows | None,
+    config: TrainConfig,
+    *,
+    seed: int = 0,
+    device: str | torch.device = "auto",
+    on_epoch: Callable[[EpochLog], None] | None = None,
+) -> TrainResult:
+    """Train ``model`` in place on ``train`` windows; early-stop on ``val`` and restore the best
+    weights. ``train``/``val`` values and targets must already be scaled."""
+    dev = device if isinstance(device, torch.device) else resolve_device(device)
+    if len(train) == 0:
+        raise TrainingError("no training windows; use more data or a shorter lookback/horizon")
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    model.to(dev)
+    train_data = WindowBatches(train, dev)
+    val_data = WindowBatches(val, dev) if val is not None and len(val) else None
+    loss_fn = _loss_fn(config)
+    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    if config.lr_schedule == "cosine":
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config.epochs)
+    elif config.lr_schedule == "plateau":
+        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=2)
+    else:
+        sched = None
+
+    result = TrainResult()
+    best_state: dict[str, torch.Tensor] | None = None
+    best = math.inf
+    bad_epochs = 0
+    for epoch in range(1, config.epochs + 1):
+        t0 = time.perf_counter()
+        model.train()
+        total = torch.zeros((), device=dev)
+        for x, y, ticker in train_data.batches(config.batch_size, generator):
+            loss = loss_fn(model(x, ticker).y_hat, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.clip_grad_norm > 0:
+                nn.utils.clip_grad_norm_(model.parameters(), config.clip_grad_norm)
+            opt.step()
+            total += loss.detach() * len(y)
+        train_loss = float(total) / len(train_data)
+        if not math.isfinite(train_loss):
+            raise TrainingError(
+                f"training loss became non-finite in epoch {epoch}; lower the learning rate "
+                "(--lr), check the data for extreme values, or use loss='huber'"
+            )
+        val_loss = evaluate_loss(model, val_data, loss_fn) if val_data else None
+        lr = opt.param_groups[0]["lr"]
+        if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            sched.step(val_loss if val_loss is not None else train_loss)
+        elif sched is not None:
+            sched.step()
+        entry = EpochLog(epoch, train_loss, val_loss, lr, time.perf_counter() - t0)
+        result.history.append(entry)
+        if on_epoch is not None:
+            on_epoch(entry)
+        log.debug("epoch %d train %.5f val %s", epoch, train_loss, val_loss)
+
+        score = val_loss if val_loss is not None else train_loss
+        if score < best - config.min_delta:
+            best, bad_epochs = score, 0
+            result.best_epoch, result.best_val_loss = epoch, val_loss
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            bad_epochs += 1
+            if val_data is not None and bad_epochs >= config.patience:
+                result.stopped_early = True
+                break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    return result
+
+
+@torch.no_grad()
+def predict_windows(model: nn.Module, windows: Windows, device: str | torch.device = "cpu",
+                    batch_size: int = 4096) -> np.ndarray:
+    """Model outputs for every window: [N, H] (scaled units)."""
+    dev = device if isinstance(device, torch.device) else resolve_device(device)
+    model.eval()
+    data = WindowBatches(windows, dev)
+    outs = [model(x, ticker).y_hat.cpu() for x, _, ticker in data.batches(batch_size)]
+    if not outs:
+        return np.zeros((0, windows.targets.shape[1]), dtype=np.float32)
+    return torch.cat(outs).numpy()
