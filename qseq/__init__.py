@@ -2,11 +2,11 @@
 
 __version__ = "0.1.0"
 
-from qseq.data import load_prices, validate_panel  # noqa: E402
-from qseq.errors import DataError, QseqError  # noqa: E402
-from qseq.forecaster import Forecaster  # noqa: E402
-from qseq.models import list_models  # noqa: E402
-from qseq.train import TrainConfig  # noqa: E402
+from qseq.data import load_prices, validate_panel
+from qseq.errors import DataError, QseqError
+from qseq.forecaster import Forecaster
+from qseq.models import list_models
+from qseq.train import TrainConfig
 
 __all__ = ["DataError", "Forecaster", "QseqError", "TrainConfig", "__version__", "list_models",
            "load_prices", "validate_panel"]

@@ -78,26 +78,31 @@ def datasets_dir() -> Path:
 
 
 @lru_cache(maxsize=16)
-def _load_dataset_cached(name: str, mtime: float) -> pd.DataFrame:
+def _load_dataset_cached(name: str, mtime: float, raw: bool) -> pd.DataFrame:
     spec = DATASETS[name]
     path = datasets_dir() / spec.file
     if spec.rename:
-        raw = pd.read_csv(path, na_values=["."]).rename(columns=spec.rename)
-        panel = normalize_prices(raw, ticker=spec.ticker)
+        frame = pd.read_csv(path, na_values=["."]).rename(columns=spec.rename)
+        panel = normalize_prices(frame, ticker=spec.ticker)
     else:
         panel = read_price_file(path, ticker=spec.ticker)
+    if raw:
+        return panel
     panel = apply_nan_policy(panel, spec.nan_policy)  # type: ignore[arg-type]
     return apply_ohlc_policy(panel, spec.ohlc_policy)  # type: ignore[arg-type]
 
 
-def load_dataset(name: str) -> pd.DataFrame:
-    """Load one bundled dataset as a canonical panel (a fresh copy each call)."""
+def load_dataset(name: str, raw: bool = False) -> pd.DataFrame:
+    """Load one bundled dataset as a canonical panel (a fresh copy each call).
+
+    The dataset's declared repairs (``nan_policy``, ``ohlc_policy``) are applied unless ``raw``.
+    """
     if name not in DATASETS:
         raise DataError(f"unknown bundled dataset {name!r}; available: {sorted(DATASETS)}")
     path = datasets_dir() / DATASETS[name].file
     if not path.is_file():
         raise DataError(f"bundled file {path} is missing; set QSEQ_DATASETS to the datasets folder")
-    return _load_dataset_cached(name, path.stat().st_mtime).copy()
+    return _load_dataset_cached(name, path.stat().st_mtime, raw).copy()
 
 
 def find_bundled(ticker: str) -> tuple[str, str, str | None]:

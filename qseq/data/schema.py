@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import itertools
 import re
 from pathlib import Path
 
@@ -170,7 +171,7 @@ def _open_text(path: Path):
 
 def _looks_like_yfinance_multiheader(path: Path) -> bool:
     with _open_text(path) as fh:
-        rows = [row for _, row in zip(range(3), csv.reader(fh))]
+        rows = list(itertools.islice(csv.reader(fh), 3))
     if len(rows) < 3:
         return False
     third = rows[2]

@@ -10,6 +10,7 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from qseq.data import bundled, cache, yahoo
@@ -46,7 +47,8 @@ def parse_date(value: str | pd.Timestamp | None, name: str) -> pd.Timestamp | No
 
 
 def _one_ticker(
-    ticker: str, start: str | None, end: str | None, source: str, offline: bool
+    ticker: str, start: str | None, end: str | None, source: str, offline: bool,
+    raw: bool = False,
 ) -> tuple[pd.DataFrame, str, str, str | None]:
     """Return ``(panel, source_used, detail, note)`` for one ticker."""
     key = cache.normalize_ticker(ticker)
@@ -64,7 +66,7 @@ def _one_ticker(
         except SourceError as exc:
             if source == "yfinance":
                 raise
-            tried.append(f"yfinance ({exc})")
+            tried.append(f"yfinance: {exc}")
             log.info("yfinance unavailable for %s: %s", key, exc)
         else:
             cache.write_cache(key, frame)
@@ -78,31 +80,28 @@ def _one_ticker(
             if tried:
                 raise SourceError(f"{exc}; also tried: {', '.join(tried)}") from None
             raise
-        frame = bundled.load_dataset(dataset)
+        frame = bundled.load_dataset(dataset, raw=raw)
         if inner != "*":
             frame = frame.xs(inner, level="ticker", drop_level=False)
             frame = frame.rename(index={inner: key}, level="ticker")
+        if tried and not offline:
+            fallback = f"{key}: {tried[-1]}; used the bundled sample instead"
+            note = f"{note}. {fallback}" if note else fallback
         return frame, "bundled", f"datasets/{bundled.DATASETS[dataset].file}", note
     raise DataError(f"unknown source {source!r}; choose one of {list(SOURCES)}")
 
 
-def load_prices(
+def collect_prices(
     ticker_or_path: str | Path | Sequence[str],
     start: str | pd.Timestamp | None = None,
     end: str | pd.Timestamp | None = None,
     source: str = "auto",
     *,
     offline: bool = False,
-    nan_policy: NanPolicy = "raise",
-    ohlc_policy: OhlcPolicy = "raise",
+    raw: bool = False,
 ) -> pd.DataFrame:
-    """Load daily bars as a validated panel indexed by ``(date, ticker)``.
-
-    ``ticker_or_path`` is a ticker (``"SPY"``), a list of tickers, a bundled dataset name
-    (``"stocks5"``, ``"sp500_524"``) or a CSV/Parquet path. ``source="auto"`` tries the Parquet
-    cache, then yfinance (skipped with ``offline=True``), then the bundled samples.
-    ``start``/``end`` are inclusive dates. Provenance is in ``panel.attrs``.
-    """
+    """Gather prices from the sources without repair policies or validation (see
+    :func:`load_prices`). ``raw`` also skips the declared repairs of bundled datasets."""
     if source not in SOURCES:
         raise DataError(f"unknown source {source!r}; choose one of {list(SOURCES)}")
     t0, t1 = parse_date(start, "start"), parse_date(end, "end")
@@ -120,28 +119,51 @@ def load_prices(
         names = [ticker_or_path] if isinstance(ticker_or_path, str) else list(ticker_or_path)
         if not names:
             raise DataError("no tickers given")
-        parts = [_one_ticker(t, s0, s1, source, offline) for t in names]
+        parts = [_one_ticker(t, s0, s1, source, offline, raw) for t in names]
 
     panel = pd.concat([p[0] for p in parts]).sort_index()
     if panel.index.has_duplicates:
         dup = panel.index[panel.index.duplicated()][0]
         raise DataError(f"ticker {dup[1]} appears twice on {dup[0].date()}; list each ticker once")
     dates = panel.index.get_level_values("date")
-    keep = pd.Series(True, index=panel.index)
+    keep = np.ones(len(panel), dtype=bool)
     if t0 is not None:
         keep &= dates >= t0
     if t1 is not None:
         keep &= dates <= t1
-    panel = panel[keep.to_numpy()]
+    panel = panel[keep]
     if panel.empty:
         rng = f"{t0.date() if t0 is not None else '...'} to {t1.date() if t1 is not None else '...'}"
         raise DataError(f"no rows in {rng} for {ticker_or_path}; pick dates inside the data range")
-    panel = apply_ohlc_policy(apply_nan_policy(panel, nan_policy), ohlc_policy)
-    validate_panel(panel)
-    used = sorted({p[1] for p in parts})
     panel.attrs.update(
-        source="+".join(used),
+        source="+".join(sorted({p[1] for p in parts})),
         detail="; ".join(sorted({p[2] for p in parts})),
         notes=[p[3] for p in parts if p[3]],
     )
+    return panel
+
+
+def load_prices(
+    ticker_or_path: str | Path | Sequence[str],
+    start: str | pd.Timestamp | None = None,
+    end: str | pd.Timestamp | None = None,
+    source: str = "auto",
+    *,
+    offline: bool = False,
+    nan_policy: NanPolicy = "raise",
+    ohlc_policy: OhlcPolicy = "raise",
+) -> pd.DataFrame:
+    """Load daily bars as a validated panel indexed by ``(date, ticker)``.
+
+    ``ticker_or_path`` is a ticker (``"SPY"``), a list of tickers, a bundled dataset name
+    (``"stocks5"``, ``"sp500_524"``) or a CSV/Parquet path. ``source="auto"`` tries the Parquet
+    cache, then yfinance (skipped with ``offline=True``), then the bundled samples.
+    ``start``/``end`` are inclusive dates. Provenance is in ``panel.attrs``: ``source``,
+    ``detail`` and ``notes`` (for example that a bundled series stands in as a proxy).
+    """
+    panel = collect_prices(ticker_or_path, start, end, source, offline=offline)
+    attrs = dict(panel.attrs)
+    panel = apply_ohlc_policy(apply_nan_policy(panel, nan_policy), ohlc_policy)
+    validate_panel(panel)
+    panel.attrs.update(attrs)
     return panel

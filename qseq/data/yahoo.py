@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from collections.abc import Callable
 
 import pandas as pd
@@ -15,6 +16,8 @@ from qseq.errors import SourceError
 
 log = logging.getLogger(__name__)
 
+_UNREACHABLE = ("could not resolve", "dnserror", "name or service not known",
+                "temporary failure in name resolution", "network is unreachable")
 _PERMANENT = ("delisted", "no data found", "not found", "no timezone found", "invalid",
               "no price data", "symbol may be")
 _TRANSIENT = ("rate limit", "too many requests", "timed out", "timeout", "connection",
@@ -33,6 +36,8 @@ class _Capture(logging.Handler):
 
 def _classify(text: str) -> str:
     low = text.lower()
+    if any(p in low for p in _UNREACHABLE):
+        return "unreachable"
     if any(p in low for p in _PERMANENT):
         return "permanent"
     if any(p in low for p in _TRANSIENT):
@@ -43,6 +48,13 @@ def _classify(text: str) -> str:
 def _download(ticker: str, start: str | None, end: str | None, timeout: float) -> pd.DataFrame:
     import yfinance as yf
 
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=FutureWarning)
+        warnings.simplefilter("ignore", category=DeprecationWarning)
+        return _call_download(yf, ticker, start, end, timeout)
+
+
+def _call_download(yf, ticker: str, start: str | None, end: str | None, timeout: float):
     return yf.download(
         ticker,
         start=start,
@@ -77,9 +89,10 @@ def fetch_yahoo(
 ) -> pd.DataFrame:
     """Download daily bars for one ticker and return a canonical panel.
 
-    Transient failures (network errors, rate limits) are retried up to ``retries`` times with
-    backoff ``min(backoff_s * 2**k, max_backoff_s)``. An unknown or delisted ticker, or an empty
-    result, raises :class:`SourceError` at once.
+    Transient failures (timeouts, dropped connections, rate limits, 5xx) are retried up to
+    ``retries`` times with backoff ``min(backoff_s * 2**k, max_backoff_s)``. An unknown or
+    delisted ticker, an empty result, or no network at all (DNS failure) raises
+    :class:`SourceError` at once.
     """
     yf_logger = logging.getLogger("yfinance")
     last = ""
@@ -100,12 +113,18 @@ def fetch_yahoo(
                 return panel
         kind = _classify(error) if error else "permanent"
         last = error or "empty result"
-        if kind == "permanent" or attempt == retries:
+        if kind in ("permanent", "unreachable") or attempt == retries:
             break
         delay = min(backoff_s * 2**attempt, max_backoff_s)
         log.warning("yfinance %s failed (%s); retry %d/%d in %.1fs",
                     ticker, last, attempt + 1, retries, delay)
         sleep(delay)
+    if kind == "unreachable":
+        log.debug("yfinance %s unreachable: %s", ticker, last)
+        raise SourceError(
+            "Yahoo Finance is unreachable (no network or DNS failure); "
+            "use --offline for the cache and bundled data"
+        )
     if kind == "permanent":
         raise SourceError(
             f"yfinance has no daily data for {ticker!r} ({last}); check the symbol "

@@ -1,0 +1,167 @@
+"""``qseq forecast``: load, fit or reuse, print the forecast, write the report."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+from qseq.calendar import next_trading_days
+from qseq.data.cache import encode_ticker, normalize_ticker
+from qseq.data.sources import load_prices
+from qseq.errors import CheckpointError, ConfigError, DataError
+from qseq.forecaster import Forecaster, panel_fingerprint
+from qseq.train import TrainConfig
+
+
+def _load(opts: dict) -> tuple[pd.DataFrame, str]:
+    ticker, path = opts["ticker"], opts["data_path"]
+    if not ticker and not path:
+        raise ConfigError("give --ticker SYMBOL or --data PATH")
+    policies = {"nan_policy": opts["nan_policy"], "ohlc_policy": opts["ohlc_policy"]}
+    if path:
+        panel = load_prices(Path(path), opts["start"], opts["end"], source="file", **policies)
+        tickers = list(panel.index.get_level_values("ticker").unique())
+        if ticker:
+            key = normalize_ticker(ticker)
+            if key not in tickers:
+                raise DataError(f"{path} has no ticker {key}; it has {tickers[:20]}")
+            panel = panel.xs(key, level="ticker", drop_level=False)
+        elif len(tickers) > 1:
+            raise ConfigError(f"{path} holds {len(tickers)} tickers; pick one with --ticker")
+        return panel, panel.index.get_level_values("ticker")[0]
+    panel = load_prices(ticker, opts["start"], opts["end"], source=opts["source"],
+                        offline=opts["offline"], **policies)
+    return panel, normalize_ticker(ticker)
+
+
+def _cache_key(panel: pd.DataFrame, forecaster: Forecaster, opts: dict) -> str:
+    blob = json.dumps({
+        "data": panel_fingerprint(panel), "spec": forecaster.spec.__dict__,
+        "train": forecaster.train_config.__dict__, "hidden": opts["hidden_size"],
+        "layers": opts["layers"], "seed": opts["seed"],
+    }, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def run_forecast(console: Console, err_console: Console, **opts) -> None:
+    if opts["horizon"] < 1 or opts["horizon"] > 250:
+        raise ConfigError(f"--horizon must be between 1 and 250 bars, got {opts['horizon']}")
+    if opts["epochs"] < 1:
+        raise ConfigError(f"--epochs must be >= 1, got {opts['epochs']}")
+    panel, ticker = _load(opts)
+    dates = panel.index.get_level_values("date")
+    source = panel.attrs.get("source", "?")
+    console.print(f"[bold]data[/bold]: {ticker} from {source} "
+                  f"({panel.attrs.get('detail', '')}), {dates.min().date()} to "
+                  f"{dates.max().date()}, {len(panel)} bars")
+    for note in panel.attrs.get("notes", []):
+        console.print(f"[yellow]note[/yellow]: {note}")
+
+    forecaster = Forecaster(
+        opts["model"], lookback=opts["lookback"], horizons=opts["horizon"],
+        target=opts["target"], hidden_size=opts["hidden_size"], num_layers=opts["layers"],
+        train=TrainConfig(epochs=opts["epochs"], batch_size=opts["batch_size"], lr=opts["lr"]),
+        seed=opts["seed"], device=opts["device"],
+    )
+    out_dir = Path(opts["out_dir"])
+    key = _cache_key(panel, forecaster, opts)
+    ckpt = out_dir / "checkpoints" / f"{encode_ticker(ticker)}_{opts['model']}_{key}"
+    reused = False
+    if ckpt.is_dir() and not opts["refit"]:
+        try:
+            forecaster = Forecaster.load(ckpt, device=opts["device"])
+            reused = True
+            console.print(f"[bold]model[/bold]: reusing {ckpt} (same data and config; "
+                          "--refit to train again)")
+        except CheckpointError as exc:
+            err_console.print(f"[yellow]saved model unusable ({exc}); training again[/yellow]")
+    if not reused:
+        forecaster.fit(panel, progress=True)
+        forecaster.save(ckpt)
+        r = forecaster.result_
+        console.print(f"[bold]model[/bold]: {opts['model']} trained {len(r.history)} epochs, "
+                      f"best epoch {r.best_epoch}; saved to {ckpt}")
+    sd = forecaster.split_dates_
+    console.print(f"[bold]split[/bold]: train {sd['train'][0]}..{sd['train'][1]}, "
+                  f"val {sd['val'][0] if sd['val'] else '-'}..{sd['val'][1] if sd['val'] else '-'}"
+                  f", test {sd['test'][0] if sd['test'] else '-'}.."
+                  f"{sd['test'][1] if sd['test'] else '-'}")
+    _print_metrics(console, forecaster)
+
+    latest = forecaster.predict(panel, last_only=True)
+    last_date = pd.Timestamp(latest["date"].iloc[0])
+    last_close = float(panel["close"].iloc[-1])
+    path_table = _path_table(forecaster, latest, last_date, last_close)
+    _print_path(console, forecaster, path_table, ticker, last_date, last_close)
+
+    from qseq.report import forecast_report
+
+    full = forecaster.predict(panel)
+    val_range = sd["val"] or sd["train"]
+    val = full[(full["date"] >= val_range[0]) & (full["date"] <= val_range[1])]
+    report = out_dir / f"{encode_ticker(ticker)}_{opts['model']}_{last_date.date()}.html"
+    notes = [f"data: {source} ({panel.attrs.get('detail', '')})", *panel.attrs.get("notes", [])]
+    metrics = forecaster.metrics_.get("val", forecaster.metrics_.get("test"))
+    forecast_report(title=f"{ticker} {opts['model']} forecast as of {last_date.date()}",
+                    history=panel["close"].droplevel("ticker"), validation=val,
+                    path_table=path_table, metrics=metrics, notes=notes, out=report)
+    console.print(f"[bold]report[/bold]: {report}")
+
+
+def _print_metrics(console: Console, forecaster: Forecaster) -> None:
+    naive = "persistence" if forecaster.spec.target == "realized_vol" else "random walk (zero)"
+    for name, frame in forecaster.metrics_.items():
+        table = Table(title=f"{name} metrics vs {naive} baseline")
+        cols = ["horizon", "n", "mse", "baseline_mse", "mse_ratio", "mae", "baseline_mae"]
+        if "dir_acc" in frame.columns:
+            cols.append("dir_acc")
+        heads = {"baseline_mse": "naive mse", "baseline_mae": "naive mae", "mse_ratio": "ratio",
+                 "horizon": "h"}
+        for c in cols:
+            table.add_column(heads.get(c, c), justify="right")
+        for h, row in zip(frame.index, frame[cols[1:]].to_dict(orient="records"), strict=True):
+            table.add_row(str(h), *[
+                f"{int(row[c])}" if c == "n" else
+                f"{row[c]:.3f}" if c in ("mse_ratio", "dir_acc") else f"{row[c]:.2e}"
+                for c in cols[1:]
+            ])
+        console.print(table)
+
+
+def _path_table(forecaster: Forecaster, latest: pd.DataFrame, last_date: pd.Timestamp,
+                last_close: float) -> pd.DataFrame:
+    hs = np.asarray(forecaster.spec.horizons)
+    days = next_trading_days(last_date, int(hs.max()))
+    out = pd.DataFrame({"date": days[hs - 1], "horizon": hs, "y_hat": latest["y_hat"].to_numpy()})
+    target = forecaster.spec.target
+    if target == "log_return" and np.array_equal(hs, np.arange(1, len(hs) + 1)):
+        out["cum_log_return"] = out["y_hat"].cumsum()
+        out["price"] = last_close * np.exp(out["cum_log_return"])
+    elif target == "cum_log_return":
+        out["price"] = last_close * np.exp(out["y_hat"])
+    return out
+
+
+def _print_path(console: Console, forecaster: Forecaster, table_df: pd.DataFrame, ticker: str,
+                last_date: pd.Timestamp, last_close: float) -> None:
+    label = {"log_return": "log return", "cum_log_return": "cum. log return",
+             "realized_vol": "realized vol"}[forecaster.spec.target]
+    table = Table(title=f"{ticker} forecast from {last_date.date()} (close {last_close:,.2f})")
+    table.add_column("date")
+    table.add_column("horizon", justify="right")
+    table.add_column(f"forecast {label}", justify="right")
+    has_price = "price" in table_df.columns
+    if has_price:
+        table.add_column("implied price", justify="right")
+    for row in table_df.itertuples(index=False):
+        cells = [str(row.date.date()), str(row.horizon), f"{row.y_hat:+.5f}"]
+        if has_price:
+            cells.append(f"{row.price:,.2f}")
+        table.add_row(*cells)
+    console.print(table)

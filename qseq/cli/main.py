@@ -1,0 +1,175 @@
+"""``qseq`` command line: a thin layer over the same functions a notebook calls.
+
+A user error exits non-zero with one line naming the problem and the fix; ``--debug`` (on any
+command) shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+
+import click
+from rich.console import Console
+
+from qseq.data.sources import SOURCES
+from qseq.data.validate import NAN_POLICIES, OHLC_POLICIES
+from qseq.errors import QseqError
+from qseq.models import list_models
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _set_debug(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value:
+        ctx.find_root().meta["qseq.debug"] = True
+        logging.basicConfig(level=logging.DEBUG)
+
+
+debug_option = click.option("--debug", is_flag=True, expose_value=False, is_eager=True,
+                            callback=_set_debug, help="Show tracebacks and debug logs.")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@debug_option
+@click.version_option(package_name="qseq")
+def cli() -> None:
+    """qseq: recurrent forecasting for sequential market data."""
+
+
+@cli.command()
+@click.option("--ticker", help="Ticker to forecast (SPY uses the bundled S&P 500 proxy offline).")
+@click.option("--data", "data_path", type=click.Path(dir_okay=False),
+              help="CSV/Parquet price file instead of a ticker source.")
+@click.option("--model", default="gru", show_default=True, type=click.Choice(list_models()))
+@click.option("--horizon", default=5, show_default=True, type=int, help="Forecast bars ahead.")
+@click.option("--lookback", default=64, show_default=True, type=int, help="Input window bars.")
+@click.option("--epochs", default=20, show_default=True, type=int)
+@click.option("--batch-size", default=256, show_default=True, type=int)
+@click.option("--lr", default=1e-3, show_default=True, type=float)
+@click.option("--hidden-size", default=64, show_default=True, type=int)
+@click.option("--layers", default=2, show_default=True, type=int)
+@click.option("--target", default="log_return", show_default=True,
+              type=click.Choice(["log_return", "cum_log_return", "realized_vol"]))
+@click.option("--start", help="First date used (YYYY-MM-DD).")
+@click.option("--end", help="Last date used (YYYY-MM-DD).")
+@click.option("--source", default="auto", show_default=True, type=click.Choice(list(SOURCES)))
+@click.option("--offline", is_flag=True, help="Never touch the network (cache, bundled, files).")
+@click.option("--nan-policy", default="raise", show_default=True,
+              type=click.Choice(list(NAN_POLICIES)))
+@click.option("--ohlc-policy", default="raise", show_default=True,
+              type=click.Choice(list(OHLC_POLICIES)))
+@click.option("--out", "out_dir", default="reports", show_default=True,
+              type=click.Path(file_okay=False), help="Folder for the report and checkpoints.")
+@click.option("--refit", is_flag=True, help="Train even if a matching saved model exists.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
+@debug_option
+def forecast(**opts) -> None:
+    """Fit (or reuse) a model and forecast the next bars."""
+    from qseq.cli.forecast import run_forecast
+
+    run_forecast(console, err_console, **opts)
+
+
+@cli.command("models")
+@click.option("--features", default=2, show_default=True, help="Input features (for counts).")
+@click.option("--horizon", default=5, show_default=True)
+@click.option("--hidden-size", default=64, show_default=True)
+@click.option("--layers", default=2, show_default=True)
+@debug_option
+def models_cmd(features: int, horizon: int, hidden_size: int, layers: int) -> None:
+    """List the registered models with their parameter counts."""
+    from rich.table import Table
+
+    from qseq.models import MODELS, ModelConfig, build_model
+
+    cfg = ModelConfig(input_size=features, horizons=horizon, hidden_size=hidden_size,
+                      num_layers=layers)
+    table = Table(title=f"models (features={features}, horizon={horizon}, "
+                        f"hidden={hidden_size}, layers={layers})")
+    for col in ("model", "parameters", "streams", "attention", "description"):
+        table.add_column(col)
+    for name in list_models():
+        spec = MODELS[name]
+        n = sum(p.numel() for p in build_model(name, cfg).parameters())
+        table.add_row(name, f"{n:,}", "yes" if spec.streams else "no",
+                      "yes" if spec.attention else "no", spec.description)
+    console.print(table)
+
+
+@cli.group()
+def data() -> None:
+    """Bundled, cached and downloaded market data."""
+
+
+@data.command("list")
+@debug_option
+def data_list() -> None:
+    """Bundled and cached instruments with their date ranges."""
+    from qseq.cli.data import list_data
+
+    list_data(console)
+
+
+@data.command("fetch")
+@click.argument("tickers", nargs=-1, required=True)
+@click.option("--start", help="First date (YYYY-MM-DD).")
+@click.option("--end", help="Last date (YYYY-MM-DD).")
+@debug_option
+def data_fetch(tickers: tuple[str, ...], start: str | None, end: str | None) -> None:
+    """Download TICKERS from yfinance into the Parquet cache."""
+    from qseq.cli.data import fetch_data
+
+    fetch_data(console, tickers, start, end)
+
+
+@data.command("validate")
+@click.argument("target")
+@click.option("--source", default="auto", show_default=True, type=click.Choice(list(SOURCES)))
+@click.option("--offline", is_flag=True)
+@debug_option
+def data_validate(target: str, source: str, offline: bool) -> None:
+    """Validation report for a file (PATH) or a ticker/dataset (TICKER)."""
+    from qseq.cli.data import validate_data
+
+    validate_data(console, target, source, offline)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point. Returns the exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    try:
+        cli.main(args=args, prog_name="qseq", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.exceptions.Abort:
+        err_console.print("aborted", style="red")
+        return 130
+    except click.ClickException as exc:
+        cmd = " ".join(a for a in args[:2] if not a.startswith("-"))
+        hint = f" (see 'qseq {cmd} --help')" if cmd else " (see 'qseq --help')"
+        click.echo(f"error: {exc.format_message()}{hint}", err=True)
+        return exc.exit_code
+    except QseqError as exc:
+        if debug:
+            traceback.print_exc()
+        click.echo(f"error: {exc}", err=True)
+        return 1
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        return 130
+    except Exception as exc:
+        if debug:
+            raise
+        click.echo(f"internal error: {type(exc).__name__}: {exc} "
+                   "(a bug in qseq; rerun with --debug and report the traceback)", err=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
