@@ -28,7 +28,14 @@ from qseq.data.windows import (
 from qseq.errors import CheckpointError, ConfigError, DataError, NotFittedError
 from qseq.metrics import forecast_metrics
 from qseq.models import ModelConfig, build_model, get_spec
-from qseq.train import EpochLog, TrainConfig, TrainResult, fit_model, predict_windows
+from qseq.train import (
+    EpochLog,
+    TrainConfig,
+    TrainResult,
+    fit_model,
+    predict_windows,
+    resolve_device,
+)
 
 log = logging.getLogger(__name__)
 DEFAULT_FEATURES = ("log_return", "log_volume_change")
@@ -108,6 +115,7 @@ class Forecaster:
         self.ticker_dim = ticker_dim
         self.train_config = train if train is not None else TrainConfig()
         self.seed = seed
+        resolve_device(device)  # fail now, not after data preparation
         self.device = device
 
     # -- fitting -------------------------------------------------------------------------

@@ -35,9 +35,10 @@ def _load(opts: dict) -> tuple[pd.DataFrame, str]:
         elif len(tickers) > 1:
             raise ConfigError(f"{path} holds {len(tickers)} tickers; pick one with --ticker")
         return panel, panel.index.get_level_values("ticker")[0]
-    panel = load_prices(ticker, opts["start"], opts["end"], source=opts["source"],
+    key = normalize_ticker(ticker)  # --ticker is never read as a path
+    panel = load_prices(key, opts["start"], opts["end"], source=opts["source"],
                         offline=opts["offline"], **policies)
-    return panel, normalize_ticker(ticker)
+    return panel, key
 
 
 def _cache_key(panel: pd.DataFrame, forecaster: Forecaster, opts: dict) -> str:

@@ -18,8 +18,9 @@ from qseq.data.validate import NAN_POLICIES, OHLC_POLICIES
 from qseq.errors import QseqError
 from qseq.models import list_models
 
-console = Console()
-err_console = Console(stderr=True)
+# Piped output (logs, CI, grep) gets wide lines instead of rich's 80-column default.
+console = Console(width=None if sys.stdout.isatty() else 160)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 
 def _set_debug(ctx: click.Context, _param: click.Parameter, value: bool) -> None:

@@ -1,0 +1,137 @@
+"""The command line, end to end on the bundled data; user mistakes give one line, no traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from qseq.cli.main import main
+
+FAST = ["--epochs", "1", "--hidden-size", "8", "--layers", "1", "--lookback", "16", "--horizon", "3"]
+
+
+def run(capsys, *args) -> tuple[int, str, str]:
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def _one_line_error(err: str) -> str:
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+def test_forecast_spy_offline_end_to_end_then_reuse(capsys, tmp_path):
+    code, out, _ = run(capsys, "forecast", "--ticker", "SPY", "--model", "gru", "--offline",
+                       "--start", "2012-01-01", "--out", str(tmp_path), *FAST)
+    assert code == 0
+    assert "from bundled" in out and "proxy for SPY" in out
+    assert "random walk" in out and "implied price" in out
+    reports = list(tmp_path.glob("SPY_gru_2018-12-31.html"))
+    assert len(reports) == 1 and "plotly" in reports[0].read_text()[:5_000_000].lower()
+    ckpts = list((tmp_path / "checkpoints").iterdir())
+    assert len(ckpts) == 1 and (ckpts[0] / "model.safetensors").is_file()
+    code, out2, _ = run(capsys, "forecast", "--ticker", "SPY", "--offline", "--start", "2012-01-01",
+                        "--out", str(tmp_path), *FAST)
+    assert code == 0 and "reusing" in out2
+    # identical forecast table from the reused model
+    assert out.split("forecast from")[1] == out2.split("forecast from")[1]
+
+
+def test_forecast_from_a_file(capsys, tmp_path, spx_small):
+    path = tmp_path / "prices.csv"
+    spx_small.droplevel("ticker").reset_index().rename(columns=str.title).to_csv(path, index=False)
+    code, out, _ = run(capsys, "forecast", "--data", str(path), "--out", str(tmp_path), *FAST)
+    assert code == 0, out
+    assert "from file" in out and "PRICES" in out
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["forecast", "--ticker", "SPY", "--model", "transformer"], "'transformer' is not one of"),
+    (["forecast", "--ticker", "SPY", "--horizon", "0", "--offline"], "--horizon must be between"),
+    (["forecast", "--ticker", "SPY", "--offline", "--start", "2018-13-45"], "bad start date"),
+    (["forecast", "--ticker", "SPY", "--offline", "--start", "2018-06-01", "--end", "2018-01-01"],
+     "is not before end"),
+    (["forecast", "--ticker", "ZZZZ", "--offline"], "no bundled data for 'ZZZZ'"),
+    (["forecast", "--ticker", "../etc", "--offline"], "invalid ticker"),
+    (["forecast", "--data", "/nonexistent/prices.csv"], "file not found"),
+    (["forecast", "--ticker", "SPY", "--offline", "--start", "2018-10-01"], "rows, at least"),
+    (["forecast"], "give --ticker SYMBOL or --data PATH"),
+    (["forecast", "--ticker", "SPY", "--offline", "--device", "cuda:0", "--epochs", "1",
+      "--start", "2015-01-01"], "cuda"),
+])
+def test_user_mistakes_give_one_clear_line(capsys, tmp_path, args, needle):
+    code, _, err = run(capsys, *args, "--out", str(tmp_path))
+    assert code != 0
+    assert needle in _one_line_error(err)
+
+
+def test_unknown_model_error_lists_valid_models(capsys):
+    code, _, err = run(capsys, "forecast", "--ticker", "SPY", "--model", "nope")
+    line = _one_line_error(err)
+    assert code == 2 and "'gru'" in line and "'lstm'" in line and "'rnn'" in line
+
+
+def test_unreadable_file(capsys, tmp_path):
+    bad = tmp_path / "junk.csv"
+    bad.write_text("foo,bar\n1,2\n")
+    code, _, err = run(capsys, "forecast", "--data", str(bad))
+    line = _one_line_error(err)
+    assert code == 1 and "found columns ['foo', 'bar']" in line and "Close" in line
+
+
+def test_debug_shows_the_traceback(capsys):
+    code, _, err = run(capsys, "forecast", "--ticker", "ZZZZ", "--offline", "--debug")
+    assert code == 1 and "Traceback" in err and "no bundled data" in err
+
+
+def test_models_lists_registry_with_parameter_counts(capsys):
+    code, out, _ = run(capsys, "models", "--hidden-size", "64", "--layers", "2")
+    assert code == 0
+    for name in ("rnn", "lstm", "gru"):
+        assert name in out
+    # GRU, 2 features, hidden 64, 2 layers, 5 horizons: torch's own count + the head
+    import torch
+    gru = torch.nn.GRU(2, 64, num_layers=2)
+    expected = sum(p.numel() for p in gru.parameters()) + 64 * 5 + 5
+    assert f"{expected:,}" in out
+
+
+def test_data_list_shows_bundled_ranges(capsys):
+    code, out, _ = run(capsys, "data", "list")
+    assert code == 0
+    assert "sp500" in out and "1999-01-04" in out and "2018-12-31" in out and "proxy for SPY" in out
+
+
+def test_data_validate_reports_issues_and_exits_non_zero(capsys):
+    code, out, err = run(capsys, "data", "validate", "sp500_524", "--offline")
+    assert code == 1
+    assert "high is below max(open, close)" in out and "ohlc_policy" in out
+    assert "validation issues" in _one_line_error(err)
+
+
+def test_data_validate_ok_file(capsys, tmp_path, spx_small):
+    path = tmp_path / "spx.parquet"
+    spx_small.to_parquet(path)
+    code, out, _ = run(capsys, "data", "validate", str(path))
+    assert code == 0 and "no issues" in out
+
+
+def test_data_fetch_without_network_fails_cleanly(capsys):
+    code, _, err = run(capsys, "data", "fetch", "SPY")
+    assert code == 1 and "unreachable" in _one_line_error(err)
+
+
+def test_console_script_exit_code_and_single_line(tmp_path):
+    """The installed entry point (a real subprocess): non-zero exit, one line, no traceback."""
+    exe = Path(sys.executable).with_name("qseq")
+    proc = subprocess.run([str(exe), "forecast", "--ticker", "SPY", "--lookback", "1", "--offline",
+                           "--out", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == ["error: lookback must be an integer >= 2, got 1"]

@@ -1,0 +1,40 @@
+"""Shared fixtures: small seeded panels cut from the bundled real data; no network, ever."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from qseq.data import bundled
+
+
+@pytest.fixture(autouse=True)
+def _isolate(monkeypatch, tmp_path_factory):
+    """Every test gets its own QSEQ_HOME and a yfinance that refuses to touch the network."""
+    monkeypatch.setenv("QSEQ_HOME", str(tmp_path_factory.mktemp("qseq_home")))
+
+    def offline(*_args, **_kwargs):
+        raise ConnectionError("network disabled in tests: Could not resolve host")
+
+    monkeypatch.setattr("qseq.data.yahoo._call_download", offline)
+
+
+@pytest.fixture(scope="session")
+def sp500() -> pd.DataFrame:
+    return bundled.load_dataset("sp500")
+
+
+@pytest.fixture
+def spx_small(sp500) -> pd.DataFrame:
+    """~600 bars of the real S&P 500 index (2010-2012), ticker ^GSPC."""
+    dates = sp500.index.get_level_values("date")
+    return sp500[(dates >= "2010-01-01") & (dates <= "2012-06-30")].copy()
+
+
+@pytest.fixture
+def two_stocks() -> pd.DataFrame:
+    """AAPL and MSFT, 2008-2010, from the bundled Quandl WIKI panel."""
+    panel = bundled.load_dataset("stocks5")
+    dates = panel.index.get_level_values("date")
+    tick = panel.index.get_level_values("ticker")
+    return panel[(dates >= "2008-01-01") & (dates <= "2010-12-31") & tick.isin(["AAPL", "MSFT"])]

@@ -1,0 +1,153 @@
+"""The Forecaster facade: fit/predict contract, leakage, checkpoints, determinism."""
+
+from __future__ import annotations
+
+import json
+import struct
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import qseq
+from qseq.errors import CheckpointError, ConfigError, DataError, NotFittedError
+
+
+def _small(**kw) -> qseq.Forecaster:
+    params = dict(lookback=16, horizons=3, hidden_size=8, num_layers=1,
+                  train=qseq.TrainConfig(epochs=2, batch_size=64), seed=0, device="cpu")
+    params.update(kw)
+    return qseq.Forecaster(kw.pop("model", "gru"), **{k: v for k, v in params.items() if k != "model"})
+
+
+@pytest.fixture
+def fitted(spx_small):
+    return _small().fit(spx_small)
+
+
+def test_predict_returns_tidy_frame_with_true_future_returns(fitted, spx_small):
+    out = fitted.predict(spx_small)
+    assert list(out.columns) == ["date", "ticker", "horizon", "y_hat", "y_true"]
+    assert set(out["horizon"]) == {1, 2, 3}
+    assert (out["ticker"] == "^GSPC").all()
+    close = spx_small["close"].droplevel("ticker")
+    logret = np.log(close).diff()
+    dates = close.index
+    row = out[(out["horizon"] == 2)].iloc[10]
+    i = dates.get_loc(row["date"])
+    assert row["y_true"] == pytest.approx(logret.iloc[i + 2], rel=1e-6)
+    # the last bars have no future: y_true NaN, y_hat present
+    tail = out[out["date"] == dates[-1]]
+    assert tail["y_true"].isna().all() and tail["y_hat"].notna().all()
+
+
+def test_last_only_gives_one_anchor_per_ticker(fitted, spx_small):
+    out = fitted.predict(spx_small, last_only=True)
+    assert len(out) == 3 and (out["date"] == spx_small.index.get_level_values("date")[-1]).all()
+
+
+def test_predictions_are_causal(fitted, spx_small):
+    """Perturbing bars after t never changes forecasts made at or before t."""
+    base = fitted.predict(spx_small)
+    dates = spx_small.index.get_level_values("date")
+    for cut in dates[[100, 300, 500]]:
+        noisy = spx_small.copy()
+        after = (noisy.index.get_level_values("date") > cut)
+        noisy.loc[after, ["open", "high", "low", "close"]] *= 1.5
+        noisy.loc[after, "volume"] *= 7
+        got = fitted.predict(noisy)
+        mask = base["date"] <= cut
+        assert np.array_equal(base.loc[mask, "y_hat"].to_numpy(), got.loc[mask, "y_hat"].to_numpy())
+
+
+def test_fit_is_deterministic(spx_small):
+    a = _small().fit(spx_small).predict(spx_small)
+    b = _small().fit(spx_small).predict(spx_small)
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_metrics_compare_with_the_random_walk(fitted):
+    val = fitted.metrics_["val"]
+    assert list(val.index) == ["1", "2", "3", "all"]
+    assert {"mse", "baseline_mse", "mse_ratio", "dir_acc"} <= set(val.columns)
+    pooled = val.loc["all"]
+    assert pooled["mse_ratio"] == pytest.approx(pooled["mse"] / pooled["baseline_mse"])
+
+
+def test_save_load_predict_identical(fitted, spx_small, tmp_path):
+    path = fitted.save(tmp_path / "ckpt")
+    assert sorted(p.name for p in path.iterdir()) == ["config.json", "model.safetensors"]
+    cfg = json.loads((path / "config.json").read_text())
+    assert cfg["qseq_version"] == qseq.__version__
+    assert cfg["features"] == ["log_return", "log_volume_change"] and cfg["tickers"] == ["^GSPC"]
+    assert len(cfg["scaler_x"]["mean"]) == 2 and len(cfg["scaler_y"]["std"]) == 3
+    loaded = qseq.Forecaster.load(path, device="cpu")
+    pd.testing.assert_frame_equal(fitted.predict(spx_small), loaded.predict(spx_small))
+    # safetensors: 8-byte little-endian header length followed by a JSON header, no pickle
+    raw = (path / "model.safetensors").read_bytes()
+    (n,) = struct.unpack("<Q", raw[:8])
+    assert json.loads(raw[8:8 + n])
+
+
+def test_corrupt_or_mismatched_checkpoints_are_refused(fitted, tmp_path):
+    path = fitted.save(tmp_path / "ckpt")
+    weights = path / "model.safetensors"
+    good = weights.read_bytes()
+    weights.write_bytes(good[:-10] + b"0123456789")
+    with pytest.raises(CheckpointError, match="checksum differs"):
+        qseq.Forecaster.load(path)
+    weights.write_bytes(good)
+    cfg = json.loads((path / "config.json").read_text())
+    cfg["model_config"]["hidden_size"] = 9
+    (path / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(CheckpointError, match="does not fit the model"):
+        qseq.Forecaster.load(path)
+    (path / "config.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match="not valid JSON"):
+        qseq.Forecaster.load(path)
+    with pytest.raises(CheckpointError, match="config.json missing"):
+        qseq.Forecaster.load(tmp_path / "nowhere")
+
+
+def test_multi_ticker_panel_uses_ticker_embedding(two_stocks):
+    f = _small().fit(two_stocks)
+    assert f.model_.ticker_embedding is not None and f.tickers_ == ("AAPL", "MSFT")
+    out = f.predict(two_stocks, last_only=True)
+    assert sorted(out["ticker"].unique()) == ["AAPL", "MSFT"]
+    aapl = two_stocks.xs("AAPL", level="ticker", drop_level=False)
+    assert (f.predict(aapl)["ticker"] == "AAPL").all()
+
+
+def test_unknown_ticker_at_predict_time(fitted, two_stocks):
+    with pytest.raises(DataError, match="not seen in training"):
+        fitted.predict(two_stocks)
+
+
+def test_not_fitted_error_says_what_to_call():
+    with pytest.raises(NotFittedError, match=r"call fit\(panel\)"):
+        _small().predict(pd.DataFrame())
+
+
+def test_too_little_data_is_a_clear_error(spx_small):
+    with pytest.raises(DataError, match="at least"):
+        _small(lookback=64).fit(spx_small.iloc[:60])
+    with pytest.raises(DataError, match="training windows"):
+        _small(lookback=60).fit(spx_small.iloc[:150])
+
+
+@pytest.mark.parametrize("kw,msg", [
+    (dict(model="nope"), "unknown model"), (dict(horizons=0), "horizon"),
+    (dict(horizons=[0, 2]), "positive"), (dict(lookback=1), "lookback"),
+    (dict(features=["alpha"]), "unknown feature"), (dict(target="price"), "unknown target"),
+])
+def test_bad_configuration(kw, msg):
+    with pytest.raises(ConfigError, match=msg):
+        _small(**kw)
+
+
+def test_horizon_list_and_realized_vol_target(spx_small):
+    f = _small(horizons=[1, 5], target="realized_vol",
+               features=["log_return", "parkinson_vol_10"]).fit(spx_small)
+    out = f.predict(spx_small, last_only=True)
+    assert list(out["horizon"]) == [1, 5]
+    assert "dir_acc" not in f.metrics_["val"].columns

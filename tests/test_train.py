@@ -1,0 +1,118 @@
+"""The training loop: determinism, early stopping that restores the best weights, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from qseq.data.windows import StandardScaler, chronological_split, make_windows
+from qseq.errors import ConfigError, TrainingError
+from qseq.models import ModelConfig, build_model
+from qseq.train import TrainConfig, WindowBatches, fit_model, predict_windows, resolve_device
+
+
+@pytest.fixture
+def data(spx_small):
+    w = make_windows(spx_small, ["log_return", "log_volume_change"], 16, (1, 2, 3))
+    split = chronological_split(w, 0.2, 0.2, gap=3)
+    sx = StandardScaler().fit(w.values[np.isfinite(w.values).all(axis=1)])
+    sy = StandardScaler().fit(w.subset(split.train).y)
+    scaled = w.with_values(sx.transform(w.values), sy.transform(w.targets))
+    return scaled.subset(split.train), scaled.subset(split.val)
+
+
+def _model(seed=0):
+    torch.manual_seed(seed)
+    return build_model("gru", ModelConfig(input_size=2, horizons=3, hidden_size=8, num_layers=1))
+
+
+def _state(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_same_seed_gives_identical_weights(data):
+    train, val = data
+    cfg = TrainConfig(epochs=2, batch_size=64)
+    m1, m2 = _model(), _model()
+    fit_model(m1, train, val, cfg, seed=5, device="cpu")
+    fit_model(m2, train, val, cfg, seed=5, device="cpu")
+    for k, v in m1.state_dict().items():
+        assert torch.equal(v, m2.state_dict()[k]), k
+    m3 = _model()
+    fit_model(m3, train, val, cfg, seed=6, device="cpu")
+    assert not torch.equal(m1.state_dict()["head.weight"], m3.state_dict()["head.weight"])
+
+
+def test_early_stopping_restores_best_epoch(data):
+    train, val = data
+    snapshots, model = {}, _model()
+
+    def on_epoch(entry):
+        snapshots[entry.epoch] = (entry.val_loss, _state(model))
+
+    # A high learning rate makes validation loss bounce, so the best epoch is not the last.
+    cfg = TrainConfig(epochs=12, batch_size=32, lr=0.05, patience=3, lr_schedule="none")
+    result = fit_model(model, train, val, cfg, seed=0, device="cpu", on_epoch=on_epoch)
+    best = min(snapshots, key=lambda e: snapshots[e][0])
+    assert result.best_epoch == best
+    assert result.best_val_loss == pytest.approx(snapshots[best][0])
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, snapshots[best][1][k]), k
+    if result.stopped_early:
+        assert len(result.history) == best + cfg.patience
+
+
+def test_cosine_schedule_lowers_the_learning_rate(data):
+    train, val = data
+    result = fit_model(_model(), train, val, TrainConfig(epochs=4, patience=10), device="cpu")
+    lrs = [h.lr for h in result.history]
+    assert lrs[0] == pytest.approx(1e-3) and all(a > b for a, b in zip(lrs, lrs[1:], strict=False))
+
+
+def test_non_finite_loss_stops_with_a_clear_error(data):
+    train, val = data
+    broken = train.with_values(train.values, np.full_like(train.targets, np.inf))
+    with pytest.raises(TrainingError, match="non-finite in epoch 1; lower the learning rate"):
+        fit_model(_model(), broken, val, TrainConfig(epochs=2), device="cpu")
+
+
+def test_no_training_windows_is_an_error(data):
+    train, _ = data
+    with pytest.raises(TrainingError, match="no training windows"):
+        fit_model(_model(), train.subset(np.array([], dtype=int)), None, TrainConfig(), device="cpu")
+
+
+def test_batches_gather_the_same_windows_as_the_strided_view(data):
+    train, _ = data
+    batches = WindowBatches(train, torch.device("cpu"))
+    x, y, ticker = batches.gather(batches.anchors[:10])
+    assert np.array_equal(x.numpy(), train.x[:10])
+    assert np.array_equal(y.numpy(), train.y[:10])
+    assert x.shape == (10, 16, 2) and ticker.shape == (10,)
+
+
+def test_predict_windows_matches_direct_forward(data):
+    train, _ = data
+    model = _model().eval()
+    got = predict_windows(model, train, batch_size=7)
+    with torch.no_grad():
+        want = model(torch.tensor(train.x)).y_hat.numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("bad", [dict(epochs=0), dict(batch_size=0), dict(lr=-1.0),
+                                 dict(loss="mae"), dict(lr_schedule="step"), dict(patience=0)])
+def test_train_config_rejects_bad_values(bad):
+    with pytest.raises(ConfigError):
+        TrainConfig(**bad)
+
+
+def test_device_resolution():
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type in ("cpu", "cuda")
+    with pytest.raises(ConfigError, match="unknown device"):
+        resolve_device("tpu9")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="no CUDA GPU"):
+            resolve_device("cuda")
