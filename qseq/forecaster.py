@@ -129,6 +129,7 @@ class Forecaster:
         """Fit on a panel indexed by (date, ticker). Returns ``self``."""
         spec = self.spec
         h_max = max(spec.horizons)
+        self._scaler_cache = None
         validate_panel(panel, min_rows=spec.lookback + h_max + 2)
         windows = make_windows(panel, spec.features, spec.lookback, spec.horizons, spec.target)
         split = chronological_split(windows, spec.val_frac, spec.test_frac, gap=h_max)
@@ -227,6 +228,45 @@ class Forecaster:
             "y_hat": y_hat.reshape(-1).astype(np.float64),
             "y_true": windows.y.reshape(-1).astype(np.float64),
         })
+
+    def predict_array(
+        self, x: np.ndarray, ticker: str | Sequence[str] | None = None
+    ) -> np.ndarray:
+        """Fast path for serving: forecast from raw (unscaled) feature windows.
+
+        x: [T, F] or [B, T, F] features as :func:`qseq.data.features.compute_features` gives
+        them, in ``self.spec.features`` order. ticker: one name or B names (needed when the
+        model was fitted on several tickers). Returns y_hat [B, H] in target units.
+        No pandas and no copies beyond the batch itself.
+        """
+        self._check_fitted()
+        xt = torch.as_tensor(np.asarray(x, dtype=np.float32))
+        if xt.dim() == 2:
+            xt = xt.unsqueeze(0)
+        if xt.dim() != 3 or xt.shape[-1] != len(self.spec.features):
+            raise DataError(f"expected x of shape [batch, time, {len(self.spec.features)}], "
+                            f"got {list(xt.shape)}")
+        ids = None
+        if ticker is not None:
+            names = [ticker] * len(xt) if isinstance(ticker, str) else list(ticker)
+            lookup = {t: i for i, t in enumerate(self.tickers_)}
+            missing = [t for t in names if t not in lookup]
+            if missing:
+                raise DataError(f"tickers {missing} were not seen in training "
+                                f"(known: {list(self.tickers_)})")
+            ids = torch.tensor([lookup[t] for t in names])
+        mx, sx, my, sy = self._scaler_tensors()
+        with torch.inference_mode():
+            y = self.model_((xt - mx) / sx, ids).y_hat
+        return (y * sy + my).numpy()
+
+    def _scaler_tensors(self) -> tuple[torch.Tensor, ...]:
+        cached = getattr(self, "_scaler_cache", None)
+        if cached is None:
+            cached = tuple(torch.as_tensor(a, dtype=torch.float32) for a in (
+                self.scaler_x_.mean_, self.scaler_x_.std_, self.scaler_y_.mean_, self.scaler_y_.std_))
+            self._scaler_cache = cached
+        return cached
 
     # -- persistence ---------------------------------------------------------------------
     def config_dict(self) -> dict[str, Any]:
