@@ -125,8 +125,13 @@ class Forecaster:
         *,
         progress: bool = False,
         on_epoch: Callable[[EpochLog], None] | None = None,
+        resume_dir: str | Path | None = None,
     ) -> Forecaster:
-        """Fit on a panel indexed by (date, ticker). Returns ``self``."""
+        """Fit on a panel indexed by (date, ticker). Returns ``self``.
+
+        With ``resume_dir``, training state is saved there after every epoch and a fit that was
+        interrupted resumes where it stopped (same data and configuration).
+        """
         spec = self.spec
         h_max = max(spec.horizons)
         self._scaler_cache = None
@@ -163,6 +168,7 @@ class Forecaster:
                 self.model_, scaled.subset(split.train),
                 scaled.subset(split.val) if len(split.val) else None,
                 self.train_config, seed=self.seed, device=self.device, on_epoch=callback,
+                state_dir=resume_dir,
             )
         finally:
             if bar is not None:

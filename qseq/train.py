@@ -3,11 +3,14 @@ on validation loss that restores the best weights. Seeded and deterministic on C
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -15,6 +18,7 @@ from torch import nn
 
 from qseq.data.windows import Windows
 from qseq.errors import ConfigError, TrainingError
+from qseq.train_state import TrainState, load_state, save_state
 
 log = logging.getLogger(__name__)
 LOSSES = ("mse", "huber")
@@ -130,6 +134,22 @@ def evaluate_loss(model: nn.Module, data: WindowBatches, loss_fn: nn.Module,
     return total / max(count, 1)
 
 
+def run_fingerprint(model: nn.Module, train: Windows, val: Windows | None, config: TrainConfig,
+                    seed: int) -> str:
+    """Identifies one training run: configuration, seed, model shapes and the exact data."""
+    h = hashlib.sha256()
+    h.update(json.dumps({"config": asdict(config), "seed": seed,
+                         "model": type(model).__name__,
+                         "params": [(k, list(v.shape)) for k, v in model.state_dict().items()]},
+                        sort_keys=True).encode())
+    for w in (train, val):
+        if w is not None:
+            h.update(np.ascontiguousarray(w.anchors).tobytes())
+            h.update(np.ascontiguousarray(w.values).tobytes())
+            h.update(np.ascontiguousarray(w.targets).tobytes())
+    return h.hexdigest()
+
+
 def fit_model(
     model: nn.Module,
     train: Windows,
@@ -139,9 +159,15 @@ def fit_model(
     seed: int = 0,
     device: str | torch.device = "auto",
     on_epoch: Callable[[EpochLog], None] | None = None,
+    state_dir: str | Path | None = None,
 ) -> TrainResult:
     """Train ``model`` in place on ``train`` windows; early-stop on ``val`` and restore the best
-    weights. ``train``/``val`` values and targets must already be scaled."""
+    weights. ``train``/``val`` values and targets must already be scaled.
+
+    With ``state_dir``, the full training state is saved after every epoch and an interrupted
+    run of the same configuration on the same data resumes from its last finished epoch,
+    ending with exactly the weights an uninterrupted run would have.
+    """
     dev = device if isinstance(device, torch.device) else resolve_device(device)
     if len(train) == 0:
         raise TrainingError("no training windows; use more data or a shorter lookback/horizon")
@@ -163,7 +189,28 @@ def fit_model(
     best_state: dict[str, torch.Tensor] | None = None
     best = math.inf
     bad_epochs = 0
-    for epoch in range(1, config.epochs + 1):
+    start_epoch, finished = 1, False
+    state_path = Path(state_dir) if state_dir is not None else None
+    fingerprint = run_fingerprint(model, train, val, config, seed) if state_path else ""
+    saved = load_state(state_path, fingerprint) if state_path else None
+    if saved is not None:
+        model.load_state_dict(saved.model)
+        opt.load_state_dict(saved.optimizer)
+        if sched is not None and saved.scheduler is not None:
+            sched.load_state_dict(saved.scheduler)
+        torch.set_rng_state(saved.torch_rng)
+        generator.set_state(saved.shuffle_rng)
+        best_state = {k: v.to(dev) for k, v in saved.best.items()} if saved.best else None
+        best, bad_epochs = saved.meta["best_score"], saved.meta["bad_epochs"]
+        result.history = [EpochLog(**h) for h in saved.meta["history"]]
+        result.best_epoch, result.best_val_loss = saved.meta["best_epoch"], saved.meta["best_val_loss"]
+        result.stopped_early = saved.meta["stopped_early"]
+        start_epoch, finished = saved.epoch + 1, saved.meta["finished"]
+        log.info("resuming training from epoch %d (%s)", start_epoch, state_path)
+
+    for epoch in range(start_epoch, config.epochs + 1):
+        if finished:
+            break
         t0 = time.perf_counter()
         model.train()
         total = torch.zeros((), device=dev)
@@ -189,8 +236,6 @@ def fit_model(
             sched.step()
         entry = EpochLog(epoch, train_loss, val_loss, lr, time.perf_counter() - t0)
         result.history.append(entry)
-        if on_epoch is not None:
-            on_epoch(entry)
         log.debug("epoch %d train %.5f val %s", epoch, train_loss, val_loss)
 
         score = val_loss if val_loss is not None else train_loss
@@ -200,9 +245,20 @@ def fit_model(
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         else:
             bad_epochs += 1
-            if val_data is not None and bad_epochs >= config.patience:
-                result.stopped_early = True
-                break
+        result.stopped_early = val_data is not None and bad_epochs >= config.patience
+        finished = result.stopped_early or epoch == config.epochs
+        if state_path is not None:
+            save_state(state_path, TrainState(
+                epoch=epoch, model=model.state_dict(), best=best_state, optimizer=opt.state_dict(),
+                scheduler=sched.state_dict() if sched is not None else None,
+                torch_rng=torch.get_rng_state(), shuffle_rng=generator.get_state(),
+                meta={"fingerprint": fingerprint, "best_score": best, "bad_epochs": bad_epochs,
+                      "history": [asdict(h) for h in result.history],
+                      "best_epoch": result.best_epoch, "best_val_loss": result.best_val_loss,
+                      "stopped_early": result.stopped_early, "finished": finished},
+            ))
+        if on_epoch is not None:
+            on_epoch(entry)
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()

@@ -116,3 +116,53 @@ def test_device_resolution():
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="no CUDA GPU"):
             resolve_device("cuda")
+
+
+def test_interrupted_training_resumes_to_identical_weights(data, tmp_path):
+    train, val = data
+    cfg = TrainConfig(epochs=5, batch_size=64, patience=10)
+    straight = _model()
+    ref = fit_model(straight, train, val, cfg, seed=3, device="cpu")
+
+    class Interrupt(Exception):
+        pass
+
+    def stop_after_two(entry):
+        if entry.epoch == 2:
+            raise Interrupt
+
+    state = tmp_path / "state"
+    with pytest.raises(Interrupt):
+        fit_model(_model(), train, val, cfg, seed=3, device="cpu", on_epoch=stop_after_two,
+                  state_dir=state)
+    assert (state / "state.safetensors").is_file() and (state / "state.json").is_file()
+    seen = []
+    resumed = _model(seed=99)  # different init: everything must come from the saved state
+    res = fit_model(resumed, train, val, cfg, seed=3, device="cpu", state_dir=state,
+                    on_epoch=lambda e: seen.append(e.epoch))
+    assert seen == [3, 4, 5]
+    assert [h.train_loss for h in res.history] == [h.train_loss for h in ref.history]
+    assert res.best_epoch == ref.best_epoch
+    for k, v in straight.state_dict().items():
+        assert torch.equal(v, resumed.state_dict()[k]), k
+
+
+def test_state_of_another_run_is_ignored(data, tmp_path):
+    train, val = data
+    state = tmp_path / "state"
+    fit_model(_model(), train, val, TrainConfig(epochs=1), seed=0, device="cpu", state_dir=state)
+    seen = []
+    fit_model(_model(), train, val, TrainConfig(epochs=2, lr=3e-3), seed=0, device="cpu",
+              state_dir=state, on_epoch=lambda e: seen.append(e.epoch))
+    assert seen == [1, 2]
+
+
+def test_unreadable_state_is_a_clear_error(data, tmp_path):
+    from qseq.errors import CheckpointError
+
+    train, val = data
+    state = tmp_path / "state"
+    fit_model(_model(), train, val, TrainConfig(epochs=1), seed=0, device="cpu", state_dir=state)
+    (state / "state.safetensors").write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="delete that folder"):
+        fit_model(_model(), train, val, TrainConfig(epochs=1), seed=0, device="cpu", state_dir=state)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -83,8 +84,13 @@ def run_forecast(console: Console, err_console: Console, **opts) -> None:
         except CheckpointError as exc:
             err_console.print(f"[yellow]saved model unusable ({exc}); training again[/yellow]")
     if not reused:
-        forecaster.fit(panel, progress=True)
+        # An interrupted run (Ctrl-C, crash) resumes from here on the next identical command.
+        state_dir = ckpt.with_name(ckpt.name + ".train-state")
+        if opts["refit"] and state_dir.is_dir():
+            shutil.rmtree(state_dir)
+        forecaster.fit(panel, progress=True, resume_dir=state_dir)
         forecaster.save(ckpt)
+        shutil.rmtree(state_dir, ignore_errors=True)
         r = forecaster.result_
         console.print(f"[bold]model[/bold]: {opts['model']} trained {len(r.history)} epochs, "
                       f"best epoch {r.best_epoch}; saved to {ckpt}")
