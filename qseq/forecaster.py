@@ -100,6 +100,7 @@ class Forecaster:
         num_layers: int = 2,
         dropout: float = 0.0,
         ticker_dim: int = 8,
+        quantiles: Sequence[float] = (),
         train: TrainConfig | None = None,
         val_frac: float = 0.15,
         test_frac: float = 0.15,
@@ -113,6 +114,8 @@ class Forecaster:
         self.num_layers = num_layers
         self.dropout = dropout
         self.ticker_dim = ticker_dim
+        self.quantiles = tuple(float(q) for q in quantiles)
+        ModelConfig(input_size=1, horizons=1, quantiles=self.quantiles)  # validate now
         self.train_config = train if train is not None else TrainConfig()
         self.seed = seed
         resolve_device(device)  # fail now, not after data preparation
@@ -153,6 +156,7 @@ class Forecaster:
             input_size=len(spec.features), horizons=len(spec.horizons),
             hidden_size=self.hidden_size, num_layers=self.num_layers, dropout=self.dropout,
             n_tickers=len(windows.tickers), ticker_dim=self.ticker_dim,
+            quantiles=self.quantiles, lookback=spec.lookback,
         )
         torch.manual_seed(self.seed)
         self.model_ = build_model(spec.model, self.model_config_)
@@ -200,11 +204,24 @@ class Forecaster:
         vol = parkinson_bar_vol(frame).to_numpy()
         return np.repeat(vol[windows.anchors][:, None], len(self.spec.horizons), axis=1)
 
+    def _point_index(self) -> int | None:
+        q = self.quantiles
+        return min(range(len(q)), key=lambda i: abs(q[i] - 0.5)) if q else None
+
     def _metrics(self, scaled: Windows, panel: pd.DataFrame) -> pd.DataFrame:
         y_hat = self.scaler_y_.inverse(predict_windows(self.model_, scaled))
         y_true = self.scaler_y_.inverse(scaled.y)
-        return forecast_metrics(y_true, y_hat, self._baseline(scaled, panel), self.spec.horizons,
-                                directional=self.spec.target != "realized_vol")
+        band = None
+        if y_hat.ndim == 3:
+            band = (y_hat[..., 0], y_hat[..., -1])
+            y_hat = y_hat[..., self._point_index()]
+        frame = forecast_metrics(y_true, y_hat, self._baseline(scaled, panel), self.spec.horizons,
+                                 directional=self.spec.target != "realized_vol")
+        if band is not None:
+            inside = (y_true >= band[0]) & (y_true <= band[1])
+            frame["coverage"] = [*inside.mean(axis=0), inside.mean()]
+            frame["nominal"] = self.quantiles[-1] - self.quantiles[0]
+        return frame
 
     # -- prediction ----------------------------------------------------------------------
     def predict(self, panel: pd.DataFrame, *, last_only: bool = False) -> pd.DataFrame:
@@ -212,6 +229,8 @@ class Forecaster:
 
         Returns a tidy frame with columns date (the anchor bar), ticker, horizon, y_hat, y_true
         (NaN where the future is not in the panel), in target units (log returns by default).
+        Quantile models add one column per level (``q0.1``, ``q0.5``, ...); y_hat is then the
+        level closest to the median.
         """
         self._check_fitted()
         spec = self.spec
@@ -226,13 +245,19 @@ class Forecaster:
                             "provide more history")
         scaled = windows.with_values(self.scaler_x_.transform(windows.values))
         y_hat = self.scaler_y_.inverse(predict_windows(self.model_, scaled))
-        n, h = y_hat.shape
+        n, h = y_hat.shape[:2]
+        levels = {}
+        if y_hat.ndim == 3:
+            levels = {f"q{q:g}": y_hat[..., i].reshape(-1).astype(np.float64)
+                      for i, q in enumerate(self.quantiles)}
+            y_hat = y_hat[..., self._point_index()]
         return pd.DataFrame({
             "date": np.repeat(windows.anchor_date, h),
             "ticker": np.repeat(np.asarray(self.tickers_, dtype=object)[windows.ticker], h),
             "horizon": np.tile(np.asarray(spec.horizons), n),
             "y_hat": y_hat.reshape(-1).astype(np.float64),
             "y_true": windows.y.reshape(-1).astype(np.float64),
+            **levels,
         })
 
     def predict_array(
@@ -242,7 +267,8 @@ class Forecaster:
 
         x: [T, F] or [B, T, F] features as :func:`qseq.data.features.compute_features` gives
         them, in ``self.spec.features`` order. ticker: one name or B names (needed when the
-        model was fitted on several tickers). Returns y_hat [B, H] in target units.
+        model was fitted on several tickers). Returns y_hat [B, H] (quantile models:
+        [B, H, Q]) in target units.
         No pandas and no copies beyond the batch itself.
         """
         self._check_fitted()
@@ -264,6 +290,8 @@ class Forecaster:
         mx, sx, my, sy = self._scaler_tensors()
         with torch.inference_mode():
             y = self.model_((xt - mx) / sx, ids).y_hat
+        if y.dim() == 3:
+            return (y * sy[:, None] + my[:, None]).numpy()
         return (y * sy + my).numpy()
 
     def _scaler_tensors(self) -> tuple[torch.Tensor, ...]:
@@ -312,6 +340,7 @@ class Forecaster:
             mc = ModelConfig(**cfg["model_config"])
             self.hidden_size, self.num_layers = mc.hidden_size, mc.num_layers
             self.dropout, self.ticker_dim = mc.dropout, mc.ticker_dim
+            self.quantiles = tuple(mc.quantiles)
             self.model_config_ = mc
             self.tickers_ = tuple(cfg["tickers"])
             self.scaler_x_ = StandardScaler(np.asarray(cfg["scaler_x"]["mean"]),

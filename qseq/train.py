@@ -23,6 +23,7 @@ from qseq.train_state import TrainState, load_state, save_state
 log = logging.getLogger(__name__)
 LOSSES = ("mse", "huber")
 SCHEDULES = ("cosine", "plateau", "none")
+TF_SCHEDULES = ("inverse_sigmoid", "linear", "exponential", "always", "never")
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,8 @@ class TrainConfig:
     lr_schedule: str = "cosine"
     patience: int = 5
     min_delta: float = 0.0
+    teacher_forcing: str = "inverse_sigmoid"
+    teacher_forcing_k: float | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.epochs, int) or self.epochs < 1:
@@ -53,6 +56,51 @@ class TrainConfig:
             )
         if self.patience < 1:
             raise ConfigError(f"patience must be >= 1, got {self.patience}")
+        if self.teacher_forcing not in TF_SCHEDULES:
+            raise ConfigError(f"unknown teacher_forcing schedule {self.teacher_forcing!r}; "
+                              f"choose one of {list(TF_SCHEDULES)}")
+        teacher_forcing_probability(self, 1)  # validates teacher_forcing_k
+
+
+def teacher_forcing_probability(config: TrainConfig, epoch: int) -> float:
+    """Probability of feeding the true previous value to a decoder in ``epoch`` (1-based).
+
+    Scheduled sampling decays (Bengio et al., 2015), with i = epoch - 1:
+    linear ``max(0, 1 - c i)`` (c defaults to 1/epochs), exponential ``k^i`` (k in (0, 1),
+    default 0.85), inverse sigmoid ``k / (k + exp(i / k))`` (k >= 1, default 5).
+    """
+    i, k = epoch - 1, config.teacher_forcing_k
+    kind = config.teacher_forcing
+    if kind == "always":
+        return 1.0
+    if kind == "never":
+        return 0.0
+    if kind == "linear":
+        c = 1.0 / config.epochs if k is None else k
+        if c <= 0:
+            raise ConfigError(f"linear teacher forcing needs a positive slope, got {c}")
+        return max(0.0, 1.0 - c * i)
+    if kind == "exponential":
+        k = 0.85 if k is None else k
+        if not 0 < k < 1:
+            raise ConfigError(f"exponential teacher forcing needs 0 < k < 1, got {k}")
+        return k**i
+    k = 5.0 if k is None else k
+    if k < 1:
+        raise ConfigError(f"inverse-sigmoid teacher forcing needs k >= 1, got {k}")
+    return k / (k + math.exp(i / k))
+
+
+class PinballLoss(nn.Module):
+    """Mean quantile (pinball) loss: y_hat [B, H, Q] against y [B, H]."""
+
+    def __init__(self, quantiles: tuple[float, ...]) -> None:
+        super().__init__()
+        self.register_buffer("q", torch.tensor(quantiles, dtype=torch.float32))
+
+    def forward(self, y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        diff = y.unsqueeze(-1) - y_hat  # [B, H, Q]
+        return torch.maximum(self.q * diff, (self.q - 1) * diff).mean()
 
 
 @dataclass
@@ -62,6 +110,7 @@ class EpochLog:
     val_loss: float | None
     lr: float
     seconds: float
+    teacher_forcing: float | None = None
 
 
 @dataclass
@@ -119,7 +168,11 @@ class WindowBatches:
             yield self.gather(sel)
 
 
-def _loss_fn(config: TrainConfig) -> nn.Module:
+def loss_function(config: TrainConfig, model: nn.Module) -> nn.Module:
+    """Pinball loss for quantile models, else MSE or Huber as configured."""
+    quantiles = getattr(getattr(model, "config", None), "quantiles", ())
+    if quantiles:
+        return PinballLoss(quantiles)
     return nn.MSELoss() if config.loss == "mse" else nn.HuberLoss(delta=config.huber_delta)
 
 
@@ -176,7 +229,8 @@ def fit_model(
     model.to(dev)
     train_data = WindowBatches(train, dev)
     val_data = WindowBatches(val, dev) if val is not None and len(val) else None
-    loss_fn = _loss_fn(config)
+    loss_fn = loss_function(config, model).to(dev)
+    forcing = getattr(model, "teacher_forcing", False)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     if config.lr_schedule == "cosine":
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config.epochs)
@@ -214,8 +268,10 @@ def fit_model(
         t0 = time.perf_counter()
         model.train()
         total = torch.zeros((), device=dev)
+        p_true = teacher_forcing_probability(config, epoch) if forcing else 0.0
         for x, y, ticker in train_data.batches(config.batch_size, generator):
-            loss = loss_fn(model(x, ticker).y_hat, y)
+            out = model(x, ticker, target=y, teacher_forcing=p_true) if forcing else model(x, ticker)
+            loss = loss_fn(out.y_hat, y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if config.clip_grad_norm > 0:
@@ -234,7 +290,8 @@ def fit_model(
             sched.step(val_loss if val_loss is not None else train_loss)
         elif sched is not None:
             sched.step()
-        entry = EpochLog(epoch, train_loss, val_loss, lr, time.perf_counter() - t0)
+        entry = EpochLog(epoch, train_loss, val_loss, lr, time.perf_counter() - t0,
+                         p_true if forcing else None)
         result.history.append(entry)
         log.debug("epoch %d train %.5f val %s", epoch, train_loss, val_loss)
 

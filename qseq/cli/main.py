@@ -80,24 +80,26 @@ def forecast(**opts) -> None:
 @click.option("--horizon", default=5, show_default=True)
 @click.option("--hidden-size", default=64, show_default=True)
 @click.option("--layers", default=2, show_default=True)
+@click.option("--lookback", default=64, show_default=True)
 @debug_option
-def models_cmd(features: int, horizon: int, hidden_size: int, layers: int) -> None:
+def models_cmd(features: int, horizon: int, hidden_size: int, layers: int, lookback: int) -> None:
     """List the registered models with their parameter counts."""
     from rich.table import Table
 
     from qseq.models import MODELS, ModelConfig, build_model
 
     cfg = ModelConfig(input_size=features, horizons=horizon, hidden_size=hidden_size,
-                      num_layers=layers)
+                      num_layers=layers, lookback=lookback)
     table = Table(title=f"models (features={features}, horizon={horizon}, "
-                        f"hidden={hidden_size}, layers={layers})")
+                        f"hidden={hidden_size}, layers={layers}, lookback={lookback})")
     for col in ("model", "parameters", "streams", "attention", "description"):
         table.add_column(col)
+    yes = {True: "yes", False: "no"}
     for name in list_models():
         spec = MODELS[name]
         n = sum(p.numel() for p in build_model(name, cfg).parameters())
-        table.add_row(name, f"{n:,}", "yes" if spec.streams else "no",
-                      "yes" if spec.attention else "no", spec.description)
+        attn = "temporal + feature" if spec.feature_attention else yes[spec.attention]
+        table.add_row(name, f"{n:,}", yes[spec.streams], attn, spec.description)
     console.print(table)
 
 

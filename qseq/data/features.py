@@ -31,18 +31,20 @@ def _same_ticker_prev(frame: pd.DataFrame, col: str) -> pd.Series:
     return frame[col].groupby(level="ticker", sort=False).shift(1)
 
 
+def _rolling(series: pd.Series, window: int, how: str) -> pd.Series:
+    # Each ticker rolls on its own: one running sum over the whole ticker-major column would
+    # carry floating-point state from one ticker into the next (a leak of about 1e-11).
+    rolled = getattr(series.groupby(level="ticker", sort=False).rolling(window, min_periods=window),
+                     how)()
+    return rolled.droplevel(0).reindex(series.index)
+
+
 def _rolling_mean(series: pd.Series, window: int) -> pd.Series:
-    # Ticker-major order: a trailing window crosses into the previous ticker only in the first
-    # ``window - 1`` bars of each ticker, which are masked out.
-    out = series.rolling(window, min_periods=window).mean()
-    pos = series.groupby(level="ticker", sort=False).cumcount()
-    return out.where(pos >= window - 1)
+    return _rolling(series, window, "mean")
 
 
 def _rolling_std(series: pd.Series, window: int) -> pd.Series:
-    out = series.rolling(window, min_periods=window).std(ddof=1)
-    pos = series.groupby(level="ticker", sort=False).cumcount()
-    return out.where(pos >= window - 1)
+    return _rolling(series, window, "std")
 
 
 def _need(frame: pd.DataFrame, cols: Sequence[str], feature: str) -> None:

@@ -75,12 +75,14 @@ def normalize_prices(
     columns. ``ticker`` names the instrument of a single-ticker frame.
 
     Returns a frame indexed by ``(date, ticker)`` with columns from :data:`PRICE_COLUMNS`.
-    Rows where every price field is missing (dates on which a ticker did not trade in a wide
-    frame) are dropped; partially missing rows are kept for the NaN policy to decide.
+    In a wide (MultiIndex) frame, rows where every price field is missing are dates on which
+    that ticker did not trade and are dropped; any other missing value is kept for the NaN
+    policy to decide.
     """
     if not isinstance(frame, pd.DataFrame):
         raise DataError(f"expected a pandas DataFrame of prices, got {type(frame).__name__}")
-    if isinstance(frame.columns, pd.MultiIndex):
+    wide = isinstance(frame.columns, pd.MultiIndex)
+    if wide:
         if frame.columns.nlevels != 2:
             raise DataError(
                 f"MultiIndex columns with {frame.columns.nlevels} levels are not understood; "
@@ -131,12 +133,12 @@ def normalize_prices(
     for col in (*PRICE_COLUMNS, "adj_close"):
         if col in frame.columns:
             out[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
-            bad = frame[col].notna() & out[col].isna()
+            bad = (frame[col].notna() & out[col].isna()).to_numpy()
             if bad.any():
-                row = frame.loc[bad.idxmax()]
+                pos = int(np.flatnonzero(bad)[0])
+                row = frame.iloc[pos]
                 raise DataError(
-                    f"{row['ticker']} {row['date']} {col}: value {frame.loc[bad.idxmax(), col]!r} "
-                    "is not a number"
+                    f"{row['ticker']} {row['date']} {col}: value {row[col]!r} is not a number"
                 )
     if adjust and "adj_close" in out.columns:
         factor = out["adj_close"] / out["close"]
@@ -147,7 +149,10 @@ def normalize_prices(
     out = out.drop(columns=["adj_close"], errors="ignore")
 
     price_cols = [c for c in PRICE_COLUMNS if c in out.columns]
-    out = out[out[price_cols].notna().any(axis=1)]
+    if wide:
+        # A wide frame has a row for every date of every ticker; all-empty rows are dates on
+        # which that ticker did not trade, not missing values.
+        out = out[out[price_cols].notna().any(axis=1)]
     out = out.set_index(["date", "ticker"]).sort_index()
     return out[price_cols]
 
@@ -176,7 +181,8 @@ def _looks_like_yfinance_multiheader(path: Path) -> bool:
         return False
     third = rows[2]
     second_head = _canonical(rows[1][0]) if rows[1] else ""
-    return second_head == "ticker" or (bool(third) and third[0] != "" and all(c == "" for c in third[1:]))
+    index_row = bool(third) and _canonical(third[0]) == "date" and all(c == "" for c in third[1:])
+    return second_head == "ticker" or index_row
 
 
 def read_price_file(

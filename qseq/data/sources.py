@@ -105,8 +105,8 @@ def collect_prices(
     if source not in SOURCES:
         raise DataError(f"unknown source {source!r}; choose one of {list(SOURCES)}")
     t0, t1 = parse_date(start, "start"), parse_date(end, "end")
-    if t0 is not None and t1 is not None and t0 >= t1:
-        raise DataError(f"start {t0.date()} is not before end {t1.date()}; swap or fix the dates")
+    if t0 is not None and t1 is not None and t0 > t1:
+        raise DataError(f"start {t0.date()} is after end {t1.date()}; swap or fix the dates")
     s0 = None if t0 is None else str(t0.date())
     s1 = None if t1 is None else str((t1 + pd.Timedelta(days=1)).date())  # yfinance end: exclusive
 

@@ -81,7 +81,12 @@ def validate_panel(
         issues.append(Issue(str(ticker), pd.Timestamp(date), "date", "duplicate row",
                             "keep one row per ticker and date"))
     if not idx.is_monotonic_increasing:
-        issues.append(Issue("*", None, "date", "index is not sorted",
+        d = idx.get_level_values("date").to_numpy()
+        t = pd.factorize(idx.get_level_values("ticker"), sort=True)[0]
+        smaller = (d[1:] < d[:-1]) | ((d[1:] == d[:-1]) & (t[1:] < t[:-1]))
+        date, ticker = idx[int(np.argmax(smaller)) + 1]
+        issues.append(Issue(str(ticker), pd.Timestamp(date), "date",
+                            "index is not sorted (first row out of order)",
                             "sort with panel.sort_index()"))
 
     for col in panel.columns:

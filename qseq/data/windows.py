@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import torch
 
 from qseq.data.features import compute_features, compute_targets
 from qseq.errors import ConfigError, DataError
@@ -194,8 +193,8 @@ class StandardScaler:
     def transform(self, data: np.ndarray) -> np.ndarray:
         return ((data - self.mean_) / self.std_).astype(np.float32)
 
-    def inverse(self, data: np.ndarray | torch.Tensor):
-        return data * self.std_ + self.mean_ if isinstance(data, np.ndarray) else (
-            data * torch.as_tensor(self.std_, dtype=data.dtype)
-            + torch.as_tensor(self.mean_, dtype=data.dtype)
-        )
+    def inverse(self, data: np.ndarray) -> np.ndarray:
+        """Undo ``transform``. data: [N, C], or [N, C, Q] (quantiles of each column)."""
+        if data.ndim == 3:
+            return data * self.std_[None, :, None] + self.mean_[None, :, None]
+        return data * self.std_ + self.mean_

@@ -31,7 +31,9 @@ class _Capture(logging.Handler):
         self.messages: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
+        text = " ".join(record.getMessage().split())  # yfinance logs multi-line text
+        if text:
+            self.messages.append(text)
 
 
 def _classify(text: str) -> str:

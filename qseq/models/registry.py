@@ -12,6 +12,7 @@ from torch import nn
 from qseq.errors import ConfigError
 from qseq.models.base import ModelConfig
 from qseq.models.recurrent import RecurrentForecaster
+from qseq.models.seq2seq import DualStageAttentionForecaster, Seq2SeqForecaster
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,7 @@ class ModelSpec:
     description: str
     streams: bool = False
     attention: bool = False
+    feature_attention: bool = False
 
 
 MODELS: dict[str, ModelSpec] = {}
@@ -46,6 +48,23 @@ def build_model(name: str, config: ModelConfig) -> nn.Module:
     return get_spec(name).build(config)
 
 
-for _cell, _desc in (("rnn", "vanilla (tanh) RNN"), ("lstm", "LSTM"), ("gru", "GRU")):
+for _cell, _desc in (("rnn", "vanilla (tanh) RNN"), ("lstm", "LSTM"), ("gru", "GRU"),
+                     ("lstm_peephole", "LSTM with peephole connections")):
     register(ModelSpec(_cell, partial(RecurrentForecaster, cell=_cell),
-                       f"{_desc} encoder + linear multi-horizon head"))
+                       f"{_desc} encoder + linear multi-horizon head", streams=True))
+for _cell, _desc in (("rnn", "vanilla RNN"), ("lstm", "LSTM"), ("gru", "GRU")):
+    register(ModelSpec(f"bi{_cell}", partial(RecurrentForecaster, cell=_cell, bidirectional=True),
+                       f"bidirectional {_desc} encoder + linear multi-horizon head"))
+register(ModelSpec("seq2seq", partial(Seq2SeqForecaster, cell="gru"),
+                   "GRU encoder-decoder, autoregressive decoder (teacher forcing / scheduled "
+                   "sampling)", streams=True))
+register(ModelSpec("lstm_seq2seq", partial(Seq2SeqForecaster, cell="lstm"),
+                   "LSTM encoder-decoder, autoregressive decoder", streams=True))
+register(ModelSpec("attn_seq2seq", partial(Seq2SeqForecaster, cell="gru", attention="bahdanau"),
+                   "GRU encoder-decoder with Bahdanau (additive) attention", attention=True))
+register(ModelSpec("luong_seq2seq", partial(Seq2SeqForecaster, cell="gru", attention="luong"),
+                   "GRU encoder-decoder with Luong attention (ModelConfig.attention: dot, "
+                   "general, concat)", attention=True))
+register(ModelSpec("da_rnn", partial(DualStageAttentionForecaster, cell="lstm"),
+                   "dual-stage attention RNN: input (feature) attention encoder + temporal "
+                   "attention decoder", attention=True, feature_attention=True))

@@ -57,7 +57,7 @@ def test_forecast_from_a_file(capsys, tmp_path, spx_small):
     (["forecast", "--ticker", "SPY", "--horizon", "0", "--offline"], "--horizon must be between"),
     (["forecast", "--ticker", "SPY", "--offline", "--start", "2018-13-45"], "bad start date"),
     (["forecast", "--ticker", "SPY", "--offline", "--start", "2018-06-01", "--end", "2018-01-01"],
-     "is not before end"),
+     "is after end"),
     (["forecast", "--ticker", "ZZZZ", "--offline"], "no bundled data for 'ZZZZ'"),
     (["forecast", "--ticker", "../etc", "--offline"], "invalid ticker"),
     (["forecast", "--data", "/nonexistent/prices.csv"], "file not found"),

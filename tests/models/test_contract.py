@@ -14,7 +14,7 @@ NAMES = list_models()
 
 
 def _cfg(**kw) -> ModelConfig:
-    base = dict(input_size=3, horizons=4, hidden_size=16, num_layers=2, n_tickers=1)
+    base = dict(input_size=3, horizons=4, hidden_size=16, num_layers=2, n_tickers=1, lookback=12)
     base.update(kw)
     return ModelConfig(**base)
 
@@ -37,7 +37,7 @@ def test_output_shape_and_finite(name):
 def test_ticker_embedding_changes_output_per_ticker(name):
     torch.manual_seed(0)
     model = build_model(name, _cfg(n_tickers=3, ticker_dim=4))
-    x = torch.randn(1, 10, 3).expand(3, -1, -1)
+    x = torch.randn(1, 12, 3).expand(3, -1, -1)
     y = model(x, torch.tensor([0, 1, 2])).y_hat
     assert y.shape == (3, 4)
     assert not torch.allclose(y[0], y[1]) and not torch.allclose(y[1], y[2])
@@ -47,7 +47,7 @@ def test_ticker_embedding_changes_output_per_ticker(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_same_seed_same_model_and_output(name):
-    x = torch.randn(4, 8, 3, generator=torch.Generator().manual_seed(1))
+    x = torch.randn(4, 12, 3, generator=torch.Generator().manual_seed(1))
     outs = []
     for _ in range(2):
         torch.manual_seed(7)
@@ -65,7 +65,7 @@ def test_bad_input_shape_names_expected_and_got(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_gradients_reach_every_parameter(name):
     model = build_model(name, _cfg(n_tickers=2))
-    model(torch.randn(6, 9, 3), torch.tensor([0, 1, 0, 1, 0, 1])).y_hat.pow(2).mean().backward()
+    model(torch.randn(6, 12, 3), torch.tensor([0, 1, 0, 1, 0, 1])).y_hat.pow(2).mean().backward()
     for pname, p in model.named_parameters():
         assert p.grad is not None and torch.isfinite(p.grad).all(), pname
 
