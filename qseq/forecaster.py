@@ -294,6 +294,25 @@ class Forecaster:
             return (y * sy[:, None] + my[:, None]).numpy()
         return (y * sy + my).numpy()
 
+    def stream(self, ticker: str | None = None, *, mode: str = "window",
+               history: pd.DataFrame | None = None):
+        """A :class:`qseq.stream.Stream` for one ticker, warmed up on ``history`` if given.
+
+        ``stream.update(bar)`` then returns the forecast at each new bar without re-encoding
+        the window (see :mod:`qseq.stream` for the two modes).
+        """
+        from qseq.stream import Stream
+
+        self._check_fitted()
+        if ticker is None:
+            if len(self.tickers_) != 1:
+                raise ConfigError(f"pick a ticker: one of {list(self.tickers_)}")
+            ticker = self.tickers_[0]
+        stream = Stream(self, ticker, mode)
+        if history is not None:
+            stream.warmup(history)
+        return stream
+
     def _scaler_tensors(self) -> tuple[torch.Tensor, ...]:
         cached = getattr(self, "_scaler_cache", None)
         if cached is None:

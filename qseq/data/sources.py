@@ -56,8 +56,18 @@ def _one_ticker(
     if source in ("auto", "cache"):
         frame = cache.read_cache(key)
         if frame is not None:
-            return frame, "cache", str(cache.cache_path(key)), None
-        tried.append("cache (no file)")
+            dates = frame.index.get_level_values("date")
+            slack = pd.Timedelta(days=7)  # weekends and holidays at either end
+            covered = (start is None or pd.Timestamp(start) >= dates.min() - slack) and (
+                end is None or pd.Timestamp(end) <= dates.max() + slack)
+            if covered or offline or source == "cache":
+                note = None if covered else (
+                    f"{key}: the cache holds only {dates.min().date()} to {dates.max().date()}; "
+                    f"run 'qseq data fetch {key}' online for more")
+                return frame, "cache", str(cache.cache_path(key)), note
+            tried.append("cache (does not cover the requested dates)")
+        else:
+            tried.append("cache (no file)")
         if source == "cache":
             raise SourceError(f"{key} is not in the cache; run 'qseq data fetch {key}' first")
     if source in ("auto", "yfinance") and not offline:
@@ -69,6 +79,9 @@ def _one_ticker(
             tried.append(f"yfinance: {exc}")
             log.info("yfinance unavailable for %s: %s", key, exc)
         else:
+            old = cache.read_cache(key)
+            if old is not None:  # keep cached bars outside the downloaded range
+                frame = pd.concat([old[~old.index.isin(frame.index)], frame]).sort_index()
             cache.write_cache(key, frame)
             return frame, "yfinance", "Yahoo Finance via yfinance", None
     elif source == "yfinance":

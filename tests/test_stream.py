@@ -1,0 +1,117 @@
+"""Streaming inference: equal to the window forecasts over a long replay, also after a restore."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import qseq
+from qseq.errors import ConfigError, DataError
+from qseq.models import MODELS
+from qseq.stream import IncrementalFeatures
+
+STREAMING = sorted(n for n, s in MODELS.items() if s.streams)
+
+
+def _fit(panel, model="gru", **kw):
+    params = dict(lookback=20, horizons=3, hidden_size=8, num_layers=2,
+                  train=qseq.TrainConfig(epochs=1, batch_size=64), seed=0, device="cpu")
+    params.update(kw)
+    return qseq.Forecaster(model, **params).fit(panel)
+
+
+def _bars(panel, ticker):
+    frame = panel.xs(ticker, level="ticker")
+    return [{"date": d, **dict(zip(frame.columns, v, strict=True))}
+            for d, v in zip(frame.index, frame.to_numpy(), strict=True)]
+
+
+def test_incremental_features_match_the_batch_features(spx_small):
+    from qseq.data.features import compute_features
+
+    names = ("log_return", "log_volume_change", "volume_zscore_10", "parkinson_vol_5",
+             "garman_klass_vol_7")
+    want = compute_features(spx_small, names).to_numpy()
+    inc = IncrementalFeatures(names)
+    got = []
+    for bar in _bars(spx_small, "^GSPC"):
+        row = inc.update(bar["open"], bar["high"], bar["low"], bar["close"], bar["volume"])
+        got.append(row if row is not None else [np.nan] * len(names))
+    got = np.asarray(got)
+    ready = np.isfinite(want).all(axis=1)
+    assert np.array_equal(ready, np.isfinite(got).all(axis=1))
+    np.testing.assert_allclose(got[ready], want[ready], rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("model", STREAMING)
+def test_window_stream_equals_full_window_forecasts_with_restore(model, spx_small, tmp_path):
+    f = _fit(spx_small, model)
+    want = f.predict(spx_small).pivot(index="date", columns="horizon", values="y_hat")
+    bars = _bars(spx_small, "^GSPC")
+    stream = f.stream(mode="window")
+    got = {}
+    for i, bar in enumerate(bars):
+        if i == 300:  # save, throw away, restore: the replay must not notice
+            stream.save(tmp_path / "s")
+            stream = qseq.Forecaster.load(f.save(tmp_path / "m")).stream()
+            stream = type(stream).load(stream.forecaster, tmp_path / "s")
+        out = stream.update(bar)
+        if out is not None:
+            got[bar["date"]] = out
+    got = pd.DataFrame(got).T
+    assert len(got) == len(want) > 500
+    np.testing.assert_allclose(got.to_numpy(), want.loc[got.index].to_numpy(), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("model", ["gru", "lstm_peephole", "seq2seq"])
+def test_stateful_stream_equals_reencoding_everything_since_start(model, spx_small, tmp_path):
+    f = _fit(spx_small, model)
+    frame = spx_small.iloc[:260]
+    feats = qseq.data.features.compute_features(frame, f.spec.features).to_numpy()
+    stream = f.stream(mode="stateful")
+    outs = [stream.update(bar) for bar in _bars(frame, "^GSPC")]
+    start = int(np.flatnonzero(np.isfinite(feats).all(axis=1))[0])
+    x = torch.tensor(f.scaler_x_.transform(feats[start:]))[None]  # all bars since the start
+    with torch.no_grad():
+        for end in (5, 60, 200, len(x[0])):
+            y = f.model_(x[:, :end]).y_hat.numpy()
+            np.testing.assert_allclose(outs[start + end - 1], f.scaler_y_.inverse(y)[0], atol=1e-5)
+
+
+def test_multi_ticker_streams_use_their_embedding(two_stocks):
+    f = _fit(two_stocks, "gru")
+    want = f.predict(two_stocks, last_only=True)
+    for ticker in ("AAPL", "MSFT"):
+        out = f.stream(ticker, history=two_stocks).update  # warm-up returns the last forecast
+        last = f.stream(ticker).warmup(two_stocks)
+        np.testing.assert_allclose(last, want[want["ticker"] == ticker]["y_hat"].to_numpy(), atol=1e-5)
+        assert callable(out)
+
+
+def test_quantile_stream(spx_small):
+    f = _fit(spx_small, "gru", quantiles=(0.1, 0.5, 0.9))
+    last = f.stream(history=spx_small).warmup(spx_small)
+    want = f.predict(spx_small, last_only=True)
+    assert last.shape == (3, 3)
+    np.testing.assert_allclose(last[:, 1], want["y_hat"].to_numpy(), atol=1e-5)
+    np.testing.assert_allclose(last[:, 2], want["q0.9"].to_numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("model", ["bigru", "attn_seq2seq"])
+def test_models_that_cannot_stream_say_why(model, spx_small):
+    f = _fit(spx_small, model, num_layers=1)
+    with pytest.raises(ConfigError, match="cannot stream"):
+        f.stream()
+
+
+def test_bad_bars_and_tickers(spx_small):
+    f = _fit(spx_small)
+    stream = f.stream()
+    with pytest.raises(DataError, match="positive"):
+        stream.update({"open": 1, "high": 2, "low": 0.5, "close": -1, "volume": 1})
+    with pytest.raises(DataError, match="inconsistent"):
+        stream.update({"open": 1, "high": 1.1, "low": 0.9, "close": 1.5, "volume": 1})
+    with pytest.raises(DataError, match="not seen in training"):
+        f.stream("AAPL")
