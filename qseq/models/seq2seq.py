@@ -22,7 +22,7 @@ from torch import nn
 from qseq.errors import ConfigError
 from qseq.models.attention import Attention, InputAttention
 from qseq.models.base import ForecastHead, ModelConfig, ModelOutput, TickerEmbedding
-from qseq.models.recurrent import check_input, make_rnn
+from qseq.models.recurrent import check_input, init_memory_gates, make_rnn
 
 DECODER_CELLS = {"rnn": nn.RNNCell, "gru": nn.GRUCell, "lstm": nn.LSTMCell, "lstm_peephole": nn.LSTMCell}
 
@@ -184,6 +184,7 @@ class DualStageAttentionForecaster(nn.Module):
         in_size = config.input_size + (config.ticker_dim if self.ticker_embedding else 0)
         self.lstm = cell == "lstm"
         self.encoder_cell = (nn.LSTMCell if self.lstm else nn.GRUCell)(in_size, hid)
+        init_memory_gates(self.encoder_cell, cell, hid)
         self.input_attention = InputAttention(config.input_size, window,
                                               2 * hid if self.lstm else hid, hid)
         self.decoder = Decoder(config, cell, "bahdanau", hid)
