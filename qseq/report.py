@@ -43,11 +43,24 @@ def forecast_report(
         path = pd.concat([anchor, path_table[["date", "price"]]], ignore_index=True)
         fig.add_trace(go.Scatter(x=path["date"], y=path["price"], name="forecast path",
                                  mode="lines+markers"), row=1, col=1)
+        if "price_lo" in path_table.columns:
+            fig.add_trace(go.Scatter(x=path_table["date"], y=path_table["price_hi"], mode="lines",
+                                     line={"width": 0}, showlegend=False), row=1, col=1)
+            fig.add_trace(go.Scatter(x=path_table["date"], y=path_table["price_lo"], mode="lines",
+                                     line={"width": 0}, fill="tonexty", name="price band"),
+                          row=1, col=1)
     h1 = validation[validation["horizon"] == validation["horizon"].min()]
     fig.add_trace(go.Scatter(x=h1["date"], y=h1["y_true"], name="actual", mode="lines",
                              line={"width": 1}), row=2, col=1)
     fig.add_trace(go.Scatter(x=h1["date"], y=h1["y_hat"], name="forecast", mode="lines"),
                   row=2, col=1)
+    q_cols = [c for c in h1.columns if c.startswith("q")]
+    if len(q_cols) >= 2:
+        fig.add_trace(go.Scatter(x=h1["date"], y=h1[q_cols[-1]], mode="lines", line={"width": 0},
+                                 showlegend=False), row=2, col=1)
+        fig.add_trace(go.Scatter(x=h1["date"], y=h1[q_cols[0]], mode="lines", line={"width": 0},
+                                 fill="tonexty", name=f"{q_cols[0]}-{q_cols[-1]} band"),
+                      row=2, col=1)
     per_h = metrics.drop(index="all", errors="ignore")
     fig.add_trace(go.Bar(x=[f"h{h}" for h in per_h.index], y=per_h["mse"], name="model MSE"),
                   row=3, col=1)

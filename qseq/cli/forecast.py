@@ -42,11 +42,21 @@ def _load(opts: dict) -> tuple[pd.DataFrame, str]:
     return panel, key
 
 
+def parse_quantiles(text: str | None) -> tuple[float, ...]:
+    if not text:
+        return ()
+    try:
+        return tuple(float(q) for q in text.split(","))
+    except ValueError:
+        raise ConfigError(f"--quantiles must be comma-separated numbers like 0.1,0.5,0.9; "
+                          f"got {text!r}") from None
+
+
 def _cache_key(panel: pd.DataFrame, forecaster: Forecaster, opts: dict) -> str:
     blob = json.dumps({
         "data": panel_fingerprint(panel), "spec": forecaster.spec.__dict__,
         "train": forecaster.train_config.__dict__, "hidden": opts["hidden_size"],
-        "layers": opts["layers"], "seed": opts["seed"],
+        "layers": opts["layers"], "seed": opts["seed"], "quantiles": opts["quantiles"],
     }, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -68,6 +78,7 @@ def run_forecast(console: Console, err_console: Console, **opts) -> None:
     forecaster = Forecaster(
         opts["model"], lookback=opts["lookback"], horizons=opts["horizon"],
         target=opts["target"], hidden_size=opts["hidden_size"], num_layers=opts["layers"],
+        quantiles=parse_quantiles(opts["quantiles"]),
         train=TrainConfig(epochs=opts["epochs"], batch_size=opts["batch_size"], lr=opts["lr"]),
         seed=opts["seed"], device=opts["device"],
     )
@@ -124,10 +135,12 @@ def run_forecast(console: Console, err_console: Console, **opts) -> None:
 def _print_metrics(console: Console, forecaster: Forecaster) -> None:
     naive = "persistence" if forecaster.spec.target == "realized_vol" else "random walk (zero)"
     for name, frame in forecaster.metrics_.items():
-        table = Table(title=f"{name} metrics vs {naive} baseline")
+        nominal = frame["nominal"].iloc[0] if "nominal" in frame.columns else None
+        table = Table(title=f"{name} metrics vs {naive} baseline",
+                      caption=None if nominal is None else
+                      f"coverage: share of outcomes inside the band (nominal {nominal:.0%})")
         cols = ["horizon", "n", "mse", "baseline_mse", "mse_ratio", "mae", "baseline_mae"]
-        if "dir_acc" in frame.columns:
-            cols.append("dir_acc")
+        cols += [c for c in ("dir_acc", "coverage") if c in frame.columns]
         heads = {"baseline_mse": "naive mse", "baseline_mae": "naive mae", "mse_ratio": "ratio",
                  "horizon": "h"}
         for c in cols:
@@ -135,7 +148,7 @@ def _print_metrics(console: Console, forecaster: Forecaster) -> None:
         for h, row in zip(frame.index, frame[cols[1:]].to_dict(orient="records"), strict=True):
             table.add_row(str(h), *[
                 f"{int(row[c])}" if c == "n" else
-                f"{row[c]:.3f}" if c in ("mse_ratio", "dir_acc") else f"{row[c]:.2e}"
+                f"{row[c]:.3f}" if c in ("mse_ratio", "dir_acc", "coverage") else f"{row[c]:.2e}"
                 for c in cols[1:]
             ])
         console.print(table)
@@ -146,12 +159,20 @@ def _path_table(forecaster: Forecaster, latest: pd.DataFrame, last_date: pd.Time
     hs = np.asarray(forecaster.spec.horizons)
     days = next_trading_days(last_date, int(hs.max()))
     out = pd.DataFrame({"date": days[hs - 1], "horizon": hs, "y_hat": latest["y_hat"].to_numpy()})
+    q_cols = [c for c in latest.columns if c.startswith("q")]
+    lo, hi = (q_cols[0], q_cols[-1]) if len(q_cols) >= 2 else (None, None)
+    if lo:
+        out["lo"], out["hi"] = latest[lo].to_numpy(), latest[hi].to_numpy()
+        out.attrs["band"] = (lo[1:], hi[1:])
     target = forecaster.spec.target
     if target == "log_return" and np.array_equal(hs, np.arange(1, len(hs) + 1)):
         out["cum_log_return"] = out["y_hat"].cumsum()
         out["price"] = last_close * np.exp(out["cum_log_return"])
     elif target == "cum_log_return":
         out["price"] = last_close * np.exp(out["y_hat"])
+        if lo:  # quantiles of ln(P_{t+h}/P_t) map one-to-one onto price quantiles
+            out["price_lo"] = last_close * np.exp(out["lo"])
+            out["price_hi"] = last_close * np.exp(out["hi"])
     return out
 
 
@@ -159,16 +180,30 @@ def _print_path(console: Console, forecaster: Forecaster, table_df: pd.DataFrame
                 last_date: pd.Timestamp, last_close: float) -> None:
     label = {"log_return": "log return", "cum_log_return": "cum. log return",
              "realized_vol": "realized vol"}[forecaster.spec.target]
-    table = Table(title=f"{ticker} forecast from {last_date.date()} (close {last_close:,.2f})")
+    band = table_df.attrs.get("band")
+    caption = None
+    if band and "price_lo" not in table_df.columns and "price" in table_df.columns:
+        caption = ("bands are per-bar return quantiles; for price bands use --target "
+                   "cum_log_return")
+    table = Table(title=f"{ticker} forecast from {last_date.date()} (close {last_close:,.2f})",
+                  caption=caption)
     table.add_column("date")
     table.add_column("horizon", justify="right")
-    table.add_column(f"forecast {label}", justify="right")
+    table.add_column(f"forecast {label}" + (" (median)" if band else ""), justify="right")
+    if band:
+        table.add_column(f"q{band[0]} .. q{band[1]}", justify="right")
     has_price = "price" in table_df.columns
     if has_price:
         table.add_column("implied price", justify="right")
-    for row in table_df.itertuples(index=False):
-        cells = [str(row.date.date()), str(row.horizon), f"{row.y_hat:+.5f}"]
+    if "price_lo" in table_df.columns:
+        table.add_column(f"price q{band[0]} .. q{band[1]}", justify="right")
+    for row in table_df.to_dict(orient="records"):
+        cells = [str(row["date"].date()), str(row["horizon"]), f"{row['y_hat']:+.5f}"]
+        if band:
+            cells.append(f"{row['lo']:+.5f} .. {row['hi']:+.5f}")
         if has_price:
-            cells.append(f"{row.price:,.2f}")
+            cells.append(f"{row['price']:,.2f}")
+        if "price_lo" in row:
+            cells.append(f"{row['price_lo']:,.2f} .. {row['price_hi']:,.2f}")
         table.add_row(*cells)
     console.print(table)

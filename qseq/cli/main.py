@@ -52,6 +52,7 @@ def cli() -> None:
 @click.option("--lr", default=1e-3, show_default=True, type=float)
 @click.option("--hidden-size", default=64, show_default=True, type=int)
 @click.option("--layers", default=2, show_default=True, type=int)
+@click.option("--quantiles", help="Quantile levels for bands, e.g. 0.1,0.5,0.9 (pinball loss).")
 @click.option("--target", default="log_return", show_default=True,
               type=click.Choice(["log_return", "cum_log_return", "realized_vol"]))
 @click.option("--start", help="First date used (YYYY-MM-DD).")
@@ -73,6 +74,24 @@ def forecast(**opts) -> None:
     from qseq.cli.forecast import run_forecast
 
     run_forecast(console, err_console, **opts)
+
+
+@cli.command()
+@click.option("--ticker", required=True, help="Ticker whose bars are replayed.")
+@click.option("--model", default="gru", show_default=True, type=click.Choice(list_models()))
+@click.option("--replay", required=True, help="START:END dates of the bars to replay (either may be empty).")
+@click.option("--checkpoint", type=click.Path(file_okay=False),
+              help="Saved model folder (default: newest under OUT/checkpoints for ticker and model).")
+@click.option("--out", "out_dir", default="reports", show_default=True, type=click.Path(file_okay=False))
+@click.option("--mode", default="window", show_default=True, type=click.Choice(["window", "stateful"]))
+@click.option("--source", default="auto", show_default=True, type=click.Choice(list(SOURCES)))
+@click.option("--offline", is_flag=True)
+@debug_option
+def stream(**opts) -> None:
+    """Replay bars through a saved model: per-bar forecasts and update latency."""
+    from qseq.cli.stream import run_stream
+
+    run_stream(console, device="cpu", **opts)
 
 
 @cli.command("models")

@@ -135,3 +135,46 @@ def test_console_script_exit_code_and_single_line(tmp_path):
                            "--out", str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == ["error: lookback must be an integer >= 2, got 1"]
+
+
+def test_forecast_with_quantiles_prints_bands_and_coverage(capsys, tmp_path):
+    code, out, _ = run(capsys, "forecast", "--ticker", "SPY", "--offline", "--start", "2014-01-01",
+                       "--quantiles", "0.1,0.5,0.9", "--out", str(tmp_path), *FAST)
+    assert code == 0, out
+    assert "q0.1" in out and "q0.9" in out and "coverage" in out
+
+
+@pytest.mark.parametrize("text,needle", [
+    ("0.1,1.5", "in (0, 1)"),
+    ("0.1,abc", "quantiles"),
+    ("0.5,0.5", "quantiles"),
+])
+def test_bad_quantiles_one_line(capsys, tmp_path, text, needle):
+    code, _, err = run(capsys, "forecast", "--ticker", "SPY", "--offline", "--quantiles", text,
+                       "--out", str(tmp_path), *FAST)
+    assert code != 0 and needle in _one_line_error(err)
+
+
+def test_stream_replays_saved_model_with_latency(capsys, tmp_path):
+    code, _, _ = run(capsys, "forecast", "--ticker", "SPY", "--offline", "--start", "2014-01-01",
+                     "--out", str(tmp_path), *FAST)
+    assert code == 0
+    code, out, _ = run(capsys, "stream", "--ticker", "SPY", "--model", "gru", "--offline",
+                       "--replay", "2018-12-03:2018-12-14", "--out", str(tmp_path))
+    assert code == 0, out
+    assert "2018-12-03" in out and "2018-12-14" in out and "2018-11-30" not in out
+    assert "update latency median" in out and "re-encoding" in out
+    assert "warming up" not in out  # history before the replay warmed the stream up
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--replay", "2018-12-01"], "START:END"),
+    (["--replay", "2030-01-01:"], "no bars of SPY"),
+    (["--model", "lstm", "--replay", "2018-12-01:"], "no saved lstm model"),
+])
+def test_stream_mistakes(capsys, tmp_path, args, needle):
+    if "lstm" not in args:
+        assert run(capsys, "forecast", "--ticker", "SPY", "--offline", "--start", "2016-01-01",
+                   "--out", str(tmp_path), *FAST)[0] == 0
+    code, _, err = run(capsys, "stream", "--ticker", "SPY", "--offline", "--out", str(tmp_path), *args)
+    assert code != 0 and needle in _one_line_error(err)
