@@ -160,6 +160,16 @@ def data_validate(target: str, source: str, offline: bool) -> None:
     validate_data(console, target, source, offline)
 
 
+def _register_subcommands() -> None:
+    # Each lives in its own module; heavy imports happen inside the command functions.
+    from qseq.cli.anomaly import anomaly
+
+    cli.add_command(anomaly)
+
+
+_register_subcommands()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point. Returns the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)

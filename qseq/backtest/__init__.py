@@ -1,0 +1,1 @@
+"""Walk-forward backtesting: folds, strategies, metrics, baselines, feature importance."""
