@@ -8,6 +8,9 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 @contextmanager
 def atomic_path(target: str | os.PathLike[str]):
@@ -19,6 +22,7 @@ def atomic_path(target: str | os.PathLike[str]):
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; published files get the usual mode
     tmp_path = Path(tmp)
     try:
         yield tmp_path

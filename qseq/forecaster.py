@@ -6,13 +6,14 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
+from torch import nn
 
 from qseq import __version__
 from qseq.checkpoint import load_weights, read_config, save_checkpoint
@@ -33,6 +34,7 @@ from qseq.train import (
     TrainConfig,
     TrainResult,
     fit_model,
+    predict_outputs,
     predict_windows,
     resolve_device,
 )
@@ -146,7 +148,43 @@ class Forecaster:
                 f"only {len(split.train)} training windows (need >= {MIN_TRAIN_WINDOWS}); "
                 "use a longer date range or a shorter --lookback/--horizon"
             )
-        train_w = windows.subset(split.train)
+        scaled = self.fit_windows(windows, split.train, split.val, progress=progress,
+                                  on_epoch=on_epoch, resume_dir=resume_dir)
+        dates = windows.anchor_date
+        self.split_dates_ = {
+            name: [str(pd.Timestamp(dates[idx].min()).date()),
+                   str(pd.Timestamp(dates[idx].max()).date())] if len(idx) else None
+            for name, idx in (("train", split.train), ("val", split.val), ("test", split.test))
+        }
+        self.metrics_ = {
+            name: self._metrics(scaled.subset(idx), panel)
+            for name, idx in (("val", split.val), ("test", split.test)) if len(idx)
+        }
+        self.data_fingerprint_ = panel_fingerprint(panel)
+        return self
+
+    def fit_windows(
+        self,
+        windows: Windows,
+        train: np.ndarray,
+        val: np.ndarray,
+        *,
+        warm_start: nn.Module | None = None,
+        epochs: int | None = None,
+        progress: bool = False,
+        on_epoch: Callable[[EpochLog], None] | None = None,
+        resume_dir: str | Path | None = None,
+    ) -> Windows:
+        """Fit scalers and model on the windows at positions ``train`` (early stopping on ``val``).
+
+        The scalers see the rows inside training windows only. ``warm_start`` copies the weights
+        of an already trained model of the same configuration (walk-forward fine-tuning);
+        ``epochs`` overrides the training configuration's epoch count. Returns the windows
+        scaled with the fitted scalers (targets included), for evaluation.
+        """
+        spec = self.spec
+        train_w = windows.subset(train)
+        self._scaler_cache = None
         self.scaler_x_ = StandardScaler().fit(windows.values[rows_covered(train_w)])
         self.scaler_y_ = StandardScaler().fit(train_w.y)
         scaled = windows.with_values(self.scaler_x_.transform(windows.values),
@@ -160,36 +198,38 @@ class Forecaster:
         )
         torch.manual_seed(self.seed)
         self.model_ = build_model(spec.model, self.model_config_)
+        if warm_start is not None:
+            self.model_.load_state_dict(warm_start.state_dict())
+        config = self.train_config if epochs is None else replace(self.train_config, epochs=epochs)
         callback = on_epoch
         bar = None
         if progress and on_epoch is None:
             from qseq.progress import epoch_progress
 
-            bar = epoch_progress(self.train_config.epochs)
+            bar = epoch_progress(config.epochs)
             callback = bar.update
         try:
             self.result_: TrainResult = fit_model(
-                self.model_, scaled.subset(split.train),
-                scaled.subset(split.val) if len(split.val) else None,
-                self.train_config, seed=self.seed, device=self.device, on_epoch=callback,
+                self.model_, scaled.subset(train), scaled.subset(val) if len(val) else None,
+                config, seed=self.seed, device=self.device, on_epoch=callback,
                 state_dir=resume_dir,
             )
         finally:
             if bar is not None:
                 bar.close()
         self.model_.cpu()
-        dates = windows.anchor_date
-        self.split_dates_ = {
-            name: [str(pd.Timestamp(dates[idx].min()).date()),
-                   str(pd.Timestamp(dates[idx].max()).date())] if len(idx) else None
-            for name, idx in (("train", split.train), ("val", split.val), ("test", split.test))
-        }
-        self.metrics_ = {
-            name: self._metrics(scaled.subset(idx), panel)
-            for name, idx in (("val", split.val), ("test", split.test)) if len(idx)
-        }
-        self.data_fingerprint_ = panel_fingerprint(panel)
-        return self
+        return scaled
+
+    def predict_scaled(self, scaled: Windows) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Forecasts in target units for already-scaled windows, and the attention weights.
+
+        Returns y_hat [N, H] (quantile models [N, H, Q]) and a dict that may hold
+        ``attention`` [N, H, T] (temporal) and ``feature_attention`` [N, T, F].
+        """
+        self._check_fitted()
+        out = predict_outputs(self.model_, scaled)
+        y_hat = self.scaler_y_.inverse(out.pop("y_hat"))
+        return y_hat, out
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "model_"):

@@ -323,13 +323,27 @@ def fit_model(
 
 
 @torch.no_grad()
-def predict_windows(model: nn.Module, windows: Windows, device: str | torch.device = "cpu",
-                    batch_size: int = 4096) -> np.ndarray:
-    """Model outputs for every window: [N, H] (scaled units)."""
+def predict_outputs(model: nn.Module, windows: Windows, device: str | torch.device = "cpu",
+                    batch_size: int = 4096) -> dict[str, np.ndarray]:
+    """Every model output for every window, in scaled units: ``y_hat`` [N, H] (or [N, H, Q]) and,
+    when the model has them, ``attention`` [N, H, T] and ``feature_attention`` [N, T, F]."""
     dev = device if isinstance(device, torch.device) else resolve_device(device)
     model.eval()
     data = WindowBatches(windows, dev)
-    outs = [model(x, ticker).y_hat.cpu() for x, _, ticker in data.batches(batch_size)]
-    if not outs:
-        return np.zeros((0, windows.targets.shape[1]), dtype=np.float32)
-    return torch.cat(outs).numpy()
+    parts: dict[str, list[torch.Tensor]] = {}
+    for x, _, ticker in data.batches(batch_size):
+        out = model(x, ticker)
+        for name in ("y_hat", "attention", "feature_attention"):
+            value = getattr(out, name)
+            if value is not None:
+                parts.setdefault(name, []).append(value.cpu())
+    if not parts:
+        return {"y_hat": np.zeros((0, windows.targets.shape[1]), dtype=np.float32)}
+    return {name: torch.cat(chunks).numpy() for name, chunks in parts.items()}
+
+
+@torch.no_grad()
+def predict_windows(model: nn.Module, windows: Windows, device: str | torch.device = "cpu",
+                    batch_size: int = 4096) -> np.ndarray:
+    """Model outputs for every window: [N, H] (scaled units)."""
+    return predict_outputs(model, windows, device, batch_size)["y_hat"]

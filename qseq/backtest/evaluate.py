@@ -1,0 +1,149 @@
+"""From stitched out-of-sample forecasts to results: forecast accuracy per model and horizon,
+strategy P&L after costs (model and baselines through the same rules and costs), and
+Diebold-Mariano tests of the model against every forecasting baseline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from qseq.backtest.metrics import (
+    PERIODS_PER_YEAR,
+    VOL_TARGETS,
+    diebold_mariano,
+    forecast_metrics,
+    strategy_metrics,
+)
+from qseq.backtest.strategy import (
+    backtest,
+    buy_and_hold,
+    cross_sectional_positions,
+    signal_positions,
+    trailing_vol,
+)
+from qseq.backtest.walk_forward import WalkForwardResult
+from qseq.errors import DataError
+
+if TYPE_CHECKING:
+    from qseq.pipeline.spec import CostsSection, PipelineSpec, StrategySection
+
+
+@dataclass
+class Evaluation:
+    metrics: pd.DataFrame  # model, kind, horizon, metric, value, benchmark
+    equity: pd.DataFrame  # date, model, net_return, equity, drawdown, rolling_sharpe, turnover
+    strategy: pd.DataFrame  # one row per model: strategy metrics (wide)
+
+
+def bar_log_returns(panel: pd.DataFrame) -> pd.DataFrame:
+    """[dates x tickers] one-bar log returns of the close."""
+    close = panel["close"].astype("float64").unstack("ticker").sort_index()
+    return np.log(close).diff()
+
+
+def model_positions(forecasts: pd.DataFrame, returns: pd.DataFrame,
+                    strategy: StrategySection) -> pd.DataFrame:
+    """Positions [decision dates x tickers] of one model's forecasts under ``strategy``."""
+    if strategy.signal_horizon == "sum":
+        signal = forecasts.groupby(["date", "ticker"])["y_hat"].sum().unstack("ticker")
+    else:
+        rows = forecasts[forecasts["horizon"] == strategy.signal_horizon]
+        signal = rows.pivot_table(index="date", columns="ticker", values="y_hat", aggfunc="first")
+    signal = signal.sort_index()
+    if strategy.kind == "cross_sectional":
+        return cross_sectional_positions(signal, strategy.k, long_only=strategy.long_only)
+    vol = None
+    if strategy.rule == "vol_scaled":
+        vol = trailing_vol(returns, strategy.vol_window).reindex(signal.index)
+    cols = {t: signal_positions(signal[t], strategy.rule, threshold=strategy.threshold,
+                                vol=None if vol is None else vol[t], scale=strategy.scale,
+                                cap=strategy.cap, long_only=strategy.long_only)
+            for t in signal.columns}
+    # one ticker: the position itself; a panel: an equal share of the book per ticker
+    return pd.DataFrame(cols) / len(cols)
+
+
+def run_strategies(forecasts: pd.DataFrame, panel: pd.DataFrame, strategy: StrategySection,
+                   costs: CostsSection, with_buy_and_hold: bool) -> dict[str, pd.DataFrame]:
+    """Per-bar backtest results per model (and buy-and-hold) over the out-of-sample dates."""
+    returns = bar_log_returns(panel)
+    out = {}
+    for model, part in forecasts.groupby("model", sort=False):
+        pos = model_positions(part, returns, strategy)
+        out[str(model)] = backtest(pos, returns, cost_bps=costs.bps, slippage_bps=costs.slippage_bps)
+    if with_buy_and_hold and out:
+        dates = pd.DatetimeIndex(np.unique(forecasts["date"]))
+        tickers = sorted(pd.unique(forecasts["ticker"]))
+        out["buy_and_hold"] = backtest(buy_and_hold(dates, tickers), returns, cost_bps=costs.bps,
+                                       slippage_bps=costs.slippage_bps)
+    return out
+
+
+def dm_tests(forecasts: pd.DataFrame, model: str, benchmarks: list[str], target: str) -> list[dict]:
+    """DM test (squared loss) of ``model`` vs each benchmark, per horizon. For a panel the loss
+    differential is averaged across tickers per date first."""
+    rows = []
+    wide = forecasts.pivot_table(index=["date", "ticker", "horizon"], columns="model", values="y_hat")
+    truth = forecasts.groupby(["date", "ticker", "horizon"])["y_true"].first()
+    for bench in benchmarks:
+        if bench not in wide.columns:
+            continue
+        pair = pd.DataFrame({"m": wide[model], "b": wide[bench], "y": truth}).dropna()
+        loss = pd.DataFrame({"m": (pair["m"] - pair["y"]) ** 2, "b": (pair["b"] - pair["y"]) ** 2})
+        for horizon, part in loss.groupby(level="horizon"):
+            per_date = part.groupby(level="date").mean().sort_index()
+            if len(per_date) < 10:
+                continue
+            # squared loss of sqrt(mean loss) against 0 reproduces the per-date mean losses
+            res = diebold_mariano(np.zeros(len(per_date)), np.sqrt(per_date["m"].to_numpy()),
+                                  np.sqrt(per_date["b"].to_numpy()), horizon=int(horizon))
+            rows += [{"model": model, "kind": "dm", "horizon": str(horizon), "metric": name,
+                      "value": float(value), "benchmark": bench}
+                     for name, value in (("dm_stat", res.statistic), ("dm_pvalue", res.p_value),
+                                         ("dm_n", res.n), ("mean_loss_diff", res.mean_loss_diff))]
+    return rows
+
+
+def evaluate(result: WalkForwardResult, panel: pd.DataFrame, spec: PipelineSpec) -> Evaluation:
+    forecasts = result.forecasts
+    scored = forecasts[np.isfinite(forecasts["y_true"])]
+    if scored.empty:
+        raise DataError("no out-of-sample forecast has a known outcome yet; use an earlier "
+                        "--as-of or fewer walk_forward.train_bars")
+    model = spec.model.name
+    rows: list[dict] = []
+    for name, part in scored.groupby("model", sort=False):
+        table = forecast_metrics(part, target=spec.target)
+        for horizon, series in table.iterrows():
+            rows += [{"model": name, "kind": "forecast", "horizon": str(horizon), "metric": metric,
+                      "value": float(value), "benchmark": ""} for metric, value in series.items()]
+    benchmarks = [b for b in pd.unique(scored["model"]) if b != model]
+    rows += dm_tests(scored, model, benchmarks, spec.target)
+
+    equity_frames, strategy_rows = [], []
+    if spec.target not in VOL_TARGETS:
+        results = run_strategies(forecasts, panel, spec.strategy, spec.costs,
+                                 "buy_and_hold" in spec.baselines)
+        window = spec.report.rolling_sharpe_bars
+        for name, res in results.items():
+            summary = strategy_metrics(res)
+            strategy_rows.append({"model": name, **summary})
+            rows += [{"model": name, "kind": "strategy", "horizon": "", "metric": metric,
+                      "value": float(value), "benchmark": ""} for metric, value in summary.items()]
+            r = res["net_return"]
+            rolling = r.rolling(window, min_periods=window // 2)
+            equity_frames.append(pd.DataFrame({
+                "date": res.index, "model": name, "net_return": r.to_numpy(),
+                "equity": res["equity"].to_numpy(),
+                "drawdown": (res["equity"] / res["equity"].cummax().clip(lower=1.0) - 1).to_numpy(),
+                "rolling_sharpe": (rolling.mean() / rolling.std() * np.sqrt(PERIODS_PER_YEAR)).to_numpy(),
+                "turnover": res["turnover"].to_numpy(),
+            }))
+    metrics = pd.DataFrame(rows, columns=["model", "kind", "horizon", "metric", "value", "benchmark"])
+    equity = (pd.concat(equity_frames, ignore_index=True) if equity_frames else
+              pd.DataFrame(columns=["date", "model", "net_return", "equity", "drawdown",
+                                    "rolling_sharpe", "turnover"]))
+    return Evaluation(metrics, equity, pd.DataFrame(strategy_rows))

@@ -1,0 +1,375 @@
+"""The walk-forward engine: refit per fold, forecast the next block, stitch the out-of-sample
+forecasts of every fold into one tidy frame.
+
+Work is split into *tasks*: one per (ticker group, fold) with full refits, or one per ticker
+group running its folds in order with warm starts. A task is a plain function of plain data,
+so the local engine runs it in this process (or a process pool) and the Ray engine runs the
+very same function as a Ray task. Finished folds are written under ``work_dir`` and reused by
+a rerun with the same inputs (an interrupted run resumes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from qseq._io import atomic_write_text, atomic_write_with
+from qseq.backtest.folds import Fold, WalkForwardConfig, fold_windows, make_folds
+from qseq.backtest.importance import attention_summary, permutation_importance
+from qseq.data.windows import Windows, make_windows, rows_covered
+from qseq.errors import ConfigError, DataError
+from qseq.forecaster import Forecaster, panel_fingerprint
+from qseq.models import get_spec
+from qseq.train import TrainConfig
+
+log = logging.getLogger(__name__)
+ENGINES = ("local", "ray")
+BASELINES = ("random_walk", "ar", "har", "garch")
+
+
+@dataclass(frozen=True)
+class WalkForwardSpec:
+    """Everything a walk-forward run depends on (besides the data)."""
+
+    model: str = "gru"
+    lookback: int = 64
+    horizons: tuple[int, ...] = (1, 2, 3, 4, 5)
+    features: tuple[str, ...] = ("log_return", "log_volume_change")
+    target: str = "log_return"
+    hidden_size: int = 64
+    num_layers: int = 2
+    dropout: float = 0.0
+    ticker_dim: int = 8
+    quantiles: tuple[float, ...] = ()
+    train: TrainConfig = field(default_factory=TrainConfig)
+    folds: WalkForwardConfig = field(default_factory=WalkForwardConfig)
+    per_ticker: bool = False
+    baselines: tuple[str, ...] = ("random_walk",)
+    ar_order: int = 1
+    permutation_repeats: int = 3
+    seed: int = 0
+    threads: int = 0  # torch threads per task; 0 = torch's default
+
+    def __post_init__(self) -> None:
+        get_spec(self.model)
+        unknown = sorted(set(self.baselines) - set(BASELINES))
+        if unknown:
+            raise ConfigError(f"unknown baselines {unknown}; choose from {list(BASELINES)}")
+        vol_only = {"har", "garch"} & set(self.baselines)
+        if vol_only and self.target != "realized_vol":
+            raise ConfigError(f"baselines {sorted(vol_only)} forecast volatility; use them with "
+                              "target realized_vol")
+        if "ar" in self.baselines and self.target == "realized_vol":
+            raise ConfigError("the ar baseline forecasts returns; for realized_vol use har/garch")
+        if self.permutation_repeats < 0:
+            raise ConfigError("permutation_repeats must be >= 0")
+
+    def forecaster(self) -> Forecaster:
+        return Forecaster(self.model, lookback=self.lookback, horizons=self.horizons,
+                          features=self.features, target=self.target, hidden_size=self.hidden_size,
+                          num_layers=self.num_layers, dropout=self.dropout,
+                          ticker_dim=self.ticker_dim, quantiles=self.quantiles, train=self.train,
+                          seed=self.seed, device="cpu")
+
+    def digest(self) -> str:
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True, default=str).encode()).hexdigest()
+
+
+@dataclass
+class FoldOutput:
+    """What one fold of one ticker group produced."""
+
+    group: str
+    fold: int
+    forecasts: pd.DataFrame  # date, ticker, horizon, y_hat, y_true, fold, model
+    importance: pd.DataFrame  # fold, group, feature, method, value
+    heatmap: pd.DataFrame  # fold, group, horizon, lag, weight, n
+    info: dict
+
+
+@dataclass
+class WalkForwardResult:
+    forecasts: pd.DataFrame  # date, ticker, horizon, y_hat, y_true, fold, model
+    folds: pd.DataFrame  # one row per (group, fold): dates, sizes, leakage checks, timings
+    importance: pd.DataFrame  # fold, group, feature, method, value
+    heatmap: pd.DataFrame  # fold, group, horizon, lag, weight, n
+    spec: WalkForwardSpec
+    timings: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Task:
+    group: str
+    tickers: tuple[str, ...]
+    folds: tuple[int, ...]
+
+
+def plan_tasks(panel: pd.DataFrame, spec: WalkForwardSpec, folds: Sequence[Fold]) -> list[Task]:
+    """Tasks in result order: ticker groups x folds (full refit) or ticker groups (warm start)."""
+    tickers = tuple(pd.unique(panel.index.get_level_values("ticker")))
+    groups = [(t, (t,)) for t in tickers] if spec.per_ticker else [("panel", tickers)]
+    if spec.folds.refit == "warm":
+        return [Task(g, ts, tuple(f.index for f in folds)) for g, ts in groups]
+    return [Task(g, ts, (f.index,)) for g, ts in groups for f in folds]
+
+
+def calendar(panel: pd.DataFrame) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(np.unique(panel.index.get_level_values("date")))
+
+
+def walk_forward(
+    panel: pd.DataFrame,
+    spec: WalkForwardSpec,
+    *,
+    engine: str = "local",
+    workers: int = 1,
+    work_dir: str | Path | None = None,
+    on_fold: Callable[[FoldOutput], None] | None = None,
+    ray_address: str | None = None,
+) -> WalkForwardResult:
+    """Walk-forward forecasts of ``panel`` (indexed ``(date, ticker)``) under ``spec``.
+
+    engine: ``local`` (in this process, or a process pool with ``workers > 1``) or ``ray``
+    (each task a Ray task; ``ray_address`` joins a running cluster, default a local one bound
+    to 127.0.0.1). Same seed, same results from every engine.
+    """
+    if engine not in ENGINES:
+        raise ConfigError(f"unknown engine {engine!r}; choose one of {list(ENGINES)}")
+    if workers < 1:
+        raise ConfigError(f"workers must be >= 1, got {workers}")
+    t0 = time.perf_counter()
+    dates = calendar(panel)
+    folds = make_folds(dates, spec.folds, max(spec.horizons))
+    tasks = plan_tasks(panel, spec, folds)
+    parts = {t.group: panel[panel.index.get_level_values("ticker").isin(t.tickers)] for t in tasks}
+    work = None if work_dir is None else str(work_dir)
+    log.info("walk-forward: %d folds, %d tasks, engine %s", len(folds), len(tasks), engine)
+    if engine == "ray":
+        from qseq.backtest.ray_engine import run_on_ray
+
+        nested = run_on_ray(tasks, parts, dates, spec, work, workers, ray_address)
+    elif workers > 1:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+            futures = [pool.submit(run_task, t, parts[t.group], dates, spec, work) for t in tasks]
+            nested = [f.result() for f in futures]
+    else:
+        nested = []
+        for t in tasks:
+            nested.append(run_task(t, parts[t.group], dates, spec, work))
+    outputs = [o for chunk in nested for o in chunk]
+    if on_fold is not None:
+        for o in outputs:
+            on_fold(o)
+    result = WalkForwardResult(
+        forecasts=pd.concat([o.forecasts for o in outputs], ignore_index=True),
+        folds=pd.DataFrame([{"group": o.group, **o.info} for o in outputs]),
+        importance=pd.concat([o.importance for o in outputs], ignore_index=True),
+        heatmap=pd.concat([o.heatmap for o in outputs], ignore_index=True),
+        spec=spec,
+        timings={"total_s": time.perf_counter() - t0,
+                 "fit_s": float(sum(o.info["fit_s"] for o in outputs))},
+    )
+    return result
+
+
+# -- one task ------------------------------------------------------------------------------
+def run_task(task: Task, panel: pd.DataFrame, dates: pd.DatetimeIndex, spec: WalkForwardSpec,
+             work_dir: str | None) -> list[FoldOutput]:
+    """Run ``task``'s folds in order. Pure function of its arguments (plus finished folds in
+    ``work_dir``), so every engine gives the same result."""
+    if spec.threads:
+        torch.set_num_threads(spec.threads)
+    folds = make_folds(dates, spec.folds, max(spec.horizons))
+    windows = make_windows(panel, spec.features, spec.lookback, spec.horizons, spec.target,
+                           require_targets=False)
+    data_key = panel_fingerprint(panel)
+    outputs: list[FoldOutput] = []
+    previous: Forecaster | None = None
+    for i in task.folds:
+        fold = folds[i]
+        key = hashlib.sha256(f"{spec.digest()}|{data_key}|{task.group}|{i}|{fold.test_start}|"
+                             f"{fold.test_end}|{fold.train_start}|{fold.train_end}".encode()).hexdigest()
+        fold_dir = Path(work_dir) / "folds" / task.group / f"fold_{i:04d}" if work_dir else None
+        done = load_fold(fold_dir, key) if fold_dir is not None else None
+        if done is not None:
+            log.info("fold %d of %s: reusing finished fold in %s", i, task.group, fold_dir)
+            outputs.append(done)
+            if spec.folds.refit == "warm":
+                previous = Forecaster.load(fold_dir / "model", device="cpu")
+            continue
+        out, forecaster = run_fold(fold, windows, panel, spec, task.group,
+                                   warm=previous if spec.folds.refit == "warm" else None)
+        out.info["key"] = key
+        if fold_dir is not None:
+            save_fold(fold_dir, out, forecaster)
+        outputs.append(out)
+        previous = forecaster
+    return outputs
+
+
+def run_fold(fold: Fold, windows: Windows, panel: pd.DataFrame, spec: WalkForwardSpec, group: str,
+             warm: Forecaster | None = None) -> tuple[FoldOutput, Forecaster]:
+    """Fit on the fold's training windows (scalers refit on its rows), forecast its test block."""
+    h_max = max(spec.horizons)
+    fw = fold_windows(windows, fold, spec.folds, h_max)
+    if len(fw.train) < 32:
+        raise DataError(f"fold {fold.index} ({group}) has only {len(fw.train)} training windows; "
+                        "use more walk_forward.train_bars or a shorter lookback")
+    t0 = time.perf_counter()
+    fc = spec.forecaster()
+    warm_model = warm.model_ if warm is not None else None
+    scaled = fc.fit_windows(windows, fw.train, fw.val, warm_start=warm_model,
+                            epochs=spec.folds.warm_epochs if warm_model is not None else None)
+    fit_s = time.perf_counter() - t0
+    train_w = windows.subset(fw.train)
+    fitted_w = windows.subset(np.concatenate([fw.train, fw.val]))
+    target_rows = np.minimum(fitted_w.anchors + h_max, len(windows.row_date) - 1)
+    info = {
+        "fold": fold.index,
+        "train_first": str(fold.train_first_date.date()),
+        "train_last_anchor": str(pd.Timestamp(fitted_w.anchor_date.max()).date()),
+        "train_last_target": str(pd.Timestamp(windows.row_date[target_rows].max()).date()),
+        "scaler_last_row": str(pd.Timestamp(windows.row_date[rows_covered(train_w)].max()).date()),
+        "test_first": str(fold.test_first_date.date()),
+        "test_last": str(fold.test_last_date.date()),
+        "n_train": int(len(fw.train)), "n_val": int(len(fw.val)), "n_test": int(len(fw.test)),
+        "best_epoch": fc.result_.best_epoch, "epochs_run": len(fc.result_.history),
+        "warm_start": warm_model is not None, "fit_s": fit_s,
+        "scaler_x_mean": fc.scaler_x_.mean_.tolist(), "scaler_x_std": fc.scaler_x_.std_.tolist(),
+    }
+    fc.split_dates_ = {"train": [info["train_first"], info["train_last_anchor"]],
+                       "test": [info["test_first"], info["test_last"]]}
+    fc.metrics_ = {}
+    fc.data_fingerprint_ = panel_fingerprint(panel)
+
+    test = scaled.subset(fw.test)
+    frames, importance, heatmap = [], [], []
+    if len(test):
+        y_hat, attn = fc.predict_scaled(test)
+        if y_hat.ndim == 3:
+            y_hat = y_hat[..., fc._point_index()]
+        y_true = windows.subset(fw.test).y
+        frames.append(_tidy(test, y_hat, y_true, spec, fold.index, spec.model))
+        imp, heat = attention_summary(attn, spec.features)
+        if imp is not None:
+            importance.append(imp.assign(method="attention"))
+        if heat is not None:
+            heatmap.append(heat)
+        if spec.permutation_repeats:
+            perm = permutation_importance(fc.model_, test, spec.permutation_repeats,
+                                          seed=spec.seed + fold.index)
+            importance.append(perm.assign(method="permutation"))
+        frames.extend(baseline_frames(spec, windows, fw.test, panel, fold))
+    forecasts = pd.concat(frames, ignore_index=True) if frames else _empty_forecasts()
+    imp_frame = (pd.concat(importance, ignore_index=True).assign(fold=fold.index, group=group)
+                 if importance else pd.DataFrame(columns=["feature", "value", "method", "fold", "group"]))
+    heat_frame = (pd.concat(heatmap, ignore_index=True).assign(fold=fold.index, group=group)
+                  if heatmap else pd.DataFrame(columns=["horizon", "lag", "weight", "n", "fold", "group"]))
+    return FoldOutput(group, fold.index, forecasts, imp_frame, heat_frame, info), fc
+
+
+def _tidy(test: Windows, y_hat: np.ndarray, y_true: np.ndarray, spec: WalkForwardSpec, fold: int,
+          model: str) -> pd.DataFrame:
+    n, h = y_hat.shape
+    return pd.DataFrame({
+        "date": np.repeat(test.anchor_date, h),
+        "ticker": np.repeat(np.asarray(test.tickers, dtype=object)[test.ticker], h),
+        "horizon": np.tile(np.asarray(spec.horizons, dtype=np.int64), n),
+        "y_hat": y_hat.reshape(-1).astype(np.float64),
+        "y_true": y_true.reshape(-1).astype(np.float64),
+        "fold": fold,
+        "model": model,
+    })
+
+
+def _empty_forecasts() -> pd.DataFrame:
+    return pd.DataFrame({"date": pd.Series(dtype="datetime64[ns]"), "ticker": pd.Series(dtype=object),
+                         "horizon": pd.Series(dtype=np.int64), "y_hat": pd.Series(dtype=np.float64),
+                         "y_true": pd.Series(dtype=np.float64), "fold": pd.Series(dtype=np.int64),
+                         "model": pd.Series(dtype=object)})
+
+
+def baseline_frames(spec: WalkForwardSpec, windows: Windows, test_pos: np.ndarray, panel: pd.DataFrame,
+                    fold: Fold) -> list[pd.DataFrame]:
+    """Baseline forecasts for the fold's test windows, each refit on the fold's training rows."""
+    test = windows.subset(test_pos)
+    y_true = test.y
+    # the last bar a training target may reach (the model's windows obey the same bound)
+    fit_end = fold.dates[fold.test_start - 1 - spec.folds.embargo]
+    frames = []
+    for name in spec.baselines:
+        y_hat = np.full(y_true.shape, np.nan)
+        for tid, ticker in enumerate(test.tickers):
+            mine = test.ticker == tid
+            if not mine.any():
+                continue
+            bars = panel.xs(ticker, level="ticker")
+            y_hat[mine] = baseline_forecast(name, bars, spec.target, fit_end,
+                                        pd.DatetimeIndex(test.anchor_date[mine]), spec.horizons,
+                                        ar_order=spec.ar_order)
+        frames.append(_tidy(test, y_hat, y_true, spec, fold.index, name))
+    return frames
+
+
+# -- finished folds on disk ------------------------------------------------------------------
+def save_fold(fold_dir: Path, out: FoldOutput, forecaster: Forecaster) -> None:
+    """Write a finished fold; ``info.json`` goes last and marks it complete."""
+    fold_dir.mkdir(parents=True, exist_ok=True)
+    forecaster.save(fold_dir / "model")
+    for name, frame in (("forecasts", out.forecasts), ("importance", out.importance),
+                        ("heatmap", out.heatmap)):
+        atomic_write_with(fold_dir / f"{name}.parquet", lambda p, f=frame: f.to_parquet(p, index=False))
+    atomic_write_text(fold_dir / "info.json", json.dumps({"group": out.group, "info": out.info}))
+
+
+def load_fold(fold_dir: Path, key: str) -> FoldOutput | None:
+    marker = fold_dir / "info.json"
+    if not marker.is_file():
+        return None
+    try:
+        saved = json.loads(marker.read_text())
+        if saved["info"].get("key") != key:
+            return None
+        frames = {n: pd.read_parquet(fold_dir / f"{n}.parquet")
+                  for n in ("forecasts", "importance", "heatmap")}
+    except (OSError, ValueError, KeyError):
+        log.warning("ignoring unreadable finished fold in %s; recomputing it", fold_dir)
+        return None
+    return FoldOutput(saved["group"], int(saved["info"]["fold"]), frames["forecasts"],
+                      frames["importance"], frames["heatmap"], saved["info"])
+
+
+def baseline_forecast(name: str, bars: pd.DataFrame, target: str, fit_end: pd.Timestamp,
+                      anchors: pd.DatetimeIndex, horizons: Sequence[int], *, ar_order: int = 1) -> np.ndarray:
+    """[len(anchors), H] forecasts of one ticker's target by a baseline fitted on bars up to
+    ``fit_end`` and conditioned on bars up to each anchor. bars: one ticker, indexed by date."""
+    from qseq.backtest import baselines as bl
+    from qseq.data.features import parkinson_bar_vol
+
+    returns = np.log(bars["close"].astype("float64")).diff()
+    if target == "realized_vol":
+        rv = parkinson_bar_vol(bars)  # the realized_vol target's bar series
+        if name == "random_walk":
+            return bl.random_walk_forecast(rv, fit_end, anchors, horizons, kind="level")
+        if name == "har":
+            return bl.har_forecast(rv, fit_end, anchors, horizons)
+        if name == "garch":
+            return bl.garch_forecast(returns, fit_end, anchors, horizons)
+    elif name == "random_walk":
+        return bl.random_walk_forecast(returns, fit_end, anchors, horizons, kind="return")
+    elif name == "ar":
+        return bl.arima_forecast(returns, fit_end, anchors, horizons, order=(ar_order, 0, 0),
+                                 cumulative=target == "cum_log_return")
+    raise ConfigError(f"baseline {name!r} does not apply to target {target!r}")

@@ -1,0 +1,1 @@
+"""Backtest pipelines: YAML specs, runs with manifests and locks, and a scheduler."""

@@ -1,0 +1,356 @@
+"""Pipeline specs: YAML read with ``safe_load`` (duplicate keys rejected) and converted by one
+strict ``from_dict`` that names unknown keys by dotted path with a close-match suggestion.
+
+Everything is validated before any work starts: section dataclasses check their values in
+``__post_init__`` and the spec checks the combinations (a cross-sectional strategy needs a
+panel, volatility baselines need a volatility target, ...).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from qseq.backtest.folds import WalkForwardConfig
+from qseq.backtest.walk_forward import BASELINES, ENGINES, WalkForwardSpec
+from qseq.data.features import TARGETS, parse_feature
+from qseq.data.sources import SOURCES
+from qseq.data.validate import NAN_POLICIES, OHLC_POLICIES
+from qseq.errors import ConfigError
+from qseq.models import get_spec
+from qseq.train import TrainConfig
+
+NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+STRATEGY_KINDS = ("single", "cross_sectional")
+RULES = ("sign", "threshold", "vol_scaled")
+
+
+@dataclass(frozen=True)
+class DataSection:
+    """tickers, a bundled dataset name, or a file path (exactly one)."""
+
+    tickers: tuple[str, ...] = ()
+    dataset: str | None = None
+    path: str | None = None
+    source: str = "auto"
+    start: str | None = None
+    end: str | None = None
+    nan_policy: str = "raise"
+    ohlc_policy: str = "raise"
+
+    def __post_init__(self) -> None:
+        given = [k for k in ("tickers", "dataset", "path") if getattr(self, k)]
+        if len(given) != 1:
+            raise ConfigError(f"data: give exactly one of tickers, dataset or path (got {given or 'none'})")
+        if self.source not in SOURCES:
+            raise ConfigError(f"data.source must be one of {list(SOURCES)}, got {self.source!r}")
+        if self.nan_policy not in NAN_POLICIES:
+            raise ConfigError(f"data.nan_policy must be one of {list(NAN_POLICIES)}")
+        if self.ohlc_policy not in OHLC_POLICIES:
+            raise ConfigError(f"data.ohlc_policy must be one of {list(OHLC_POLICIES)}")
+
+    @property
+    def target(self) -> str | list[str]:
+        if self.tickers:
+            return list(self.tickers) if len(self.tickers) > 1 else self.tickers[0]
+        return self.dataset or str(self.path)
+
+
+@dataclass(frozen=True)
+class WindowSection:
+    lookback: int = 64
+    horizons: int | tuple[int, ...] = 5
+
+    @property
+    def horizon_tuple(self) -> tuple[int, ...]:
+        if isinstance(self.horizons, int):
+            if self.horizons < 1:
+                raise ConfigError(f"window.horizons must be >= 1, got {self.horizons}")
+            return tuple(range(1, self.horizons + 1))
+        if not self.horizons or min(self.horizons) < 1:
+            raise ConfigError(f"window.horizons must be positive, got {list(self.horizons)}")
+        return tuple(sorted(set(self.horizons)))
+
+
+@dataclass(frozen=True)
+class ModelSection:
+    name: str = "gru"
+    hidden_size: int = 64
+    num_layers: int = 2
+    dropout: float = 0.0
+    ticker_dim: int = 8
+    quantiles: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        get_spec(self.name)
+
+
+@dataclass(frozen=True)
+class WalkForwardSection(WalkForwardConfig):
+    per_ticker: bool = False
+
+
+@dataclass(frozen=True)
+class StrategySection:
+    """How forecasts become positions (acting on the next bar).
+
+    kind: ``single`` (one position per ticker from its own forecast) or ``cross_sectional``
+    (rank tickers each day: long the top k, short the bottom k, or long-only). signal_horizon: which
+    forecast horizon is the signal (``sum``: the sum of all horizons' forecasts).
+    """
+
+    kind: str = "single"
+    rule: str = "sign"
+    threshold: float = 0.0
+    scale: float = 1.0
+    cap: float = 1.0
+    long_only: bool = False
+    k: int = 5
+    vol_window: int = 20
+    signal_horizon: int | str = 1
+
+    def __post_init__(self) -> None:
+        if self.kind not in STRATEGY_KINDS:
+            raise ConfigError(f"strategy.kind must be one of {list(STRATEGY_KINDS)}, got {self.kind!r}")
+        if self.rule not in RULES:
+            raise ConfigError(f"strategy.rule must be one of {list(RULES)}, got {self.rule!r}")
+        if self.cap <= 0 or self.threshold < 0 or self.k < 1 or self.vol_window < 2:
+            raise ConfigError("strategy: cap must be > 0, threshold >= 0, k >= 1, vol_window >= 2")
+        if self.signal_horizon != "sum" and not (isinstance(self.signal_horizon, int)
+                                                 and self.signal_horizon >= 1):
+            raise ConfigError("strategy.signal_horizon must be a horizon or 'sum', "
+                              f"got {self.signal_horizon!r}")
+
+
+@dataclass(frozen=True)
+class CostsSection:
+    bps: float = 1.0
+    slippage_bps: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.bps < 0 or self.slippage_bps < 0:
+            raise ConfigError("costs.bps and costs.slippage_bps must be >= 0")
+
+
+@dataclass(frozen=True)
+class ImportanceSection:
+    permutation_repeats: int = 3
+
+
+@dataclass(frozen=True)
+class ReportSection:
+    title: str | None = None
+    rolling_sharpe_bars: int = 126
+
+
+@dataclass(frozen=True)
+class ScheduleSection:
+    cron: str | None = None
+    timezone: str = "UTC"
+
+    def __post_init__(self) -> None:
+        if self.cron is not None:
+            from apscheduler.triggers.cron import CronTrigger
+
+            try:
+                CronTrigger.from_crontab(self.cron, timezone=self.timezone)
+            except (ValueError, LookupError, KeyError) as exc:
+                raise ConfigError(f"schedule: bad cron {self.cron!r} or timezone {self.timezone!r} "
+                                  f"({exc}); use five fields like '30 22 * * 1-5' and an IANA zone "
+                                  "like 'America/New_York'") from None
+
+
+@dataclass(frozen=True)
+class EngineSection:
+    kind: str = "local"
+    workers: int = 1
+    threads: int = 0
+    address: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in ENGINES:
+            raise ConfigError(f"engine.kind must be one of {list(ENGINES)}, got {self.kind!r}")
+        if self.workers < 1 or self.threads < 0:
+            raise ConfigError("engine.workers must be >= 1 and engine.threads >= 0")
+
+
+@dataclass(frozen=True)
+class PipelineSpec:
+    name: str
+    data: DataSection
+    description: str = ""
+    features: tuple[str, ...] = ("log_return", "log_volume_change")
+    target: str = "log_return"
+    window: WindowSection = field(default_factory=WindowSection)
+    model: ModelSection = field(default_factory=ModelSection)
+    training: TrainConfig = field(default_factory=TrainConfig)
+    walk_forward: WalkForwardSection = field(default_factory=WalkForwardSection)
+    strategy: StrategySection = field(default_factory=StrategySection)
+    costs: CostsSection = field(default_factory=CostsSection)
+    baselines: tuple[str, ...] = ("buy_and_hold", "random_walk")
+    ar_order: int = 1
+    importance: ImportanceSection = field(default_factory=ImportanceSection)
+    report: ReportSection = field(default_factory=ReportSection)
+    schedule: ScheduleSection = field(default_factory=ScheduleSection)
+    engine: EngineSection = field(default_factory=EngineSection)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not NAME_RE.fullmatch(self.name):
+            raise ConfigError(f"name {self.name!r} must be lowercase letters, digits, '_' or '-' "
+                              "(it names the report folder)")
+        if self.target not in TARGETS:
+            raise ConfigError(f"target must be one of {list(TARGETS)}, got {self.target!r}")
+        for feature in self.features:
+            parse_feature(feature)
+        known = {*BASELINES, "buy_and_hold"}
+        unknown = sorted(set(self.baselines) - known)
+        if unknown:
+            raise ConfigError(f"unknown baselines {unknown}; choose from {sorted(known)}")
+        hs = self.window.horizon_tuple
+        if isinstance(self.strategy.signal_horizon, int) and self.strategy.signal_horizon not in hs:
+            raise ConfigError(f"strategy.signal_horizon {self.strategy.signal_horizon} is not one of "
+                              f"the forecast horizons {list(hs)}")
+        self.walk_forward_spec()  # validates the model/target/baseline combination
+
+    def walk_forward_spec(self) -> WalkForwardSpec:
+        wf = self.walk_forward
+        folds = WalkForwardConfig(**{f.name: getattr(wf, f.name)
+                                     for f in dataclasses.fields(WalkForwardConfig)})
+        m = self.model
+        return WalkForwardSpec(
+            model=m.name, lookback=self.window.lookback, horizons=self.window.horizon_tuple,
+            features=self.features, target=self.target, hidden_size=m.hidden_size,
+            num_layers=m.num_layers, dropout=m.dropout, ticker_dim=m.ticker_dim,
+            quantiles=m.quantiles, train=self.training, folds=folds, per_ticker=wf.per_ticker,
+            baselines=tuple(b for b in self.baselines if b != "buy_and_hold"),
+            ar_order=self.ar_order, permutation_repeats=self.importance.permutation_repeats,
+            seed=self.seed, threads=self.engine.threads,
+        )
+
+    def digest(self) -> str:
+        """sha256 of the canonical spec (what the run depends on)."""
+        return hashlib.sha256(json.dumps(dataclasses.asdict(self), sort_keys=True,
+                                         default=str).encode()).hexdigest()
+
+
+# -- YAML -----------------------------------------------------------------------------------
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate mapping keys."""
+
+
+def _mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise ConfigError(f"duplicate key {key!r} at line {key_node.start_mark.line + 1} "
+                              f"(first at line {seen[key]}); keep one")
+        seen[key] = key_node.start_mark.line + 1
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+
+
+def load_spec(path: str | Path) -> PipelineSpec:
+    """Read and validate a pipeline YAML file. Errors name the file and the dotted key."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"pipeline spec not found: {path}")
+    try:
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: a pipeline spec is a mapping of sections, got {type(raw).__name__}")
+    raw.setdefault("name", path.stem)
+    try:
+        return from_dict(PipelineSpec, raw, "")
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def from_dict(cls: type, data: Any, path: str) -> Any:
+    """Build dataclass ``cls`` from plain data, strictly: unknown keys and wrong types raise
+    a ConfigError naming the dotted ``path``."""
+    where = path or "the spec"
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where} must be a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in data.items():
+        dotted = f"{path}.{key}" if path else str(key)
+        if key not in fields:
+            close = difflib.get_close_matches(str(key), list(fields), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {sorted(fields)}"
+            raise ConfigError(f"unknown key {dotted!r}{hint}")
+        kwargs[key] = _convert(hints[key], value, dotted)
+    missing = [n for n, f in fields.items() if n not in kwargs and f.default is dataclasses.MISSING
+               and f.default_factory is dataclasses.MISSING]
+    if missing:
+        names = ", ".join(repr(f"{path}.{m}" if path else m) for m in missing)
+        raise ConfigError(f"{where} is missing {names}")
+    try:
+        return cls(**kwargs)
+    except ConfigError as exc:
+        message = str(exc)
+        raise ConfigError(message if not path or message.startswith(path) else f"{path}: {message}") from None
+
+
+def _convert(hint: Any, value: Any, path: str) -> Any:
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        return from_dict(hint, value if value is not None else {}, path)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(hint)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _convert(arg, value, path)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(errors[-1] if errors else f"{path}: bad value {value!r}")
+    if origin is tuple:
+        item = typing.get_args(hint)[0]
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            value = [value]
+        if not isinstance(value, list):
+            raise ConfigError(f"{path} must be a list, got {value!r}")
+        return tuple(_convert(item, v, f"{path}[{i}]") for i, v in enumerate(value))
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{path} must be true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{path} must be an integer, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{path} must be a number, got {value!r}")
+        return float(value)
+    if hint is str:
+        if hasattr(value, "isoformat"):  # YAML turns 2020-01-01 into a date
+            return value.isoformat()
+        if not isinstance(value, str):
+            raise ConfigError(f"{path} must be a string, got {value!r}")
+        return value
+    return value
