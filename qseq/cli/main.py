@@ -163,8 +163,10 @@ def data_validate(target: str, source: str, offline: bool) -> None:
 def _register_subcommands() -> None:
     # Each lives in its own module; heavy imports happen inside the command functions.
     from qseq.cli.anomaly import anomaly
+    from qseq.cli.pipeline import backtest, pipeline
 
-    cli.add_command(anomaly)
+    for command in (anomaly, backtest, pipeline):
+        cli.add_command(command)
 
 
 _register_subcommands()

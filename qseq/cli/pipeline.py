@@ -1,0 +1,186 @@
+"""``qseq backtest`` (an ad-hoc walk-forward run) and ``qseq pipeline run | list | serve``."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from qseq.errors import QseqError
+
+console = Console(width=None if sys.stdout.isatty() else 160)
+
+
+def _print_summary(outcome) -> None:
+    from rich.table import Table
+
+    m = outcome.metrics
+    man = outcome.manifest
+    console.print(f"[bold]data[/bold]: {man['data']['source']} ({man['data']['detail']}), "
+                  f"{man['data']['first_date']} to {man['data']['last_date']}, "
+                  f"{len(man['data']['tickers'])} tickers")
+    for note in man["data"]["notes"]:
+        console.print(f"[yellow]note[/yellow]: {note}")
+    fc = m[(m["kind"] == "forecast") & (m["horizon"] == m[m["kind"] == "forecast"]["horizon"].min())]
+    wide = fc.pivot_table(index="model", columns="metric", values="value", aggfunc="first")
+    cols = [c for c in ("n", "mse", "mae", "dir_acc", "dir_ci_low", "dir_ci_high", "ic", "rank_ic",
+                        "qlike") if c in wide.columns]
+    table = Table(title=f"out-of-sample forecasts, first horizon ({man['folds']} folds)")
+    table.add_column("model")
+    for c in cols:
+        table.add_column(c, justify="right")
+    for model, row in wide.iterrows():
+        table.add_row(str(model), *[f"{row[c]:.4g}" for c in cols])
+    console.print(table)
+    dm = m[(m["kind"] == "dm") & (m["metric"].isin(["dm_stat", "dm_pvalue"]))]
+    if not dm.empty:
+        t = dm.pivot_table(index=["benchmark", "horizon"], columns="metric", values="value").reset_index()
+        table = Table(title="Diebold-Mariano (squared loss; stat < 0: model better)")
+        for c in ("benchmark", "horizon", "dm_stat", "dm_pvalue"):
+            table.add_column(c, justify="right")
+        for r in t.itertuples(index=False):
+            table.add_row(str(r.benchmark), str(r.horizon), f"{r.dm_stat:+.3f}", f"{r.dm_pvalue:.3f}")
+        console.print(table)
+    st = m[m["kind"] == "strategy"]
+    if not st.empty:
+        wide = st.pivot_table(index="model", columns="metric", values="value", aggfunc="first")
+        cols = [c for c in ("ann_return", "ann_vol", "sharpe", "sortino", "max_drawdown", "calmar",
+                            "turnover", "hit_rate") if c in wide.columns]
+        table = Table(title="strategy after costs (positions act on the next bar)")
+        table.add_column("model")
+        for c in cols:
+            table.add_column(c, justify="right")
+        for model, row in wide.iterrows():
+            table.add_row(str(model), *[f"{row[c]:.3f}" for c in cols])
+        console.print(table)
+    console.print(f"[bold]run[/bold]: {outcome.run_dir} (report.html, forecasts.parquet, "
+                  "metrics.parquet, importance.parquet, manifest.json)")
+
+
+@click.command("backtest")
+@click.option("--ticker", "tickers", multiple=True, help="Ticker(s); repeat for a panel.")
+@click.option("--dataset", help="Bundled dataset name instead of tickers (e.g. stocks5).")
+@click.option("--data", "data_path", type=click.Path(dir_okay=False), help="CSV/Parquet price file.")
+@click.option("--model", default="gru", show_default=True)
+@click.option("--lookback", default=64, show_default=True, type=int)
+@click.option("--horizon", default=5, show_default=True, type=int)
+@click.option("--features", default="log_return,log_volume_change", show_default=True)
+@click.option("--target", default="log_return", show_default=True)
+@click.option("--hidden-size", default=32, show_default=True, type=int)
+@click.option("--layers", default=2, show_default=True, type=int)
+@click.option("--epochs", default=5, show_default=True, type=int)
+@click.option("--train-bars", default=1260, show_default=True, type=int)
+@click.option("--test-bars", default=21, show_default=True, type=int, help="Refit every N bars.")
+@click.option("--refit", default="full", show_default=True, type=click.Choice(["full", "warm"]))
+@click.option("--max-folds", type=int, help="Only the last N folds.")
+@click.option("--strategy", default="single", show_default=True,
+              type=click.Choice(["single", "cross_sectional"]))
+@click.option("--cost-bps", default=1.0, show_default=True, type=float)
+@click.option("--baselines", default="buy_and_hold,random_walk,ar", show_default=True)
+@click.option("--start", help="First date (YYYY-MM-DD).")
+@click.option("--as-of", help="Last date used (YYYY-MM-DD).")
+@click.option("--engine", default="local", show_default=True, type=click.Choice(["local", "ray"]))
+@click.option("--workers", default=1, show_default=True, type=int)
+@click.option("--offline", is_flag=True)
+@click.option("--out", "out_dir", default="reports", show_default=True, type=click.Path(file_okay=False))
+@click.option("--seed", default=0, show_default=True, type=int)
+def backtest(**o) -> None:
+    """Walk-forward backtest without a spec file (writes the same run folder as a pipeline)."""
+    from qseq.data.cache import normalize_ticker
+    from qseq.pipeline.run import run_pipeline
+    from qseq.pipeline.spec import PipelineSpec, from_dict
+
+    given = [k for k in ("tickers", "dataset", "data_path") if o[k]]
+    if len(given) != 1:
+        raise click.UsageError("give --ticker (repeatable), --dataset or --data")
+    data = {"start": o["start"]}
+    if o["tickers"]:
+        data["tickers"] = [normalize_ticker(t) for t in o["tickers"]]
+        label = "_".join(data["tickers"])[:40]
+    elif o["dataset"]:
+        data["dataset"], label = o["dataset"], o["dataset"]
+    else:
+        data["path"], label = o["data_path"], Path(o["data_path"]).stem
+    name = "".join(c if c.isalnum() or c in "_-" else "_" for c in f"backtest_{label}_{o['model']}".lower())
+    raw = {
+        "name": name, "data": data,
+        "features": [f.strip() for f in o["features"].split(",") if f.strip()],
+        "target": o["target"], "window": {"lookback": o["lookback"], "horizons": o["horizon"]},
+        "model": {"name": o["model"], "hidden_size": o["hidden_size"], "num_layers": o["layers"]},
+        "training": {"epochs": o["epochs"]},
+        "walk_forward": {"train_bars": o["train_bars"], "test_bars": o["test_bars"],
+                         "refit": o["refit"], "max_folds": o["max_folds"]},
+        "strategy": {"kind": o["strategy"]}, "costs": {"bps": o["cost_bps"]},
+        "baselines": [b.strip() for b in o["baselines"].split(",") if b.strip()],
+        "engine": {"kind": o["engine"], "workers": o["workers"]}, "seed": o["seed"],
+    }
+    spec: PipelineSpec = from_dict(PipelineSpec, raw, "")
+    outcome = run_pipeline(spec, as_of=o["as_of"], out_root=o["out_dir"], offline=o["offline"])
+    _print_summary(outcome)
+
+
+@click.group("pipeline")
+def pipeline() -> None:
+    """Backtest pipelines from YAML specs (pipelines/*.yaml)."""
+
+
+@pipeline.command("run")
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("--as-of", help="Run as of this date (default: the last date in the data).")
+@click.option("--out", "out_dir", default="reports", show_default=True, type=click.Path(file_okay=False))
+@click.option("--engine", type=click.Choice(["local", "ray"]), help="Override the spec's engine.")
+@click.option("--workers", type=int, help="Override the spec's worker count.")
+@click.option("--offline", is_flag=True, help="Never touch the network (cache, bundled, files).")
+def pipeline_run(spec: str, as_of: str | None, out_dir: str, engine: str | None, workers: int | None,
+                 offline: bool) -> None:
+    """Run SPEC once (walk-forward, strategy, baselines, importance, report)."""
+    from qseq.pipeline.run import run_pipeline
+
+    logging.getLogger("qseq").setLevel(logging.INFO)
+    outcome = run_pipeline(spec, as_of=as_of, out_root=out_dir, offline=offline, engine=engine,
+                           workers=workers)
+    _print_summary(outcome)
+
+
+@pipeline.command("list")
+@click.option("--dir", "spec_dir", default="pipelines", show_default=True, type=click.Path(file_okay=False))
+def pipeline_list(spec_dir: str) -> None:
+    """The specs in DIR with their model, data and schedule (invalid specs say why)."""
+    from rich.table import Table
+
+    from qseq.pipeline.run import list_specs
+
+    table = Table(title=f"pipelines in {spec_dir}")
+    for c in ("name", "model", "data", "target", "refit", "schedule", "status"):
+        table.add_column(c)
+    bad = 0
+    for path, spec, error in list_specs(spec_dir):
+        if spec is None:
+            bad += 1
+            table.add_row(path.stem, "", "", "", "", "", f"[red]{error}[/red]")
+            continue
+        sched = f"{spec.schedule.cron} ({spec.schedule.timezone})" if spec.schedule.cron else "-"
+        target = spec.data.target
+        table.add_row(spec.name, spec.model.name, ", ".join(target) if isinstance(target, list) else target,
+                      spec.target, f"{spec.walk_forward.refit} / {spec.walk_forward.test_bars} bars",
+                      sched, "ok")
+    console.print(table)
+    if bad:
+        raise QseqError(f"{bad} invalid spec(s) in {spec_dir}; fix the keys named above")
+
+
+@pipeline.command("serve")
+@click.option("--dir", "spec_dir", default="pipelines", show_default=True, type=click.Path(file_okay=False))
+@click.option("--out", "out_dir", default="reports", show_default=True, type=click.Path(file_okay=False))
+@click.option("--offline", is_flag=True)
+@click.option("--now", is_flag=True, help="Also run every scheduled spec once at start-up.")
+def pipeline_serve(spec_dir: str, out_dir: str, offline: bool, now: bool) -> None:
+    """Run every spec on its cron schedule in this process until interrupted (Ctrl-C)."""
+    from qseq.pipeline.serve import serve
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    console.print(f"serving the scheduled pipelines in {spec_dir} (Ctrl-C to stop)")
+    serve(spec_dir, out_dir, offline=offline, now=now)

@@ -1,0 +1,194 @@
+"""Walk-forward engine: fold layout, leakage per fold, stitching, warm starts, resume, engines."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from qseq.backtest import walk_forward as wf_module
+from qseq.backtest.folds import WalkForwardConfig, fold_windows, make_folds
+from qseq.backtest.walk_forward import WalkForwardSpec, walk_forward
+from qseq.data.sources import load_prices
+from qseq.data.windows import StandardScaler, make_windows, rows_covered
+from qseq.errors import ConfigError, DataError
+from qseq.train import TrainConfig
+
+
+@pytest.fixture(scope="module")
+def spy() -> pd.DataFrame:
+    return load_prices("SPY", start="2013-01-01", offline=True)
+
+
+def tiny_spec(**over) -> WalkForwardSpec:
+    folds = over.pop("folds", WalkForwardConfig(train_bars=600, test_bars=150, val_frac=0.1))
+    base = dict(model="gru", lookback=8, horizons=(1, 2, 3), hidden_size=4, num_layers=1,
+                features=("log_return", "log_volume_change"), train=TrainConfig(epochs=1, batch_size=128),
+                folds=folds, baselines=("random_walk", "ar"), permutation_repeats=1, seed=3)
+    base.update(over)
+    return WalkForwardSpec(**base)
+
+
+def test_fold_layout_known_answer():
+    dates = pd.bdate_range("2020-01-01", periods=100)
+    cfg = WalkForwardConfig(train_bars=50, test_bars=10, purge=3, embargo=2)
+    folds = make_folds(dates, cfg, max_horizon=3)
+    assert [(f.test_start, f.test_end) for f in folds] == [(55, 64), (65, 74), (75, 84), (85, 94), (95, 99)]
+    assert [f.train_end for f in folds] == [49, 59, 69, 79, 89]
+    assert all(f.train_start == 0 for f in folds)
+    rolling = make_folds(dates, WalkForwardConfig(train_window="rolling", train_bars=50, test_bars=10,
+                                                  purge=3), max_horizon=3)
+    assert [(f.train_start, f.train_end) for f in rolling][:2] == [(0, 49), (10, 59)]
+    last_two = make_folds(dates, WalkForwardConfig(train_bars=50, test_bars=10, max_folds=2), 3)
+    assert [f.test_start for f in last_two] == [83, 93]
+
+
+def test_purge_shorter_than_horizon_and_too_little_data_are_refused():
+    dates = pd.bdate_range("2020-01-01", periods=100)
+    with pytest.raises(ConfigError, match="shorter than the longest horizon"):
+        make_folds(dates, WalkForwardConfig(train_bars=50, purge=2), max_horizon=5)
+    with pytest.raises(DataError, match="no test block"):
+        make_folds(dates, WalkForwardConfig(train_bars=200), max_horizon=5)
+    with pytest.raises(ConfigError, match="refit"):
+        WalkForwardConfig(refit="sometimes")
+
+
+def test_fold_windows_respect_purge_embargo_and_validation_gap(spy):
+    w = make_windows(spy, ("log_return",), 8, (1, 2, 3), require_targets=False)
+    dates = pd.DatetimeIndex(np.unique(spy.index.get_level_values("date")))
+    cfg = WalkForwardConfig(train_bars=400, test_bars=50, embargo=4, val_frac=0.2)
+    for fold in make_folds(dates, cfg, 3)[:4]:
+        fw = fold_windows(w, fold, cfg, 3)
+        train_last_target = dates.searchsorted(w.row_date[w.anchors[fw.train] + 3]).max()
+        val_last_target = dates.searchsorted(w.row_date[w.anchors[fw.val] + 3]).max()
+        assert train_last_target < dates.searchsorted(w.row_date[w.anchors[fw.val]]).min()
+        assert val_last_target <= fold.test_start - 1 - 4
+        test_pos = dates.searchsorted(w.anchor_date[fw.test])
+        assert test_pos.min() == fold.test_start and test_pos.max() == fold.test_end
+
+
+def test_each_fold_is_leakage_free_and_stitched(spy):
+    spec = tiny_spec()
+    res = walk_forward(spy, spec)
+    folds = res.folds
+    assert len(folds) >= 3
+    for _, f in folds.iterrows():
+        # no training (or validation) target reaches the test block; the scaler saw training rows only
+        assert f["train_last_target"] < f["test_first"]
+        assert f["scaler_last_row"] < f["test_first"]
+    # the scaler statistics are exactly those of the fold's training rows
+    w = make_windows(spy, spec.features, spec.lookback, spec.horizons, require_targets=False)
+    dates = pd.DatetimeIndex(np.unique(spy.index.get_level_values("date")))
+    fold = make_folds(dates, spec.folds, 3)[1]
+    fw = fold_windows(w, fold, spec.folds, 3)
+    expected = StandardScaler().fit(w.values[rows_covered(w.subset(fw.train))])
+    np.testing.assert_allclose(folds.loc[1, "scaler_x_mean"], expected.mean_, rtol=1e-12)
+
+    fc = res.forecasts
+    assert list(fc.columns) == ["date", "ticker", "horizon", "y_hat", "y_true", "fold", "model"]
+    assert set(fc["model"]) == {"gru", "random_walk", "ar"}
+    assert not fc.duplicated(["date", "ticker", "horizon", "model"]).any()
+    for _, f in folds.iterrows():
+        dates_in = fc.loc[fc["fold"] == f["fold"], "date"]
+        assert str(dates_in.min().date()) == f["test_first"] and str(dates_in.max().date()) == f["test_last"]
+    # y_true is the realised log return h bars after the anchor
+    close = spy.xs("SPY", level="ticker")["close"]
+    r = np.log(close).diff()
+    row = fc[(fc["model"] == "gru") & (fc["horizon"] == 2)].iloc[10]
+    assert row["y_true"] == pytest.approx(r.iloc[r.index.get_loc(row["date"]) + 2], rel=1e-5)
+    assert (fc.loc[fc["model"] == "random_walk", "y_hat"] == 0).all()
+    assert set(res.importance["method"]) == {"permutation"}  # a GRU has no attention
+
+
+def test_future_perturbation_leaves_earlier_folds_unchanged(spy):
+    spec = tiny_spec(baselines=("random_walk",))
+    base = walk_forward(spy, spec)
+    cut = pd.Timestamp(base.folds["test_last"].iloc[1]) + pd.Timedelta(days=1)
+    shocked = spy.copy()
+    after = shocked.index.get_level_values("date") >= cut
+    rng = np.random.default_rng(0)
+    factor = np.exp(np.cumsum(rng.normal(0, 0.03, after.sum())))
+    for col in ("open", "high", "low", "close"):
+        shocked.loc[after, col] = shocked.loc[after, col].to_numpy() * factor
+    shocked.loc[after, "volume"] = shocked.loc[after, "volume"].to_numpy() * 3
+    moved = walk_forward(shocked, spec)
+    early = base.forecasts["fold"] <= 1
+    cols = ["date", "ticker", "horizon", "y_hat", "fold", "model"]  # y_true of the last anchors is future
+    moved_early = moved.forecasts["fold"] <= 1
+    pd.testing.assert_frame_equal(base.forecasts.loc[early, cols].reset_index(drop=True),
+                                  moved.forecasts.loc[moved_early, cols].reset_index(drop=True))
+    late = base.forecasts["fold"] >= 3
+    assert not np.allclose(base.forecasts.loc[late, "y_hat"], moved.forecasts.loc[late, "y_hat"])
+
+
+def test_warm_start_fine_tunes_the_previous_weights(spy):
+    cfg = WalkForwardConfig(train_bars=600, test_bars=150, refit="warm", warm_epochs=1)
+    res = walk_forward(spy, tiny_spec(folds=cfg, train=TrainConfig(epochs=3, batch_size=128)))
+    info = res.folds
+    assert not info["warm_start"].iloc[0] and info["warm_start"].iloc[1:].all()
+    assert info["epochs_run"].iloc[0] == 3 and (info["epochs_run"].iloc[1:] == 1).all()
+    full = walk_forward(spy, tiny_spec(train=TrainConfig(epochs=3, batch_size=128)))
+    first = res.forecasts["fold"] == 0
+    # fold 0 is identical; later folds differ because they start from fold 0's weights
+    np.testing.assert_array_equal(res.forecasts.loc[first, "y_hat"], full.forecasts.loc[first, "y_hat"])
+    later = (res.forecasts["fold"] == 1) & (res.forecasts["model"] == "gru")
+    assert not np.allclose(res.forecasts.loc[later, "y_hat"], full.forecasts.loc[later, "y_hat"])
+
+
+def test_interrupted_run_resumes_finished_folds_with_identical_results(spy, tmp_path, monkeypatch):
+    spec = tiny_spec(baselines=("random_walk",))
+    reference = walk_forward(spy, spec)
+    real = wf_module.run_fold
+    calls = []
+
+    def crash_on_fold_2(fold, *args, **kwargs):
+        if fold.index == 2:
+            raise KeyboardInterrupt
+        calls.append(fold.index)
+        return real(fold, *args, **kwargs)
+
+    monkeypatch.setattr(wf_module, "run_fold", crash_on_fold_2)
+    with pytest.raises(KeyboardInterrupt):
+        walk_forward(spy, spec, work_dir=tmp_path)
+    assert calls == [0, 1]
+
+    def counting(fold, *args, **kwargs):
+        calls.append(fold.index)
+        return real(fold, *args, **kwargs)
+
+    calls.clear()
+    monkeypatch.setattr(wf_module, "run_fold", counting)
+    resumed = walk_forward(spy, spec, work_dir=tmp_path)
+    assert calls[0] == 2 and 0 not in calls and 1 not in calls
+    pd.testing.assert_frame_equal(reference.forecasts, resumed.forecasts, check_dtype=False)
+    # a changed spec does not reuse the old folds
+    calls.clear()
+    walk_forward(spy, tiny_spec(baselines=("random_walk",), seed=4), work_dir=tmp_path)
+    assert calls[:2] == [0, 1]
+
+
+def test_attention_models_report_feature_and_temporal_attention(spy):
+    spec = tiny_spec(model="da_rnn", features=("log_return", "log_volume_change", "parkinson_vol"),
+                     baselines=(), folds=WalkForwardConfig(train_bars=600, test_bars=300, max_folds=2))
+    res = walk_forward(spy, spec)
+    att = res.importance[res.importance["method"] == "attention"]
+    assert set(att["feature"]) == set(spec.features)
+    np.testing.assert_allclose(att.groupby("fold")["value"].sum(), 1.0, rtol=1e-5)
+    heat = res.heatmap
+    assert set(heat["lag"]) == set(range(spec.lookback)) and set(heat["horizon"]) == {1, 2, 3}
+    np.testing.assert_allclose(heat.groupby(["fold", "horizon"])["weight"].sum(), 1.0, rtol=1e-5)
+
+
+def test_process_pool_gives_the_same_results(spy):
+    spec = tiny_spec(baselines=("random_walk",), threads=1,
+                     folds=WalkForwardConfig(train_bars=600, test_bars=300))
+    local = walk_forward(spy, spec)
+    pooled = walk_forward(spy, spec, workers=2)
+    pd.testing.assert_frame_equal(local.forecasts, pooled.forecasts)
+
+
+def test_bad_engine_and_workers():
+    with pytest.raises(ConfigError, match="unknown engine"):
+        walk_forward(pd.DataFrame(), tiny_spec(), engine="spark")
+    with pytest.raises(ConfigError, match="baselines"):
+        tiny_spec(baselines=("har",))
