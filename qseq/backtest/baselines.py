@@ -1,0 +1,215 @@
+"""Classical baselines, refit per walk-forward fold, forecasting at many anchors at once.
+
+Every baseline has the same call shape::
+
+    f(series, train_end, anchors, horizons, ...) -> np.ndarray [len(anchors), len(horizons)]
+
+``series`` is one ticker's full bar series [bars] indexed by sorted, unique dates (log returns
+for return targets and GARCH, the ``realized_vol`` bar series for HAR-RV). Parameters are fitted
+on values dated ``<= train_end`` only (the caller applies the purge gap). Row ``i`` column ``j``
+forecasts the value ``horizons[j]`` bars after ``anchors[i]``, using values up to and including
+``anchors[i]`` and nothing later. Anchors must be bars of ``series``.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy.signal import lfilter
+
+from qseq.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
+RW_KINDS = ("return", "level")
+HAR_WINDOWS = (1, 5, 22)
+
+
+def _check(series: pd.Series, train_end: object, anchors: Sequence, horizons: Sequence[int]
+           ) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
+    """Return (values [n], position of the last training bar, anchor positions [A], horizons [H])."""
+    if not isinstance(series, pd.Series):
+        raise DataError(f"baselines take a pandas Series indexed by date, got {type(series).__name__}")
+    index = series.index
+    if not index.is_monotonic_increasing or not index.is_unique:
+        raise DataError("baseline series index must be sorted, unique dates")
+    hz = np.asarray(list(horizons), dtype=np.int64)
+    if hz.size == 0 or (hz < 1).any():
+        raise ConfigError(f"horizons must be positive integers, got {list(horizons)}")
+    pos = index.get_indexer(pd.Index(anchors))
+    if (pos < 0).any():
+        bad = pd.Index(anchors)[pos < 0][0]
+        raise DataError(f"anchor {bad} is not a bar of the series; use the series' own dates")
+    end = int(index.searchsorted(pd.Timestamp(train_end), side="right")) - 1
+    if end < 0:
+        raise DataError(f"no data on or before train_end {train_end}; move train_end later")
+    return series.to_numpy(np.float64), end, pos, hz
+
+
+def random_walk_forecast(
+    series: pd.Series, train_end: object, anchors: Sequence, horizons: Sequence[int], *,
+    kind: str = "return",
+) -> np.ndarray:
+    """Random walk: ``kind='return'`` forecasts 0 (a random-walk price has zero expected log
+    return, so also for cumulative returns); ``kind='level'`` (volatility targets) forecasts the
+    last observed (non-NaN) value at or before the anchor. Nothing is fitted; O(n)."""
+    if kind not in RW_KINDS:
+        raise ConfigError(f"unknown random-walk kind {kind!r}; choose one of {list(RW_KINDS)}")
+    values, _, pos, hz = _check(series, train_end, anchors, horizons)
+    if kind == "return":
+        return np.zeros((pos.size, hz.size))
+    last = pd.Series(values).ffill().to_numpy()[pos]  # [A]
+    return np.repeat(last[:, None], hz.size, axis=1)
+
+
+def arima_forecast(
+    series: pd.Series, train_end: object, anchors: Sequence, horizons: Sequence[int], *,
+    order: tuple[int, int, int] = (1, 0, 0), cumulative: bool = False,
+) -> np.ndarray:
+    """ARIMA(p, d, q) (statsmodels ``tsa.arima.model.ARIMA``) fitted by maximum likelihood on
+    values ``<= train_end``, then run with those parameters fixed through the whole series by
+    one Kalman filter pass. The h-step forecast from anchor ``t`` is
+    ``c + Z T^(h-1) a_(t+1|t)`` with the filter's predicted state (exactly statsmodels'
+    ``forecast`` from that anchor, tested). A constant (the mean) is included when ``d == 0``.
+    NaN values are treated as missing by the filter.
+
+    ``cumulative=True`` returns the sum of the step forecasts ``1 .. h`` (the
+    ``cum_log_return`` target when ``series`` is one-bar log returns).
+
+    The series is divided by its training standard deviation before fitting (ARIMA forecasts
+    scale linearly) so that returns of order 1e-2 do not upset the optimiser. Cost: one MLE fit
+    (about 0.2-1 s for a few thousand bars and small orders; an over-parameterised order whose
+    AR and MA roots nearly cancel can take several seconds) plus one filter pass (~20 ms).
+    """
+    from statsmodels.tsa.arima.model import ARIMA
+
+    values, end, pos, hz = _check(series, train_end, anchors, horizons)
+    p, d, q = order
+    train = values[: end + 1]
+    scale = float(np.nanstd(train))
+    if not np.isfinite(scale) or scale == 0 or np.isfinite(train).sum() < 2 * (p + q + d) + 10:
+        raise DataError(f"too little or constant training data for ARIMA{tuple(order)} up to {train_end}")
+    trend = "c" if d == 0 else "n"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # start-value and convergence chatter from statsmodels
+        fitted = ARIMA(train / scale, order=order, trend=trend).fit()
+        full = ARIMA(values / scale, order=order, trend=trend).filter(fitted.params)
+    fr = full.filter_results
+    design = fr.design[:, :, 0]  # [1, S]
+    transition = fr.transition[:, :, 0]  # [S, S]
+    intercept = float(fr.obs_intercept[0, -1])  # constant trend only
+    state = fr.predicted_state[:, pos + 1]  # a_(t+1|t), [S, A]
+    max_h = int(hz.max())
+    steps = np.empty((max_h, pos.size))  # [maxH, A]
+    for step in range(max_h):
+        steps[step] = intercept + (design @ state)[0]
+        state = transition @ state
+    if cumulative:
+        steps = np.cumsum(steps, axis=0)
+    return (steps[hz - 1] * scale).T
+
+
+def har_features(rv: pd.Series | np.ndarray) -> np.ndarray:
+    """HAR-RV regressors [n, 3]: ``RV_t``, ``mean(RV_(t-4..t))``, ``mean(RV_(t-21..t))``
+    (trailing; NaN until 22 bars exist)."""
+    s = pd.Series(np.asarray(rv, dtype=np.float64))
+    return np.column_stack([s.rolling(w, min_periods=w).mean().to_numpy() for w in HAR_WINDOWS])
+
+
+def har_forecast(
+    rv: pd.Series, train_end: object, anchors: Sequence, horizons: Sequence[int],
+) -> np.ndarray:
+    """HAR-RV (Corsi 2009): for each horizon ``h`` an OLS of ``RV_(t+h)`` on a constant, the
+    daily, weekly (5-bar) and monthly (22-bar) trailing means of ``RV`` at ``t``, fitted on the
+    anchors ``t`` whose target bar ``t+h`` is ``<= train_end``. ``rv`` is the realized-volatility
+    bar series (e.g. one-bar Parkinson vol, the ``realized_vol`` target's units); forecasts are
+    in the same units and floored at the smallest positive training value (a linear fit can
+    dip below zero, which volatility cannot). NaN where an anchor lacks 22 bars of history.
+    Cost: one least-squares solve per horizon, O(n).
+    """
+    values, end, pos, hz = _check(rv, train_end, anchors, horizons)
+    x = np.column_stack([np.ones(values.size), har_features(values)])  # [n, 4]
+    floor = np.nanmin(np.where(values[: end + 1] > 0, values[: end + 1], np.nan))
+    out = np.empty((pos.size, hz.size))
+    for j, h in enumerate(hz):
+        rows = np.arange(0, end - h + 1)  # anchors whose target t+h <= train_end
+        y = values[rows + h]
+        ok = np.isfinite(x[rows]).all(axis=1) & np.isfinite(y)
+        if ok.sum() < 2 * x.shape[1]:
+            raise DataError(f"HAR-RV horizon {h}: only {int(ok.sum())} complete training rows up to "
+                            f"{train_end}; give it more history")
+        beta, *_ = np.linalg.lstsq(x[rows][ok], y[ok], rcond=None)
+        out[:, j] = np.maximum(x[pos] @ beta, floor)
+    return out
+
+
+def _garch_backcast(resids: np.ndarray) -> float:
+    """arch's GARCH backcast: exponentially weighted (0.94) mean of the first 75 squared residuals."""
+    tau = min(75, resids.size)
+    w = 0.94 ** np.arange(tau)
+    return float(np.sum(resids[:tau] ** 2 * w / w.sum()))
+
+
+def garch_forecast(
+    log_returns: pd.Series, train_end: object, anchors: Sequence, horizons: Sequence[int],
+) -> np.ndarray:
+    """GARCH(1,1) with a constant mean and normal errors (``arch.arch_model``) fitted on 100 x
+    the one-bar log returns dated ``<= train_end``; forecasts the conditional volatility of bar
+    ``t+h`` given returns up to anchor ``t``, as a daily log-return volatility (the
+    ``realized_vol`` target's units, not percent). Leading NaN returns are dropped; a NaN
+    after that raises.
+
+    With the fitted ``mu, omega, alpha, beta`` fixed, the variance recursion
+    ``s2_t = omega + alpha e_(t-1)^2 + beta s2_(t-1)`` runs over the whole series (one
+    ``scipy.signal.lfilter`` pass, started from the backcast arch's ``forecast`` uses: the
+    0.94-EWMA of the first 75 squared training residuals)
+    and the analytic forecast ``s2_(t+h|t) = omega + (alpha + beta) s2_(t+h-1|t)`` is iterated
+    over horizons; this reproduces arch's ``forecast`` from the training fit (tested). arch's
+    ``model.fix(params)`` on the full sample is not used because it recomputes the backcast
+    from the full-sample mean and variance bounds from the whole series, so a change after an
+    anchor would move that anchor's forecast. Cost: one arch fit (~50-150 ms for a few
+    thousand bars) plus O(n) filtering.
+    """
+    from arch import arch_model
+
+    values, end, pos, hz = _check(log_returns, train_end, anchors, horizons)
+    finite = np.isfinite(values)
+    first = int(np.argmax(finite)) if finite.any() else values.size
+    if not finite[first:].all():
+        bad = log_returns.index[first:][~finite[first:]][0]
+        raise DataError(f"GARCH needs gap-free returns; NaN at {bad} (fill or drop the bar first)")
+    if (pos < first).any():
+        raise DataError(f"anchor {log_returns.index[pos[pos < first][0]]} precedes the first return")
+    y = 100.0 * values[first:]
+    n_train = end + 1 - first
+    if n_train < 100:
+        raise DataError(f"GARCH needs at least 100 training returns up to {train_end}, got {max(n_train, 0)}")
+    train = y[:n_train]
+    res = arch_model(train, mean="Constant", vol="GARCH", p=1, q=1, dist="normal").fit(disp="off")
+    if res.convergence_flag != 0:
+        log.warning("GARCH fit up to %s did not converge (flag %s)", train_end, res.convergence_flag)
+    mu, omega, alpha, beta = (float(v) for v in res.params[["mu", "omega", "alpha[1]", "beta[1]"]])
+    backcast = _garch_backcast(train - mu)  # as arch's forecast(): fitted-mean training residuals
+    eps2 = (y - mu) ** 2  # [n]
+    # s2_t for t = 0..n (s2_n is the one-step forecast from the last bar).
+    drive = omega + alpha * np.concatenate([[backcast], eps2])  # [n + 1]
+    s2 = lfilter([1.0], [1.0, -beta], drive, zi=[beta * backcast])[0]
+    one_step = s2[pos - first + 1]  # s2_(t+1|t), [A]
+    max_h = int(hz.max())
+    var = np.empty((max_h, pos.size))
+    var[0] = one_step
+    for step in range(1, max_h):
+        var[step] = omega + (alpha + beta) * var[step - 1]
+    return np.sqrt(var[hz - 1]).T / 100.0
+
+
+BASELINES = {
+    "random_walk": random_walk_forecast,
+    "arima": arima_forecast,
+    "har": har_forecast,
+    "garch": garch_forecast,
+}
+"""Registry of baselines by name; all share the call shape in the module docstring."""
