@@ -23,6 +23,7 @@ import yaml
 
 from qseq.backtest.folds import WalkForwardConfig
 from qseq.backtest.walk_forward import BASELINES, ENGINES, WalkForwardSpec
+from qseq.data.cache import normalize_ticker
 from qseq.data.features import TARGETS, parse_feature
 from qseq.data.sources import SOURCES
 from qseq.data.validate import NAN_POLICIES, OHLC_POLICIES
@@ -52,6 +53,8 @@ class DataSection:
         given = [k for k in ("tickers", "dataset", "path") if getattr(self, k)]
         if len(given) != 1:
             raise ConfigError(f"data: give exactly one of tickers, dataset or path (got {given or 'none'})")
+        # tickers are symbols, never paths: '../x' or 'a/b' is refused here
+        object.__setattr__(self, "tickers", tuple(normalize_ticker(t) for t in self.tickers))
         if self.source not in SOURCES:
             raise ConfigError(f"data.source must be one of {list(SOURCES)}, got {self.source!r}")
         if self.nan_policy not in NAN_POLICIES:

@@ -178,3 +178,40 @@ def test_stream_mistakes(capsys, tmp_path, args, needle):
                    "--out", str(tmp_path), *FAST)[0] == 0
     code, _, err = run(capsys, "stream", "--ticker", "SPY", "--offline", "--out", str(tmp_path), *args)
     assert code != 0 and needle in _one_line_error(err)
+
+
+def test_backtest_command_end_to_end(capsys, tmp_path):
+    code, out, _ = run(capsys, "backtest", "--ticker", "SPY", "--offline", "--start", "2013-01-01",
+                       "--lookback", "8", "--horizon", "2", "--hidden-size", "4", "--layers", "1",
+                       "--epochs", "1", "--train-bars", "750", "--test-bars", "250", "--refit", "warm",
+                       "--out", str(tmp_path))
+    assert code == 0, out
+    assert "Diebold-Mariano" in out and "strategy after costs" in out and "buy_and_hold" in out
+    assert (tmp_path / "backtest_spy_gru" / "2018-12-31" / "report.html").is_file()
+
+
+def test_pipeline_list_shows_the_shipped_specs(capsys):
+    specs = Path(__file__).resolve().parents[2] / "pipelines"
+    code, out, _ = run(capsys, "pipeline", "list", "--dir", str(specs))
+    assert code == 0
+    for name in ("spy_gru_daily", "spy_attn_seq2seq_importance", "spx_volatility_vs_har"):
+        assert name in out
+    assert "America/New_York" in out
+
+
+@pytest.mark.parametrize("text,needle", [
+    ("data: {tickers: [SPY]}\nwindow: {lookbak: 3}\n", "did you mean 'lookback'"),
+    ("data: {tickers: [SPY]}\nwalk_forward: {train_bars: 100000}\n", "no test block"),
+    ("data: {tickers: ['../../etc/passwd']}\n", "invalid ticker"),
+])
+def test_pipeline_run_mistakes_one_line(capsys, tmp_path, text, needle):
+    spec = tmp_path / "p.yaml"
+    spec.write_text(text)
+    code, _, err = run(capsys, "pipeline", "run", str(spec), "--offline", "--out", str(tmp_path))
+    assert code != 0 and needle in _one_line_error(err)
+    assert not (tmp_path / "p" / "2018-12-31").exists()
+
+
+def test_pipeline_run_missing_spec(capsys, tmp_path):
+    code, _, err = run(capsys, "pipeline", "run", str(tmp_path / "nope.yaml"))
+    assert code != 0 and "not found" in _one_line_error(err)
