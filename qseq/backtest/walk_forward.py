@@ -189,8 +189,17 @@ def run_task(task: Task, panel: pd.DataFrame, dates: pd.DatetimeIndex, spec: Wal
              work_dir: str | None) -> list[FoldOutput]:
     """Run ``task``'s folds in order. Pure function of its arguments (plus finished folds in
     ``work_dir``), so every engine gives the same result."""
+    previous_threads = torch.get_num_threads()
     if spec.threads:
         torch.set_num_threads(spec.threads)
+    try:
+        return _run_task(task, panel, dates, spec, work_dir)
+    finally:
+        torch.set_num_threads(previous_threads)  # the local engine runs in the caller's process
+
+
+def _run_task(task: Task, panel: pd.DataFrame, dates: pd.DatetimeIndex, spec: WalkForwardSpec,
+              work_dir: str | None) -> list[FoldOutput]:
     folds = make_folds(dates, spec.folds, max(spec.horizons))
     windows = make_windows(panel, spec.features, spec.lookback, spec.horizons, spec.target,
                            require_targets=False)

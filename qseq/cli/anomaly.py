@@ -1,14 +1,246 @@
-"""``qseq anomaly``: reconstruction-based anomaly detection (being written)."""
+"""``qseq anomaly``: fit (or reuse) a recurrent autoencoder on a normal period, print the events
+of one ticker and write the HTML report. Heavy imports happen inside the command."""
 
 from __future__ import annotations
 
 import click
 
+from qseq.data.sources import SOURCES
+from qseq.data.validate import NAN_POLICIES, OHLC_POLICIES
 from qseq.errors import ConfigError
+from qseq.models import list_models
+
+
+def _set_debug(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value:
+        import logging
+
+        ctx.find_root().meta["qseq.debug"] = True
+        logging.basicConfig(level=logging.DEBUG)
 
 
 @click.command("anomaly")
-@click.option("--ticker", help="Ticker to scan.")
-def anomaly(ticker: str | None) -> None:
-    """Detect anomalous bars with a recurrent autoencoder."""
-    raise ConfigError("qseq anomaly is not available yet")
+@click.option("--ticker", help="Ticker to report (SPY uses the bundled S&P 500 proxy offline).")
+@click.option("--tickers", help="Comma-separated tickers or bundled datasets (e.g. sp500_524) "
+                                "to train one model on; --ticker is added if missing.")
+@click.option("--data", "data_path", type=click.Path(dir_okay=False),
+              help="CSV/Parquet price file (one or many tickers) instead of a ticker source.")
+@click.option("--model", default="lstm_ae", show_default=True,
+              type=click.Choice(list_models(kind="autoencoder")))
+@click.option("--train-end", help="Last date of the normal period (training + calibration); "
+                                  "default: halfway through the data.")
+@click.option("--target-far", default=0.01, show_default=True, type=float,
+              help="Target false-alarm rate per bar on normal data.")
+@click.option("--threshold", "threshold_method", default="pot", show_default=True,
+              type=click.Choice(["pot", "quantile"]),
+              help="Peaks-over-threshold (GPD tail fit) or the empirical quantile.")
+@click.option("--lookback", default=32, show_default=True, type=int, help="Window bars.")
+@click.option("--epochs", default=10, show_default=True, type=int)
+@click.option("--batch-size", default=256, show_default=True, type=int)
+@click.option("--lr", default=2e-3, show_default=True, type=float)
+@click.option("--hidden-size", default=32, show_default=True, type=int)
+@click.option("--layers", default=1, show_default=True, type=int)
+@click.option("--ticker-dim", default=4, show_default=True, type=int,
+              help="Width of the ticker embedding (panels only).")
+@click.option("--start", help="First date used (YYYY-MM-DD).")
+@click.option("--end", help="Last date used (YYYY-MM-DD).")
+@click.option("--source", default="auto", show_default=True, type=click.Choice(list(SOURCES)))
+@click.option("--offline", is_flag=True, help="Never touch the network (cache, bundled, files).")
+@click.option("--nan-policy", default="raise", show_default=True,
+              type=click.Choice(list(NAN_POLICIES)))
+@click.option("--ohlc-policy", default="raise", show_default=True,
+              type=click.Choice(list(OHLC_POLICIES)))
+@click.option("--top", default=30, show_default=True, type=int,
+              help="Events printed (largest peaks); the report lists up to 200.")
+@click.option("--out", "out_dir", default="reports", show_default=True,
+              type=click.Path(file_okay=False), help="Folder for the report and checkpoints.")
+@click.option("--refit", is_flag=True, help="Train even if a matching saved detector exists.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
+@click.option("--debug", is_flag=True, expose_value=False, is_eager=True, callback=_set_debug,
+              help="Show tracebacks and debug logs.")
+def anomaly(**opts) -> None:
+    """Detect anomalous bars with a recurrent autoencoder trained on a normal period."""
+    from qseq.cli.main import console
+
+    if opts["epochs"] < 1:
+        raise ConfigError(f"--epochs must be >= 1, got {opts['epochs']}")
+    if not 0 < opts["target_far"] < 0.5:
+        raise ConfigError(f"--target-far must be in (0, 0.5), got {opts['target_far']}")
+    run_anomaly(console, **opts)
+
+
+def _load_panel(opts: dict):
+    """The panel to train on and the ticker to report."""
+    from pathlib import Path
+
+    from qseq.data.cache import normalize_ticker
+    from qseq.data.sources import load_prices
+    from qseq.errors import DataError
+
+    policies = {"nan_policy": opts["nan_policy"], "ohlc_policy": opts["ohlc_policy"]}
+    dates = (opts["start"], opts["end"])
+    ticker = normalize_ticker(opts["ticker"]) if opts["ticker"] else None
+    if opts["data_path"] and opts["tickers"]:
+        raise ConfigError("give --tickers or --data, not both")
+    if opts["data_path"]:
+        panel = load_prices(Path(opts["data_path"]), *dates, source="file", **policies)
+    elif opts["tickers"]:
+        names = [normalize_ticker(t) for t in opts["tickers"].split(",") if t.strip()]
+        if not names:
+            raise ConfigError("--tickers is empty; list tickers like SPY,QQQ or a dataset name")
+        if ticker is not None and ticker not in names:
+            names.append(ticker)
+        panel = load_prices(names, *dates, source=opts["source"], offline=opts["offline"],
+                            **policies)
+    elif ticker is not None:
+        panel = load_prices(ticker, *dates, source=opts["source"], offline=opts["offline"],
+                            **policies)
+    else:
+        raise ConfigError("give --ticker SYMBOL, --tickers A,B,... or --data PATH")
+    tickers = list(panel.index.get_level_values("ticker").unique())
+    if ticker is None:
+        if len(tickers) > 1:
+            raise ConfigError(f"the data hold {len(tickers)} tickers; pick the one to report "
+                              "with --ticker")
+        ticker = tickers[0]
+    elif ticker not in tickers:
+        raise DataError(f"ticker {ticker} is not in the data; it has {sorted(tickers)[:20]}")
+    return panel, ticker
+
+
+def _cache_key(panel, detector, opts: dict) -> str:
+    import hashlib
+    import json
+    from dataclasses import asdict
+
+    from qseq.forecaster import panel_fingerprint
+
+    blob = json.dumps({
+        "data": panel_fingerprint(panel), "spec": asdict(detector.spec),
+        "train": asdict(detector.train_config), "hidden": opts["hidden_size"],
+        "layers": opts["layers"], "ticker_dim": opts["ticker_dim"], "seed": opts["seed"],
+    }, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _sectors():
+    from qseq.data.bundled import load_sectors
+
+    try:
+        table = load_sectors()
+    except OSError:
+        return None
+    return table.drop_duplicates("ticker").set_index("ticker")["sector"]
+
+
+def run_anomaly(console, **opts) -> None:
+    from pathlib import Path
+
+    import pandas as pd
+    from rich.table import Table
+
+    from qseq.anomaly import AnomalyDetector
+    from qseq.anomaly.evaluate import neighbour_purity
+    from qseq.anomaly.report import anomaly_report
+    from qseq.data.cache import encode_ticker
+    from qseq.errors import CheckpointError
+    from qseq.train import TrainConfig
+
+    panel, ticker = _load_panel(opts)
+    dates = panel.index.get_level_values("date")
+    n_tickers = panel.index.get_level_values("ticker").nunique()
+    console.print(f"[bold]data[/bold]: {n_tickers} ticker(s) from {panel.attrs.get('source', '?')} "
+                  f"({panel.attrs.get('detail', '')}), {dates.min().date()} to "
+                  f"{dates.max().date()}, {len(panel)} bars")
+    for note in panel.attrs.get("notes", []):
+        console.print(f"[yellow]note[/yellow]: {note}")
+    detector = AnomalyDetector(
+        opts["model"], lookback=opts["lookback"], train_end=opts["train_end"],
+        threshold=opts["threshold_method"], target_far=opts["target_far"],
+        hidden_size=opts["hidden_size"], num_layers=opts["layers"], ticker_dim=opts["ticker_dim"],
+        train=TrainConfig(epochs=opts["epochs"], batch_size=opts["batch_size"], lr=opts["lr"]),
+        seed=opts["seed"], device=opts["device"])
+    out_dir = Path(opts["out_dir"])
+    name = f"{encode_ticker(ticker)}_{opts['model']}"
+    ckpt = out_dir / "checkpoints" / f"anomaly_{name}_{_cache_key(panel, detector, opts)}"
+    reused = False
+    if ckpt.is_dir() and not opts["refit"]:
+        try:
+            detector = AnomalyDetector.load(ckpt, device=opts["device"])
+            reused = True
+            console.print(f"[bold]model[/bold]: reusing {ckpt} (same data and config; "
+                          "--refit to train again)")
+        except CheckpointError as exc:
+            console.print(f"[yellow]saved detector unusable ({exc}); training again[/yellow]")
+    if not reused:
+        detector.fit(panel, progress=True)
+        detector.save(ckpt)
+        r = detector.result_
+        console.print(f"[bold]model[/bold]: {opts['model']} trained {len(r.history)} epochs, "
+                      f"best epoch {r.best_epoch}; saved to {ckpt}")
+    sd = detector.split_dates_
+    span = {k: f"{v[0]}..{v[1]}" if v else "-" for k, v in sd.items()}
+    console.print(f"[bold]normal period[/bold] (to {detector.train_end_}): train {span['train']}, "
+                  f"val {span['val']}, calibration {span['calibration']}; later bars are scored "
+                  "out of sample")
+    th = detector.threshold_
+    tail = (f", GPD shape {th.shape:+.2f} over {th.peaks} peaks above {th.init:.3g}"
+            if th.method == "pot" else "")
+    console.print(f"[bold]threshold[/bold]: {th.value:.3g} ({th.method}, target false-alarm rate "
+                  f"{th.target_far:g} per bar, {th.n_calibration} calibration bars{tail})")
+
+    scores = detector.score(panel)
+    later = pd.to_datetime(scores["date"]) > pd.Timestamp(detector.train_end_)
+    if later.any():
+        console.print(f"[bold]flagged[/bold]: {scores.loc[later, 'flag'].mean():.2%} of "
+                      f"{int(later.sum())} bars after {detector.train_end_} (all tickers)")
+    mine = scores[scores["ticker"] == ticker]
+    events = detector.detect(scores=mine)
+    _print_events(console, Table, events, ticker, opts["top"])
+
+    embeddings = detector.embeddings()
+    sectors = _sectors() if embeddings is not None else None
+    if embeddings is not None and sectors is not None:
+        labels = sectors.reindex(embeddings.index.astype(str))
+        known = labels.notna().to_numpy()
+        if known.sum() >= 10 and labels[known].nunique() > 1:
+            purity = neighbour_purity(embeddings.to_numpy()[known], labels[known].to_numpy(), k=5)
+            console.print(f"[bold]embeddings[/bold]: 5-nearest-neighbour sector purity "
+                          f"{purity['purity']:.3f} vs chance {purity['chance']:.3f} over "
+                          f"{int(known.sum())} tickers with a sector")
+    close = panel.xs(ticker, level="ticker")["close"]
+    last = pd.Timestamp(close.index.max()).date()
+    report = out_dir / f"{name}_anomaly_{last}.html"
+    anomaly_report(
+        title=f"{ticker} anomalies ({opts['model']}, {th.method} threshold, target FAR "
+              f"{th.target_far:g})",
+        ticker=ticker, close=close, scores=mine, events=events, threshold=th.value,
+        features=list(detector.spec.features), train_end=detector.train_end_,
+        embeddings=embeddings, sectors=sectors,
+        notes=[f"data: {panel.attrs.get('source', '?')} {panel.attrs.get('detail', '')}",
+               *panel.attrs.get("notes", []),
+               f"normal period up to {detector.train_end_}: train {span['train']}, "
+               f"calibration {span['calibration']}",
+               "score: mean over features of the squared reconstruction error divided by the "
+               "ticker's median on training bars (1 = a typical training bar)",
+               "dotted lines mark well-known market stress days for orientation; they are not "
+               "labels and the picture is not a claim of accuracy"],
+        out=report)
+    console.print(f"[bold]report[/bold]: {report}")
+
+
+def _print_events(console, table_cls, events, ticker: str, top: int) -> None:
+    import pandas as pd
+
+    shown = events.nlargest(max(top, 0), "peak_score").sort_values("start")
+    table = table_cls(title=f"{ticker}: {len(events)} events"
+                      + (f" (the {len(shown)} largest shown)" if len(shown) < len(events) else ""))
+    for col, just in (("start", "left"), ("end", "left"), ("bars", "right"), ("peak", "left"),
+                      ("peak score", "right"), ("driven by", "left")):
+        table.add_column(col, justify=just)
+    for rec in shown.to_dict("records"):
+        table.add_row(str(pd.Timestamp(rec["start"]).date()), str(pd.Timestamp(rec["end"]).date()),
+                      str(rec["bars"]), str(pd.Timestamp(rec["peak_date"]).date()),
+                      f"{rec['peak_score']:.1f}", rec["contributions"])
+    console.print(table)

@@ -105,20 +105,20 @@ def models_cmd(features: int, horizon: int, hidden_size: int, layers: int, lookb
     """List the registered models with their parameter counts."""
     from rich.table import Table
 
-    from qseq.models import MODELS, ModelConfig, build_model
+    from qseq.models import ModelConfig, build_model, get_spec
 
     cfg = ModelConfig(input_size=features, horizons=horizon, hidden_size=hidden_size,
                       num_layers=layers, lookback=lookback)
     table = Table(title=f"models (features={features}, horizon={horizon}, "
                         f"hidden={hidden_size}, layers={layers}, lookback={lookback})")
-    for col in ("model", "parameters", "streams", "attention", "description"):
+    for col in ("model", "kind", "parameters", "streams", "attention", "description"):
         table.add_column(col)
     yes = {True: "yes", False: "no"}
-    for name in list_models():
-        spec = MODELS[name]
-        n = sum(p.numel() for p in build_model(name, cfg).parameters())
+    for name in list_models(kind=None):
+        spec = get_spec(name, kind=None)
+        n = sum(p.numel() for p in build_model(name, cfg, kind=None).parameters())
         attn = "temporal + feature" if spec.feature_attention else yes[spec.attention]
-        table.add_row(name, f"{n:,}", yes[spec.streams], attn, spec.description)
+        table.add_row(name, spec.kind, f"{n:,}", yes[spec.streams], attn, spec.description)
     console.print(table)
 
 

@@ -10,9 +10,13 @@ from functools import partial
 from torch import nn
 
 from qseq.errors import ConfigError
+from qseq.models.autoencoder import RecurrentAutoencoder
 from qseq.models.base import ModelConfig
 from qseq.models.recurrent import RecurrentForecaster
 from qseq.models.seq2seq import DualStageAttentionForecaster, Seq2SeqForecaster
+
+# forecast: forward -> y_hat [B, H(, Q)]; autoencoder: forward -> reconstruction x_hat [B, T, F]
+KINDS = ("forecast", "autoencoder")
 
 
 @dataclass(frozen=True)
@@ -23,29 +27,45 @@ class ModelSpec:
     streams: bool = False
     attention: bool = False
     feature_attention: bool = False
+    kind: str = "forecast"
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ConfigError(f"unknown model kind {self.kind!r}; choose one of {list(KINDS)}")
 
 
-MODELS: dict[str, ModelSpec] = {}
+MODELS: dict[str, ModelSpec] = {}  # forecasters (what ``qseq forecast`` and its tests run)
+AUTOENCODERS: dict[str, ModelSpec] = {}  # reconstruction models (``qseq anomaly``)
+_BY_KIND = {"forecast": MODELS, "autoencoder": AUTOENCODERS}
 
 
 def register(spec: ModelSpec) -> None:
-    if spec.name in MODELS:
+    if any(spec.name in specs for specs in _BY_KIND.values()):
         raise ConfigError(f"model {spec.name!r} is already registered")
-    MODELS[spec.name] = spec
+    _BY_KIND[spec.kind][spec.name] = spec
 
 
-def list_models() -> list[str]:
-    return sorted(MODELS)
+def list_models(kind: str | None = "forecast") -> list[str]:
+    """Registered model names of one ``kind`` (forecasters by default; None: every model)."""
+    if kind is not None and kind not in KINDS:
+        raise ConfigError(f"unknown model kind {kind!r}; choose one of {list(KINDS)}")
+    return sorted(name for k, specs in _BY_KIND.items() if kind in (None, k) for name in specs)
 
 
-def get_spec(name: str) -> ModelSpec:
-    if name not in MODELS:
-        raise ConfigError(f"unknown model {name!r}; choose one of {list_models()}")
-    return MODELS[name]
+def get_spec(name: str, kind: str | None = "forecast") -> ModelSpec:
+    """The spec of model ``name``, which must be of ``kind`` (None: any kind)."""
+    for k, specs in _BY_KIND.items():
+        if name in specs and kind in (None, k):
+            return specs[name]
+        if name in specs:
+            raise ConfigError(f"model {name!r} is of kind {k!r}, not {kind!r}; choose one of "
+                              f"{list_models(kind)}")
+    what = "model" if kind in (None, "forecast") else f"{kind} model"
+    raise ConfigError(f"unknown {what} {name!r}; choose one of {list_models(kind)}")
 
 
-def build_model(name: str, config: ModelConfig) -> nn.Module:
-    return get_spec(name).build(config)
+def build_model(name: str, config: ModelConfig, kind: str | None = "forecast") -> nn.Module:
+    return get_spec(name, kind).build(config)
 
 
 for _cell, _desc in (("rnn", "vanilla (tanh) RNN"), ("lstm", "LSTM"), ("gru", "GRU"),
@@ -68,3 +88,10 @@ register(ModelSpec("luong_seq2seq", partial(Seq2SeqForecaster, cell="gru", atten
 register(ModelSpec("da_rnn", partial(DualStageAttentionForecaster, cell="lstm"),
                    "dual-stage attention RNN: input (feature) attention encoder + temporal "
                    "attention decoder", attention=True, feature_attention=True))
+for _cell, _desc in (("lstm", "LSTM"), ("gru", "GRU")):
+    register(ModelSpec(f"{_cell}_ae", partial(RecurrentAutoencoder, cell=_cell),
+                       f"{_desc} encoder-decoder reconstructing its input window",
+                       kind="autoencoder"))
+    register(ModelSpec(f"attn_{_cell}_ae", partial(RecurrentAutoencoder, cell=_cell, attention=True),
+                       f"{_desc} encoder-decoder autoencoder with Bahdanau attention in the decoder",
+                       attention=True, kind="autoencoder"))

@@ -82,8 +82,21 @@ def _copy_run(cell: str, lag: int, steps: int = 600, window: int = 50):
     return mse, grad
 
 
-def test_vanishing_gradient_story_on_a_delayed_copy():
-    runs = {(cell, lag): _copy_run(cell, lag) for cell in ("rnn", "lstm", "gru") for lag in (5, 20)}
+@pytest.fixture
+def two_threads():
+    """The copy task's training is chaotic; float summation order (thread count) changes its
+    trajectory, so it runs with the thread count it was calibrated on."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_vanishing_gradient_story_on_a_delayed_copy(two_threads):
+    # the long lag gets more steps: a gated cell needs them to find the 20-step path (seed-sensitive
+    # at 600), while the vanilla RNN's gradient at that input is ~1e-8 however long it trains
+    runs = {(cell, lag): _copy_run(cell, lag, steps=600 if lag == 5 else 900)
+            for cell in ("rnn", "lstm", "gru") for lag in (5, 20)}
     # a short lag is easy for every cell (target variance is 1)
     for cell in ("rnn", "lstm", "gru"):
         assert runs[cell, 5][0] < 0.05, runs

@@ -1,0 +1,56 @@
+"""``qseq anomaly`` end to end on the bundled data; user mistakes give one line."""
+
+from __future__ import annotations
+
+import pytest
+
+from qseq.cli.main import main
+
+FAST = ["--epochs", "1", "--hidden-size", "8", "--lookback", "16", "--device", "cpu"]
+
+
+def run(capsys, *args) -> tuple[int, str, str]:
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_anomaly_spy_offline_end_to_end_then_reuse(capsys, tmp_path):
+    args = ["anomaly", "--ticker", "SPY", "--offline", "--start", "2009-01-01", "--end", "2012-12-31",
+            "--train-end", "2011-06-30", "--out", str(tmp_path), *FAST]
+    code, out, err = run(capsys, *args)
+    assert code == 0, err
+    assert "proxy for SPY" in out and "normal period (to 2011-06-30)" in out
+    assert "threshold" in out and "events" in out and "driven by" in out
+    page = (tmp_path / "SPY_lstm_ae_anomaly_2012-12-31.html").read_text()
+    assert "plotly" in page.lower() and "Events of SPY" in page and "flash crash" in page
+    code, out2, _ = run(capsys, *args)
+    assert code == 0 and "reusing" in out2
+    assert out.split("SPY: ")[1] == out2.split("SPY: ")[1]  # same events from the saved model
+
+
+def test_anomaly_panel_from_a_file_with_embeddings(capsys, tmp_path, two_stocks):
+    path = tmp_path / "two.csv"
+    two_stocks.reset_index().to_csv(path, index=False)
+    code, out, err = run(capsys, "anomaly", "--data", str(path), "--ticker", "MSFT", "--model", "gru_ae",
+                         "--train-end", "2009-12-31", "--threshold", "quantile", "--out",
+                         str(tmp_path), *FAST)
+    assert code == 0, err
+    assert "2 ticker(s) from file" in out and "MSFT:" in out and "quantile" in out
+    assert "learned ticker embeddings" in (tmp_path / "MSFT_gru_ae_anomaly_2010-12-31.html").read_text()
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["anomaly"], "give --ticker SYMBOL, --tickers A,B,... or --data PATH"),
+    (["anomaly", "--ticker", "SPY", "--model", "gru"], "'gru' is not one of"),
+    (["anomaly", "--ticker", "SPY", "--target-far", "0.7"], "--target-far must be in (0, 0.5)"),
+    (["anomaly", "--ticker", "SPY", "--offline", "--train-end", "1990-01-01"], "before the first"),
+    (["anomaly", "--ticker", "SPY", "--offline", "--train-end", "2018-13-45"], "bad train_end"),
+    (["anomaly", "--tickers", "stocks5", "--offline"], "pick the one to report with --ticker"),
+    (["anomaly", "--tickers", "AAPL", "--data", "x.csv"], "give --tickers or --data, not both"),
+])
+def test_user_mistakes_give_one_clear_line(capsys, tmp_path, args, needle):
+    code, _, err = run(capsys, *args, "--out", str(tmp_path))
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    assert code != 0 and len(lines) == 1 and "Traceback" not in err, err
+    assert needle in lines[0]
