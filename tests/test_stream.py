@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import qseq
-from qseq.errors import ConfigError, DataError
+from qseq.errors import CheckpointError, ConfigError, DataError
 from qseq.models import MODELS
 from qseq.stream import IncrementalFeatures
 
@@ -116,3 +116,53 @@ def test_bad_bars_and_tickers(spx_small):
         stream.update({"open": 1, "high": 1.1, "low": 0.9, "close": 1.5, "volume": 1})
     with pytest.raises(DataError, match="not seen in training"):
         f.stream("AAPL")
+
+
+@pytest.mark.parametrize("model", ["lstm_seq2seq", "lstm_peephole"])
+def test_quantile_streams_equal_window_forecasts(model, spx_small):
+    """Quantile heads (and, for seq2seq, the decoder feeding back its median) in the stream."""
+    f = _fit(spx_small, model, quantiles=(0.1, 0.5, 0.9))
+    want = f.predict(spx_small)
+    stream = f.stream()
+    outs = {bar["date"]: stream.update(bar) for bar in _bars(spx_small, "^GSPC")}
+    last = want["date"].max()
+    got = outs[last]
+    rows = want[want["date"] == last].sort_values("horizon")
+    assert got.shape == (3, 3) and (np.diff(got, axis=1) >= 0).all()
+    np.testing.assert_allclose(got[:, 0], rows["q0.1"], atol=1e-5)
+    np.testing.assert_allclose(got[:, 1], rows["y_hat"], atol=1e-5)
+    np.testing.assert_allclose(got[:, 2], rows["q0.9"], atol=1e-5)
+
+
+@pytest.mark.parametrize("model", ["lstm_peephole", "rnn"])
+def test_multi_ticker_embedding_in_every_cell(model, two_stocks):
+    f = _fit(two_stocks, model)
+    want = f.predict(two_stocks, last_only=True)
+    for ticker in ("AAPL", "MSFT"):
+        np.testing.assert_allclose(f.stream(ticker).warmup(two_stocks),
+                                   want[want["ticker"] == ticker]["y_hat"].to_numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("model", ["lstm", "seq2seq"])
+def test_stateful_stream_restores_exactly(model, spx_small, tmp_path):
+    f = _fit(spx_small, model)
+    bars = _bars(spx_small, "^GSPC")
+    straight = f.stream(mode="stateful")
+    want = [straight.update(bar) for bar in bars]
+    stream = f.stream(mode="stateful")
+    got = [stream.update(bar) for bar in bars[:250]]
+    stream.save(tmp_path / "s")
+    stream = type(stream).load(f, tmp_path / "s")
+    assert stream.mode == "stateful" and stream.last_date == str(bars[249]["date"])
+    got += [stream.update(bar) for bar in bars[250:]]
+    np.testing.assert_array_equal(np.stack(got[300:]), np.stack(want[300:]))
+
+
+def test_stream_of_another_model_is_refused(spx_small, tmp_path):
+    stream = _fit(spx_small, "gru").stream()
+    for bar in _bars(spx_small, "^GSPC")[:50]:
+        stream.update(bar)
+    stream.save(tmp_path / "s")
+    other = _fit(spx_small, "gru", lookback=30)
+    with pytest.raises(CheckpointError, match="belongs to another model"):
+        type(stream).load(other, tmp_path / "s")

@@ -31,8 +31,8 @@ def _layer(xp: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tensor, peep: torch
     """One layer over time. xp: [B, T, 4H] input projections; h, c: [B, H]."""
     p_i, p_f, p_o = peep[0], peep[1], peep[2]
     outs = []
-    for t in range(xp.shape[1]):
-        gates = xp[:, t] + torch.addmm(b_hh, h, w_hh.t())  # [B, 4H]
+    for x_t in xp.unbind(1):  # unbind, not xp[:, t]: each slice's backward would write a full [B, T, 4H]
+        gates = x_t + torch.addmm(b_hh, h, w_hh.t())  # [B, 4H]
         i, f, g, o = gates.chunk(4, dim=1)
         i = torch.sigmoid(i + p_i * c)
         f = torch.sigmoid(f + p_f * c)
