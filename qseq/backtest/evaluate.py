@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 class Evaluation:
     metrics: pd.DataFrame  # model, kind, horizon, metric, value, benchmark
     equity: pd.DataFrame  # date, model, net_return, equity, drawdown, rolling_sharpe, turnover
-    strategy: pd.DataFrame  # one row per model: strategy metrics (wide)
 
 
 def bar_log_returns(panel: pd.DataFrame) -> pd.DataFrame:
@@ -82,7 +81,7 @@ def run_strategies(forecasts: pd.DataFrame, panel: pd.DataFrame, strategy: Strat
     return out
 
 
-def dm_tests(forecasts: pd.DataFrame, model: str, benchmarks: list[str], target: str) -> list[dict]:
+def dm_tests(forecasts: pd.DataFrame, model: str, benchmarks: list[str]) -> list[dict]:
     """DM test (squared loss) of ``model`` vs each benchmark, per horizon. For a panel the loss
     differential is averaged across tickers per date first."""
     rows = []
@@ -117,20 +116,19 @@ def evaluate(result: WalkForwardResult, panel: pd.DataFrame, spec: PipelineSpec)
     rows: list[dict] = []
     for name, part in scored.groupby("model", sort=False):
         table = forecast_metrics(part, target=spec.target)
-        for horizon, series in table.iterrows():
+        for horizon, values in table.to_dict(orient="index").items():
             rows += [{"model": name, "kind": "forecast", "horizon": str(horizon), "metric": metric,
-                      "value": float(value), "benchmark": ""} for metric, value in series.items()]
+                      "value": float(value), "benchmark": ""} for metric, value in values.items()]
     benchmarks = [b for b in pd.unique(scored["model"]) if b != model]
-    rows += dm_tests(scored, model, benchmarks, spec.target)
+    rows += dm_tests(scored, model, benchmarks)
 
-    equity_frames, strategy_rows = [], []
+    equity_frames = []
     if spec.target not in VOL_TARGETS:
         results = run_strategies(forecasts, panel, spec.strategy, spec.costs,
                                  "buy_and_hold" in spec.baselines)
         window = spec.report.rolling_sharpe_bars
         for name, res in results.items():
             summary = strategy_metrics(res)
-            strategy_rows.append({"model": name, **summary})
             rows += [{"model": name, "kind": "strategy", "horizon": "", "metric": metric,
                       "value": float(value), "benchmark": ""} for metric, value in summary.items()]
             r = res["net_return"]
@@ -146,4 +144,4 @@ def evaluate(result: WalkForwardResult, panel: pd.DataFrame, spec: PipelineSpec)
     equity = (pd.concat(equity_frames, ignore_index=True) if equity_frames else
               pd.DataFrame(columns=["date", "model", "net_return", "equity", "drawdown",
                                     "rolling_sharpe", "turnover"]))
-    return Evaluation(metrics, equity, pd.DataFrame(strategy_rows))
+    return Evaluation(metrics, equity)

@@ -98,12 +98,12 @@ def _figures(spec: PipelineSpec, result: WalkForwardResult, ev: Evaluation) -> d
 
     folds = result.folds.drop_duplicates("fold")
     fig = go.Figure()
-    for _, f in folds.iterrows():
-        for start, end, color, label in ((f["train_first"], f["train_last_target"], "#9ecae1", "train"),
-                                         (f["test_first"], f["test_last"], "#fd8d3c", "test")):
-            fig.add_trace(go.Scatter(x=[start, end], y=[f["fold"], f["fold"]], mode="lines",
+    for i, f in enumerate(folds.itertuples(index=False)):
+        for start, end, color, label in ((f.train_first, f.train_last_target, "#9ecae1", "train"),
+                                         (f.test_first, f.test_last, "#fd8d3c", "test")):
+            fig.add_trace(go.Scatter(x=[start, end], y=[f.fold, f.fold], mode="lines",
                                      line={"width": 6, "color": color}, name=label,
-                                     showlegend=bool(f["fold"] == folds["fold"].iloc[0])))
+                                     showlegend=i == 0))
     figs["fold_timeline"] = fig.update_layout(title="Folds: training span (to last target) and test block",
                                               yaxis_title="fold", height=max(300, 12 * len(folds)))
     for fig in figs.values():

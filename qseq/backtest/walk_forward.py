@@ -165,9 +165,7 @@ def walk_forward(
             futures = [pool.submit(run_task, t, parts[t.group], dates, spec, work) for t in tasks]
             nested = [f.result() for f in futures]
     else:
-        nested = []
-        for t in tasks:
-            nested.append(run_task(t, parts[t.group], dates, spec, work))
+        nested = [run_task(t, parts[t.group], dates, spec, work) for t in tasks]
     outputs = [o for chunk in nested for o in chunk]
     if on_fold is not None:
         for o in outputs:

@@ -14,6 +14,21 @@ from qseq.errors import QseqError
 console = Console(width=None if sys.stdout.isatty() else 160)
 
 
+def _model_table(rows, title: str, metrics: tuple[str, ...], fmt: str) -> None:
+    """Print one row per model of the tidy metric ``rows`` (model, metric, value)."""
+    from rich.table import Table
+
+    wide = rows.pivot_table(index="model", columns="metric", values="value", aggfunc="first")
+    cols = [c for c in metrics if c in wide.columns]
+    table = Table(title=title)
+    table.add_column("model")
+    for c in cols:
+        table.add_column(c, justify="right")
+    for model, values in wide[cols].to_dict(orient="index").items():
+        table.add_row(str(model), *[fmt.format(values[c]) for c in cols])
+    console.print(table)
+
+
 def _print_summary(outcome) -> None:
     from rich.table import Table
 
@@ -25,16 +40,9 @@ def _print_summary(outcome) -> None:
     for note in man["data"]["notes"]:
         console.print(f"[yellow]note[/yellow]: {note}")
     fc = m[(m["kind"] == "forecast") & (m["horizon"] == m[m["kind"] == "forecast"]["horizon"].min())]
-    wide = fc.pivot_table(index="model", columns="metric", values="value", aggfunc="first")
-    cols = [c for c in ("n", "mse", "mae", "dir_acc", "dir_ci_low", "dir_ci_high", "ic", "rank_ic",
-                        "qlike") if c in wide.columns]
-    table = Table(title=f"out-of-sample forecasts, first horizon ({man['folds']} folds)")
-    table.add_column("model")
-    for c in cols:
-        table.add_column(c, justify="right")
-    for model, row in wide.iterrows():
-        table.add_row(str(model), *[f"{row[c]:.4g}" for c in cols])
-    console.print(table)
+    _model_table(fc, f"out-of-sample forecasts, first horizon ({man['folds']} folds)",
+                 ("n", "mse", "mae", "dir_acc", "dir_ci_low", "dir_ci_high", "ic", "rank_ic", "qlike"),
+                 "{:.4g}")
     dm = m[(m["kind"] == "dm") & (m["metric"].isin(["dm_stat", "dm_pvalue"]))]
     if not dm.empty:
         t = dm.pivot_table(index=["benchmark", "horizon"], columns="metric", values="value").reset_index()
@@ -46,16 +54,9 @@ def _print_summary(outcome) -> None:
         console.print(table)
     st = m[m["kind"] == "strategy"]
     if not st.empty:
-        wide = st.pivot_table(index="model", columns="metric", values="value", aggfunc="first")
-        cols = [c for c in ("ann_return", "ann_vol", "sharpe", "sortino", "max_drawdown", "calmar",
-                            "turnover", "hit_rate") if c in wide.columns]
-        table = Table(title="strategy after costs (positions act on the next bar)")
-        table.add_column("model")
-        for c in cols:
-            table.add_column(c, justify="right")
-        for model, row in wide.iterrows():
-            table.add_row(str(model), *[f"{row[c]:.3f}" for c in cols])
-        console.print(table)
+        _model_table(st, "strategy after costs (positions act on the next bar)",
+                     ("ann_return", "ann_vol", "sharpe", "sortino", "max_drawdown", "calmar",
+                      "turnover", "hit_rate"), "{:.3f}")
     console.print(f"[bold]run[/bold]: {outcome.run_dir} (report.html, forecasts.parquet, "
                   "metrics.parquet, importance.parquet, manifest.json)")
 

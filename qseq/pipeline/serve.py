@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,8 +75,7 @@ def build_scheduler(spec_dir: str | Path, out_root: str | Path, *, offline: bool
     return scheduler, jobs, problems, record
 
 
-def serve(spec_dir: str | Path, out_root: str | Path, *, offline: bool = False, now: bool = False,
-          on_start: Sequence | None = None) -> None:
+def serve(spec_dir: str | Path, out_root: str | Path, *, offline: bool = False, now: bool = False) -> None:
     """Block, running every scheduled spec on its cron schedule, until interrupted."""
     scheduler, jobs, _, _ = build_scheduler(spec_dir, out_root, offline=offline, now=now)
     for job in jobs:
