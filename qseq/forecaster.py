@@ -17,6 +17,7 @@ from torch import nn
 
 from qseq import __version__
 from qseq.checkpoint import load_weights, read_config, save_checkpoint
+from qseq.data.calendar_features import check_future_features, future_inputs, future_size
 from qseq.data.features import TARGETS, parkinson_bar_vol, parse_feature
 from qseq.data.validate import validate_panel
 from qseq.data.windows import (
@@ -28,7 +29,7 @@ from qseq.data.windows import (
 )
 from qseq.errors import CheckpointError, ConfigError, DataError, NotFittedError
 from qseq.metrics import forecast_metrics
-from qseq.models import ModelConfig, build_model, get_spec
+from qseq.models import ModelConfig, build_model, get_spec, list_models
 from qseq.train import (
     EpochLog,
     TrainConfig,
@@ -69,9 +70,10 @@ class ForecastSpec:
     target: str = "log_return"
     val_frac: float = 0.15
     test_frac: float = 0.15
+    future_features: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        get_spec(self.model)
+        model = get_spec(self.model)
         if not isinstance(self.lookback, int) or self.lookback < 2:
             raise ConfigError(f"lookback must be an integer >= 2, got {self.lookback!r}")
         if self.target not in TARGETS:
@@ -80,6 +82,11 @@ class ForecastSpec:
             parse_feature(name)
         if len(set(self.features)) != len(self.features):
             raise ConfigError(f"features listed twice: {list(self.features)}")
+        check_future_features(self.future_features)
+        if self.future_features and not model.future_inputs:
+            takes = sorted(n for n in list_models() if get_spec(n).future_inputs)
+            raise ConfigError(f"model {self.model!r} has no decoder for known-future inputs "
+                              f"(future_features); use one of {takes}")
 
 
 class Forecaster:
@@ -103,6 +110,7 @@ class Forecaster:
         dropout: float = 0.0,
         ticker_dim: int = 8,
         quantiles: Sequence[float] = (),
+        future_features: Sequence[str] = (),
         train: TrainConfig | None = None,
         val_frac: float = 0.15,
         test_frac: float = 0.15,
@@ -111,7 +119,7 @@ class Forecaster:
     ) -> None:
         self.spec = ForecastSpec(model=model, lookback=lookback, horizons=_horizons(horizons),
                                  features=tuple(features), target=target, val_frac=val_frac,
-                                 test_frac=test_frac)
+                                 test_frac=test_frac, future_features=tuple(future_features))
         self.hidden_size = hidden_size
         self.num_layers = num_layers
         self.dropout = dropout
@@ -141,7 +149,8 @@ class Forecaster:
         h_max = max(spec.horizons)
         self._scaler_cache = None
         validate_panel(panel, min_rows=spec.lookback + h_max + 2)
-        windows = make_windows(panel, spec.features, spec.lookback, spec.horizons, spec.target)
+        windows = make_windows(panel, spec.features, spec.lookback, spec.horizons, spec.target,
+                               future_features=spec.future_features)
         split = chronological_split(windows, spec.val_frac, spec.test_frac, gap=h_max)
         if len(split.train) < MIN_TRAIN_WINDOWS:
             raise DataError(
@@ -171,6 +180,7 @@ class Forecaster:
         *,
         warm_start: nn.Module | None = None,
         epochs: int | None = None,
+        tune: np.ndarray | None = None,
         progress: bool = False,
         on_epoch: Callable[[EpochLog], None] | None = None,
         resume_dir: str | Path | None = None,
@@ -179,8 +189,10 @@ class Forecaster:
 
         The scalers see the rows inside training windows only. ``warm_start`` copies the weights
         of an already trained model of the same configuration (walk-forward fine-tuning);
-        ``epochs`` overrides the training configuration's epoch count. Returns the windows
-        scaled with the fitted scalers (targets included), for evaluation.
+        ``epochs`` overrides the training configuration's epoch count; ``tune`` (positions, a
+        subset of ``train``) restricts the model's training windows while the scalers still
+        fit on all of ``train``. Returns the windows scaled with the fitted scalers (targets
+        included), for evaluation.
         """
         spec = self.spec
         train_w = windows.subset(train)
@@ -195,6 +207,7 @@ class Forecaster:
             hidden_size=self.hidden_size, num_layers=self.num_layers, dropout=self.dropout,
             n_tickers=len(windows.tickers), ticker_dim=self.ticker_dim,
             quantiles=self.quantiles, lookback=spec.lookback,
+            future_size=future_size(spec.future_features),
         )
         torch.manual_seed(self.seed)
         self.model_ = build_model(spec.model, self.model_config_)
@@ -210,7 +223,8 @@ class Forecaster:
             callback = bar.update
         try:
             self.result_: TrainResult = fit_model(
-                self.model_, scaled.subset(train), scaled.subset(val) if len(val) else None,
+                self.model_, scaled.subset(train if tune is None else tune),
+                scaled.subset(val) if len(val) else None,
                 config, seed=self.seed, device=self.device, on_epoch=callback,
                 state_dir=resume_dir,
             )
@@ -276,7 +290,8 @@ class Forecaster:
         spec = self.spec
         validate_panel(panel, min_rows=spec.lookback + 1)
         windows = make_windows(panel, spec.features, spec.lookback, spec.horizons, spec.target,
-                               tickers=self.tickers_, require_targets=False)
+                               tickers=self.tickers_, require_targets=False,
+                               future_features=spec.future_features)
         if last_only:
             last = pd.Series(windows.anchors).groupby(windows.ticker).max().to_numpy()
             windows = windows.subset(np.isin(windows.anchors, last))
@@ -301,14 +316,16 @@ class Forecaster:
         })
 
     def predict_array(
-        self, x: np.ndarray, ticker: str | Sequence[str] | None = None
+        self, x: np.ndarray, ticker: str | Sequence[str] | None = None,
+        anchor_date: Any = None,
     ) -> np.ndarray:
         """Fast path for serving: forecast from raw (unscaled) feature windows.
 
         x: [T, F] or [B, T, F] features as :func:`qseq.data.features.compute_features` gives
         them, in ``self.spec.features`` order. ticker: one name or B names (needed when the
-        model was fitted on several tickers). Returns y_hat [B, H] (quantile models:
-        [B, H, Q]) in target units.
+        model was fitted on several tickers). anchor_date: the date of each window's last bar
+        (one date or B dates), needed by models with known-future calendar inputs. Returns
+        y_hat [B, H] (quantile models: [B, H, Q]) in target units.
         No pandas and no copies beyond the batch itself.
         """
         self._check_fitted()
@@ -327,9 +344,21 @@ class Forecaster:
                 raise DataError(f"tickers {missing} were not seen in training "
                                 f"(known: {list(self.tickers_)})")
             ids = torch.tensor([lookup[t] for t in names])
+        extra = {}
+        if self.spec.future_features:
+            if anchor_date is None:
+                raise DataError("this model takes calendar inputs of the forecast dates; pass "
+                                "anchor_date (the date of each window's last bar)")
+            days = np.atleast_1d(np.asarray(anchor_date, dtype="datetime64[D]"))
+            if len(days) == 1:
+                days = np.repeat(days, len(xt))
+            if len(days) != len(xt):
+                raise DataError(f"got {len(days)} anchor dates for {len(xt)} windows")
+            extra["future"] = torch.from_numpy(
+                future_inputs(days, self.spec.horizons, self.spec.future_features))
         mx, sx, my, sy = self._scaler_tensors()
         with torch.inference_mode():
-            y = self.model_((xt - mx) / sx, ids).y_hat
+            y = self.model_((xt - mx) / sx, ids, **extra).y_hat
         if y.dim() == 3:
             return (y * sy[:, None] + my[:, None]).numpy()
         return (y * sy + my).numpy()
@@ -395,6 +424,7 @@ class Forecaster:
             self = cls(spec["model"], lookback=spec["lookback"], horizons=spec["horizons"],
                        features=spec["features"], target=spec["target"],
                        val_frac=spec["val_frac"], test_frac=spec["test_frac"],
+                       future_features=spec.get("future_features", ()),
                        train=TrainConfig(**cfg["train"]), seed=cfg["seed"], device=device)
             mc = ModelConfig(**cfg["model_config"])
             self.hidden_size, self.num_layers = mc.hidden_size, mc.num_layers

@@ -34,10 +34,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 import torch
 from safetensors.torch import load_file, save_file
 
 from qseq._io import atomic_write_text, atomic_write_with
+from qseq.data.calendar_features import future_inputs
 from qseq.data.features import parse_feature
 from qseq.errors import CheckpointError, ConfigError, DataError
 from qseq.models import get_spec
@@ -157,6 +159,8 @@ class Stream:
         columns = self.lookback if mode == "window" else 1
         self.kernel = Kernel(forecaster, forecaster.tickers_.index(ticker), columns)
         self.features = IncrementalFeatures(forecaster.spec.features)
+        self.future_features = forecaster.spec.future_features
+        self._future_table: tuple[Any, np.ndarray] = (np.datetime64("1970-01-01"), np.empty(0))
         self.count = 0  # feature rows consumed
         self._date: Any = None
 
@@ -168,22 +172,44 @@ class Stream:
     def update(self, bar: Mapping[str, Any] | Any) -> np.ndarray | None:
         """Consume one bar (open, high, low, close, volume; date optional) and return the forecast
         made at it, [H] (quantile models: [H, Q]) in target units, or None while warming up."""
-        row = self.features.update(*_bar_values(bar))
-        self._date = bar.get("date") if isinstance(bar, Mapping) else getattr(bar, "date", None)
+        values = _bar_values(bar)
+        date = bar.get("date") if isinstance(bar, Mapping) else getattr(bar, "date", None)
+        future = self._future(date) if self.future_features else None
+        row = self.features.update(*values)
+        self._date = date
         if row is None:
             return None
         kernel = self.kernel
         if self.mode == "stateful":
             kernel.step(row)
             self.count += 1
-            return kernel.forecast(0)
+            return kernel.forecast(0, future)
         slot = self.count % self.lookback
         kernel.reset(slot)  # the window starting at this bar starts from a zero state
         kernel.step(row)
         self.count += 1
         if self.count < self.lookback:
             return None
-        return kernel.forecast(self.count % self.lookback)  # the column that has read lookback bars
+        # the column that has read lookback bars
+        return kernel.forecast(self.count % self.lookback, future)
+
+    def _future(self, date: Any) -> np.ndarray:
+        """[H, C] calendar inputs of the forecast dates after bar date ``date``."""
+        if date is None:
+            raise DataError("this model takes calendar inputs of the forecast dates; give every "
+                            "bar a date")
+        try:
+            day = np.datetime64(pd.Timestamp(date).date(), "D")
+        except (TypeError, ValueError):
+            raise DataError(f"bar date {date!r} is not a date") from None
+        start, table = self._future_table
+        i = int((day - start) // np.timedelta64(1, "D"))
+        if not 0 <= i < len(table):  # build a year of days at once: per-bar cost is a lookup
+            start = day - np.timedelta64(7, "D")
+            days = start + np.arange(400)
+            table = future_inputs(days, self.forecaster.spec.horizons, self.future_features)
+            self._future_table, i = (start, table), 7
+        return table[i]
 
     def warmup(self, panel) -> np.ndarray | None:
         """Feed this ticker's bars from ``panel`` (the last ``lookback`` + feature-window bars

@@ -169,8 +169,9 @@ class Kernel:
         for layer in self.layers:
             layer.reset(column)
 
-    def forecast(self, column: int) -> np.ndarray:
-        """The forecast from bank column ``column``, in target units: [H] or [H, Q]."""
+    def forecast(self, column: int, future: np.ndarray | None = None) -> np.ndarray:
+        """The forecast from bank column ``column``, in target units: [H] or [H, Q].
+        future: [H, C] known-future inputs for decoders built with them."""
         top = self.layers[-1]
         if self.decoder is None:
             y = top.buf[top.inputs:, column] @ self.head  # [h, 1] @ [H + 1, out]
@@ -181,10 +182,12 @@ class Kernel:
         dec.h[:, 0] = top.h[:, column]
         if dec.c is not None:
             dec.c[:, 0] = top.c[:, column]
-        for _ in range(self.horizons):
+        for k in range(self.horizons):
             dec.x[0, 0] = prev
+            if future is not None:
+                dec.x[1:1 + future.shape[1], 0] = future[k]
             dec.step()
-            y = dec.buf[1:, 0] @ self.head  # [1] or [Q]
+            y = dec.buf[dec.inputs:, 0] @ self.head  # [h, 1] @ [H + 1, out]: [1] or [Q]
             y = _monotone(y[None])[0] if self.n_quantiles else y[0]
             outs.append(y)
             prev = y[self.point] if self.n_quantiles else y

@@ -140,7 +140,7 @@ def resolve_device(device: str) -> torch.device:
 class WindowBatches:
     """Gathers batches of windows from the row tensor with one index op per batch.
 
-    x: [B, lookback, F], y: [B, H], ticker: [B]
+    x: [B, lookback, F], y: [B, H], ticker: [B], future: [B, H, C] known-future inputs or None
     """
 
     def __init__(self, windows: Windows, device: torch.device) -> None:
@@ -150,6 +150,10 @@ class WindowBatches:
         self.row_ticker = torch.as_tensor(windows.row_ticker, device=device)  # [R]
         self.anchors = torch.as_tensor(windows.anchors, device=device)  # [N]
         self.offsets = torch.arange(-self.lookback + 1, 1, device=device)  # [L]
+        self.future = self.row_day = None
+        if windows.future is not None:
+            self.future = torch.as_tensor(windows.future, device=device)  # [D, H, C]
+            self.row_day = torch.as_tensor(windows.row_day, device=device)  # [R]
 
     def __len__(self) -> int:
         return len(self.anchors)
@@ -159,13 +163,23 @@ class WindowBatches:
         x = self.values.index_select(0, rows).view(len(anchors), self.lookback, -1)
         return x, self.targets[anchors], self.row_ticker[anchors]
 
+    def future_of(self, anchors: torch.Tensor) -> torch.Tensor | None:
+        """[B, H, C] known-future inputs of the windows ending at ``anchors``, or None."""
+        return None if self.future is None else self.future[self.row_day[anchors]]
+
     def batches(self, batch_size: int, generator: torch.Generator | None = None):
+        """Yields (x, y, ticker, future) per batch; shuffled when ``generator`` is given."""
         order = (torch.randperm(len(self.anchors), generator=generator).to(self.anchors.device)
                  if generator is not None else None)
         for start in range(0, len(self.anchors), batch_size):
             sel = self.anchors[start:start + batch_size] if order is None else \
                 self.anchors[order[start:start + batch_size]]
-            yield self.gather(sel)
+            yield (*self.gather(sel), self.future_of(sel))
+
+
+def future_kwargs(future: torch.Tensor | None) -> dict[str, torch.Tensor]:
+    """Keyword arguments passing known-future inputs to a model (none without them)."""
+    return {} if future is None else {"future": future}
 
 
 def loss_function(config: TrainConfig, model: nn.Module) -> nn.Module:
@@ -181,8 +195,8 @@ def evaluate_loss(model: nn.Module, data: WindowBatches, loss_fn: nn.Module,
                   batch_size: int = 4096) -> float:
     model.eval()
     total, count = 0.0, 0
-    for x, y, ticker in data.batches(batch_size):
-        total += float(loss_fn(model(x, ticker).y_hat, y)) * len(y)
+    for x, y, ticker, future in data.batches(batch_size):
+        total += float(loss_fn(model(x, ticker, **future_kwargs(future)).y_hat, y)) * len(y)
         count += len(y)
     return total / max(count, 1)
 
@@ -200,6 +214,8 @@ def run_fingerprint(model: nn.Module, train: Windows, val: Windows | None, confi
             h.update(np.ascontiguousarray(w.anchors).tobytes())
             h.update(np.ascontiguousarray(w.values).tobytes())
             h.update(np.ascontiguousarray(w.targets).tobytes())
+            if w.future is not None:
+                h.update(np.ascontiguousarray(w.future).tobytes())
     return h.hexdigest()
 
 
@@ -269,8 +285,10 @@ def fit_model(
         model.train()
         total = torch.zeros((), device=dev)
         p_true = teacher_forcing_probability(config, epoch) if forcing else 0.0
-        for x, y, ticker in train_data.batches(config.batch_size, generator):
-            out = model(x, ticker, target=y, teacher_forcing=p_true) if forcing else model(x, ticker)
+        for x, y, ticker, future in train_data.batches(config.batch_size, generator):
+            extra = future_kwargs(future)
+            out = (model(x, ticker, target=y, teacher_forcing=p_true, **extra) if forcing
+                   else model(x, ticker, **extra))
             loss = loss_fn(out.y_hat, y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -331,8 +349,8 @@ def predict_outputs(model: nn.Module, windows: Windows, device: str | torch.devi
     model.eval()
     data = WindowBatches(windows, dev)
     parts: dict[str, list[torch.Tensor]] = {}
-    for x, _, ticker in data.batches(batch_size):
-        out = model(x, ticker)
+    for x, _, ticker, future in data.batches(batch_size):
+        out = model(x, ticker, **future_kwargs(future))
         for name in ("y_hat", "attention", "feature_attention"):
             value = getattr(out, name)
             if value is not None:

@@ -31,6 +31,8 @@ class WalkForwardConfig:
     test_bars:    bars per test block; the model is refit every ``test_bars`` bars
     refit:        ``full`` (a fresh model per fold) or ``warm`` (fine-tune the previous fold's
                   weights for ``warm_epochs``)
+    warm_bars:    with ``warm``, fine-tune on the windows of the last ``warm_bars`` training bars
+                  only (None: the whole training window); scalers still see every training row
     purge:        bars between the last training anchor and the test block (None: max horizon)
     embargo:      extra bars dropped between training targets and the test block
     val_frac:     share of the training dates held out (after a purge gap) for early stopping
@@ -43,6 +45,7 @@ class WalkForwardConfig:
     test_bars: int = 21
     refit: str = "full"
     warm_epochs: int = 3
+    warm_bars: int | None = None
     purge: int | None = None
     embargo: int = 0
     val_frac: float = 0.1
@@ -59,6 +62,8 @@ class WalkForwardConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ConfigError(f"walk_forward.{name} must be a positive integer, got {value!r}")
+        if self.warm_bars is not None and (not isinstance(self.warm_bars, int) or self.warm_bars < 1):
+            raise ConfigError(f"walk_forward.warm_bars must be a positive integer, got {self.warm_bars!r}")
         if self.purge is not None and (not isinstance(self.purge, int) or self.purge < 0):
             raise ConfigError(f"walk_forward.purge must be an integer >= 0, got {self.purge!r}")
         if not isinstance(self.embargo, int) or self.embargo < 0:

@@ -12,7 +12,7 @@ from scipy import stats
 from torch import nn
 
 from qseq.data.windows import Windows
-from qseq.train import WindowBatches
+from qseq.train import WindowBatches, future_kwargs
 
 
 def attention_summary(
@@ -54,11 +54,14 @@ def permutation_importance(model: nn.Module, scaled: Windows, repeats: int = 3, 
     model.eval()
     data = WindowBatches(scaled, torch.device("cpu"))
     x, y, ticker = data.gather(data.anchors)
+    future = data.future_of(data.anchors)  # calendar inputs are not shuffled
 
     def mse(inputs: torch.Tensor) -> float:
         outs = []
         for i in range(0, len(inputs), batch_size):
-            yh = model(inputs[i:i + batch_size], ticker[i:i + batch_size]).y_hat
+            part = None if future is None else future[i:i + batch_size]
+            yh = model(inputs[i:i + batch_size], ticker[i:i + batch_size],
+                       **future_kwargs(part)).y_hat
             if yh.dim() == 3:
                 yh = yh[..., yh.shape[-1] // 2]
             outs.append(yh)

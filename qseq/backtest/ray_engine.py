@@ -21,7 +21,10 @@ log = logging.getLogger(__name__)
 
 def run_on_ray(tasks: Sequence[Task], parts: dict[str, pd.DataFrame], dates: pd.DatetimeIndex,
                spec: WalkForwardSpec, work_dir: str | None, workers: int,
-               address: str | None = None) -> list[list[FoldOutput]]:
+               address: str | None = None,
+               order: Sequence[int] | None = None) -> list[list[FoldOutput]]:
+    """Run ``tasks`` as Ray tasks, submitted in ``order`` (default: as given); results come
+    back in task order."""
     try:
         import ray
     except ImportError:
@@ -40,9 +43,11 @@ def run_on_ray(tasks: Sequence[Task], parts: dict[str, pd.DataFrame], dates: pd.
         remote = ray.remote(num_cpus=threads)(run_task)
         data_refs = {group: ray.put(frame) for group, frame in parts.items()}
         dates_ref = ray.put(dates)
-        refs = [remote.remote(t, data_refs[t.group], dates_ref, spec, work_dir) for t in tasks]
+        order = range(len(tasks)) if order is None else order
+        refs = {i: remote.remote(tasks[i], data_refs[tasks[i].group], dates_ref, spec, work_dir)
+                for i in order}
         log.info("ray: %d tasks submitted", len(refs))
-        return ray.get(refs)
+        return ray.get([refs[i] for i in range(len(tasks))])
     finally:
         if started:
             ray.shutdown()

@@ -28,7 +28,6 @@ from qseq.backtest.importance import attention_summary, permutation_importance
 from qseq.data.windows import Windows, make_windows, rows_covered
 from qseq.errors import ConfigError, DataError
 from qseq.forecaster import Forecaster, panel_fingerprint
-from qseq.models import get_spec
 from qseq.train import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -44,6 +43,7 @@ class WalkForwardSpec:
     lookback: int = 64
     horizons: tuple[int, ...] = (1, 2, 3, 4, 5)
     features: tuple[str, ...] = ("log_return", "log_volume_change")
+    future_features: tuple[str, ...] = ()
     target: str = "log_return"
     hidden_size: int = 64
     num_layers: int = 2
@@ -60,7 +60,7 @@ class WalkForwardSpec:
     threads: int = 0  # torch threads per task; 0 = torch's default
 
     def __post_init__(self) -> None:
-        get_spec(self.model)
+        self.forecaster()  # validates model, features, known-future inputs, quantiles
         unknown = sorted(set(self.baselines) - set(BASELINES))
         if unknown:
             raise ConfigError(f"unknown baselines {unknown}; choose from {list(BASELINES)}")
@@ -76,6 +76,7 @@ class WalkForwardSpec:
     def forecaster(self) -> Forecaster:
         return Forecaster(self.model, lookback=self.lookback, horizons=self.horizons,
                           features=self.features, target=self.target, hidden_size=self.hidden_size,
+                          future_features=self.future_features,
                           num_layers=self.num_layers, dropout=self.dropout,
                           ticker_dim=self.ticker_dim, quantiles=self.quantiles, train=self.train,
                           seed=self.seed, device="cpu")
@@ -122,6 +123,14 @@ def plan_tasks(panel: pd.DataFrame, spec: WalkForwardSpec, folds: Sequence[Fold]
     return [Task(g, ts, (f.index,)) for g, ts in groups for f in folds]
 
 
+def largest_first(tasks: Sequence[Task], folds: Sequence[Fold]) -> list[int]:
+    """Task indices, most training bars first: parallel engines submit in this order so the
+    long expanding-window folds do not straggle at the end (longest-processing-time first)."""
+    bars = {f.index: f.train_end - f.train_start + 1 for f in folds}
+    cost = [len(t.tickers) * sum(bars[i] for i in t.folds) for t in tasks]
+    return sorted(range(len(tasks)), key=lambda i: (-cost[i], i))
+
+
 def calendar(panel: pd.DataFrame) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(np.unique(panel.index.get_level_values("date")))
 
@@ -156,14 +165,17 @@ def walk_forward(
     if engine == "ray":
         from qseq.backtest.ray_engine import run_on_ray
 
-        nested = run_on_ray(tasks, parts, dates, spec, work, workers, ray_address)
+        nested = run_on_ray(tasks, parts, dates, spec, work, workers, ray_address,
+                            order=largest_first(tasks, folds))
     elif workers > 1:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
 
+        order = largest_first(tasks, folds)
         with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
-            futures = [pool.submit(run_task, t, parts[t.group], dates, spec, work) for t in tasks]
-            nested = [f.result() for f in futures]
+            futures = {i: pool.submit(run_task, tasks[i], parts[tasks[i].group], dates, spec, work)
+                       for i in order}
+            nested = [futures[i].result() for i in range(len(tasks))]
     else:
         nested = [run_task(t, parts[t.group], dates, spec, work) for t in tasks]
     outputs = [o for chunk in nested for o in chunk]
@@ -200,7 +212,7 @@ def _run_task(task: Task, panel: pd.DataFrame, dates: pd.DatetimeIndex, spec: Wa
               work_dir: str | None) -> list[FoldOutput]:
     folds = make_folds(dates, spec.folds, max(spec.horizons))
     windows = make_windows(panel, spec.features, spec.lookback, spec.horizons, spec.target,
-                           require_targets=False)
+                           require_targets=False, future_features=spec.future_features)
     data_key = panel_fingerprint(panel)
     outputs: list[FoldOutput] = []
     previous: Forecaster | None = None
@@ -237,8 +249,13 @@ def run_fold(fold: Fold, windows: Windows, panel: pd.DataFrame, spec: WalkForwar
     t0 = time.perf_counter()
     fc = spec.forecaster()
     warm_model = warm.model_ if warm is not None else None
+    tune = None
+    if warm_model is not None and spec.folds.warm_bars is not None:
+        recent = fold.dates[max(fold.train_end - spec.folds.warm_bars + 1, 0)]
+        tune = fw.train[windows.anchor_date[fw.train] >= recent.to_datetime64()]
     scaled = fc.fit_windows(windows, fw.train, fw.val, warm_start=warm_model,
-                            epochs=spec.folds.warm_epochs if warm_model is not None else None)
+                            epochs=spec.folds.warm_epochs if warm_model is not None else None,
+                            tune=tune)
     fit_s = time.perf_counter() - t0
     train_w = windows.subset(fw.train)
     fitted_w = windows.subset(np.concatenate([fw.train, fw.val]))
@@ -252,6 +269,7 @@ def run_fold(fold: Fold, windows: Windows, panel: pd.DataFrame, spec: WalkForwar
         "test_first": str(fold.test_first_date.date()),
         "test_last": str(fold.test_last_date.date()),
         "n_train": int(len(fw.train)), "n_val": int(len(fw.val)), "n_test": int(len(fw.test)),
+        "n_fit": int(len(fw.train if tune is None else tune)),
         "best_epoch": fc.result_.best_epoch, "epochs_run": len(fc.result_.history),
         "warm_start": warm_model is not None, "fit_s": fit_s,
         "scaler_x_mean": fc.scaler_x_.mean_.tolist(), "scaler_x_std": fc.scaler_x_.std_.tolist(),

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from qseq.calendar import next_trading_days
 from qseq.data.cache import encode_ticker, normalize_ticker
+from qseq.data.calendar_features import FUTURE_FEATURES, check_future_features
 from qseq.data.sources import load_prices
 from qseq.errors import CheckpointError, ConfigError, DataError
 from qseq.forecaster import Forecaster, panel_fingerprint
@@ -52,6 +53,14 @@ def parse_quantiles(text: str | None) -> tuple[float, ...]:
                           f"got {text!r}") from None
 
 
+def parse_future_features(text: str | None) -> tuple[str, ...]:
+    if not text:
+        return ()
+    if text.strip() == "all":
+        return tuple(FUTURE_FEATURES)
+    return check_future_features([n.strip() for n in text.split(",") if n.strip()])
+
+
 def _cache_key(panel: pd.DataFrame, forecaster: Forecaster, opts: dict) -> str:
     blob = json.dumps({
         "data": panel_fingerprint(panel), "spec": forecaster.spec.__dict__,
@@ -79,9 +88,14 @@ def run_forecast(console: Console, err_console: Console, **opts) -> None:
         opts["model"], lookback=opts["lookback"], horizons=opts["horizon"],
         target=opts["target"], hidden_size=opts["hidden_size"], num_layers=opts["layers"],
         quantiles=parse_quantiles(opts["quantiles"]),
+        future_features=parse_future_features(opts["future_features"]),
         train=TrainConfig(epochs=opts["epochs"], batch_size=opts["batch_size"], lr=opts["lr"]),
         seed=opts["seed"], device=opts["device"],
     )
+    if forecaster.spec.future_features:
+        console.print("[bold]known-future inputs[/bold]: "
+                      f"{', '.join(forecaster.spec.future_features)} of each forecast date "
+                      "(NYSE calendar), fed to the decoder")
     out_dir = Path(opts["out_dir"])
     key = _cache_key(panel, forecaster, opts)
     ckpt = out_dir / "checkpoints" / f"{encode_ticker(ticker)}_{opts['model']}_{key}"

@@ -53,6 +53,9 @@ def cli() -> None:
 @click.option("--hidden-size", default=64, show_default=True, type=int)
 @click.option("--layers", default=2, show_default=True, type=int)
 @click.option("--quantiles", help="Quantile levels for bands, e.g. 0.1,0.5,0.9 (pinball loss).")
+@click.option("--future-features",
+              help="Known-future calendar inputs of the forecast dates for seq2seq decoders, "
+                   "comma-separated: day_of_week, month, gap_days, turn_of_month (or all).")
 @click.option("--target", default="log_return", show_default=True,
               type=click.Choice(["log_return", "cum_log_return", "realized_vol"]))
 @click.option("--start", help="First date used (YYYY-MM-DD).")
@@ -111,14 +114,16 @@ def models_cmd(features: int, horizon: int, hidden_size: int, layers: int, lookb
                       num_layers=layers, lookback=lookback)
     table = Table(title=f"models (features={features}, horizon={horizon}, "
                         f"hidden={hidden_size}, layers={layers}, lookback={lookback})")
-    for col in ("model", "kind", "parameters", "streams", "attention", "description"):
+    for col in ("model", "kind", "parameters", "streams", "attention", "calendar inputs",
+                "description"):
         table.add_column(col)
     yes = {True: "yes", False: "no"}
     for name in list_models(kind=None):
         spec = get_spec(name, kind=None)
         n = sum(p.numel() for p in build_model(name, cfg, kind=None).parameters())
         attn = "temporal + feature" if spec.feature_attention else yes[spec.attention]
-        table.add_row(name, spec.kind, f"{n:,}", yes[spec.streams], attn, spec.description)
+        table.add_row(name, spec.kind, f"{n:,}", yes[spec.streams], attn,
+                      yes[spec.future_inputs], spec.description)
     console.print(table)
 
 

@@ -86,10 +86,12 @@ def _reencode_us(forecaster: Forecaster, panel: pd.DataFrame, ticker: str) -> fl
     feats = compute_features(panel.xs(ticker, level="ticker", drop_level=False),
                              forecaster.spec.features).to_numpy()
     window = np.ascontiguousarray(feats[-forecaster.spec.lookback:])
-    forecaster.predict_array(window, ticker if len(forecaster.tickers_) > 1 else None)
+    name = ticker if len(forecaster.tickers_) > 1 else None
+    last = panel.index.get_level_values("date").max()
+    forecaster.predict_array(window, name, anchor_date=last)
     times = []
     for _ in range(50):
         t0 = time.perf_counter_ns()
-        forecaster.predict_array(window, ticker if len(forecaster.tickers_) > 1 else None)
+        forecaster.predict_array(window, name, anchor_date=last)
         times.append((time.perf_counter_ns() - t0) / 1e3)
     return float(np.median(times))

@@ -7,14 +7,18 @@ input bar (its *anchor*). ``x`` for anchors ``a`` is the strided view
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from qseq.data.calendar_features import future_inputs, warn_if_not_nyse
 from qseq.data.features import compute_features, compute_targets
 from qseq.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -26,6 +30,8 @@ class Windows:
     row_ticker: [R] int64 ticker id of every row
     row_date:   [R] datetime64 date of every row
     anchors:    [N] int64 row of the last input bar of each window
+    future:     [D, H, C] float32 known-future (calendar) inputs per distinct row date, or None
+    row_day:    [R] int64 index of each row's date into ``future`` (None without it)
     """
 
     values: np.ndarray
@@ -36,6 +42,8 @@ class Windows:
     lookback: int
     feature_names: tuple[str, ...]
     tickers: tuple[str, ...]
+    future: np.ndarray | None = None
+    row_day: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.anchors)
@@ -64,6 +72,13 @@ class Windows:
         return self.row_ticker[self.anchors]
 
     @property
+    def future_x(self) -> np.ndarray | None:
+        """[N, H, C] known-future inputs of each window, or None."""
+        if self.future is None:
+            return None
+        return self.future[self.row_day[self.anchors]]
+
+    @property
     def anchor_date(self) -> np.ndarray:
         """[N] datetime64 date of the last input bar"""
         return self.row_date[self.anchors]
@@ -71,12 +86,12 @@ class Windows:
     def subset(self, mask_or_index: np.ndarray) -> Windows:
         return Windows(self.values, self.targets, self.row_ticker, self.row_date,
                        self.anchors[mask_or_index], self.lookback, self.feature_names,
-                       self.tickers)
+                       self.tickers, self.future, self.row_day)
 
     def with_values(self, values: np.ndarray, targets: np.ndarray | None = None) -> Windows:
         return Windows(values, self.targets if targets is None else targets, self.row_ticker,
                        self.row_date, self.anchors, self.lookback, self.feature_names,
-                       self.tickers)
+                       self.tickers, self.future, self.row_day)
 
 
 def make_windows(
@@ -87,12 +102,14 @@ def make_windows(
     target: str = "log_return",
     tickers: Sequence[str] | None = None,
     require_targets: bool = True,
+    future_features: Sequence[str] = (),
 ) -> Windows:
     """Build windows over every ticker of ``panel``.
 
     A row is an anchor when its ``lookback`` bars belong to one ticker and have finite features,
     and (if ``require_targets``) all its horizon targets are known. ``tickers`` fixes the ticker
-    vocabulary (ids); tickers outside it raise.
+    vocabulary (ids); tickers outside it raise. ``future_features`` adds known-future calendar
+    inputs (:mod:`qseq.data.calendar_features`) of the H forecast dates of every row.
     """
     if lookback < 1:
         raise ConfigError(f"lookback must be >= 1, got {lookback}")
@@ -118,9 +135,17 @@ def make_windows(
     if require_targets:
         window_ok &= np.isfinite(targets).all(axis=1)
     anchors = np.flatnonzero(window_ok).astype(np.int64)
-    return Windows(values, targets, row_ticker,
-                   feats.index.get_level_values("date").to_numpy(), anchors, lookback,
-                   tuple(features), vocab)
+    row_date = feats.index.get_level_values("date").to_numpy()
+    future = row_day = None
+    if future_features:
+        days, row_day = np.unique(row_date.astype("datetime64[D]"), return_inverse=True)
+        note = warn_if_not_nyse(days)
+        if note:
+            log.warning(note)
+        future = future_inputs(days, horizons, future_features)
+        row_day = row_day.astype(np.int64).reshape(-1)
+    return Windows(values, targets, row_ticker, row_date, anchors, lookback, tuple(features),
+                   vocab, future, row_day)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ class ModelSpec:
     streams: bool = False
     attention: bool = False
     feature_attention: bool = False
+    future_inputs: bool = False  # a decoder that takes known-future inputs [B, H, C]
     kind: str = "forecast"
 
     def __post_init__(self) -> None:
@@ -77,17 +78,20 @@ for _cell, _desc in (("rnn", "vanilla RNN"), ("lstm", "LSTM"), ("gru", "GRU")):
                        f"bidirectional {_desc} encoder + linear multi-horizon head"))
 register(ModelSpec("seq2seq", partial(Seq2SeqForecaster, cell="gru"),
                    "GRU encoder-decoder, autoregressive decoder (teacher forcing / scheduled "
-                   "sampling)", streams=True))
+                   "sampling)", streams=True, future_inputs=True))
 register(ModelSpec("lstm_seq2seq", partial(Seq2SeqForecaster, cell="lstm"),
-                   "LSTM encoder-decoder, autoregressive decoder", streams=True))
+                   "LSTM encoder-decoder, autoregressive decoder", streams=True,
+                   future_inputs=True))
 register(ModelSpec("attn_seq2seq", partial(Seq2SeqForecaster, cell="gru", attention="bahdanau"),
-                   "GRU encoder-decoder with Bahdanau (additive) attention", attention=True))
+                   "GRU encoder-decoder with Bahdanau (additive) attention", attention=True,
+                   future_inputs=True))
 register(ModelSpec("luong_seq2seq", partial(Seq2SeqForecaster, cell="gru", attention="luong"),
                    "GRU encoder-decoder with Luong attention (ModelConfig.attention: dot, "
-                   "general, concat)", attention=True))
+                   "general, concat)", attention=True, future_inputs=True))
 register(ModelSpec("da_rnn", partial(DualStageAttentionForecaster, cell="lstm"),
                    "dual-stage attention RNN: input (feature) attention encoder + temporal "
-                   "attention decoder", attention=True, feature_attention=True))
+                   "attention decoder", attention=True, feature_attention=True,
+                   future_inputs=True))
 for _cell, _desc in (("lstm", "LSTM"), ("gru", "GRU")):
     register(ModelSpec(f"{_cell}_ae", partial(RecurrentAutoencoder, cell=_cell),
                        f"{_desc} encoder-decoder reconstructing its input window",

@@ -193,6 +193,7 @@ class PipelineSpec:
     data: DataSection
     description: str = ""
     features: tuple[str, ...] = ("log_return", "log_volume_change")
+    future_features: tuple[str, ...] = ()  # known-future calendar inputs (seq2seq decoders)
     target: str = "log_return"
     window: WindowSection = field(default_factory=WindowSection)
     model: ModelSection = field(default_factory=ModelSection)
@@ -233,7 +234,8 @@ class PipelineSpec:
         m = self.model
         return WalkForwardSpec(
             model=m.name, lookback=self.window.lookback, horizons=self.window.horizon_tuple,
-            features=self.features, target=self.target, hidden_size=m.hidden_size,
+            features=self.features, future_features=self.future_features, target=self.target,
+            hidden_size=m.hidden_size,
             num_layers=m.num_layers, dropout=m.dropout, ticker_dim=m.ticker_dim,
             quantiles=m.quantiles, train=self.training, folds=folds, per_ticker=wf.per_ticker,
             baselines=tuple(b for b in self.baselines if b != "buy_and_hold"),

@@ -135,6 +135,24 @@ def test_warm_start_fine_tunes_the_previous_weights(spy):
     assert not np.allclose(res.forecasts.loc[later, "y_hat"], full.forecasts.loc[later, "y_hat"])
 
 
+def test_warm_bars_fine_tune_on_recent_windows_with_scalers_on_all(spy):
+    cfg = WalkForwardConfig(train_bars=600, test_bars=150, refit="warm", warm_epochs=1,
+                            warm_bars=100, val_frac=0.0)
+    res = walk_forward(spy, tiny_spec(folds=cfg, baselines=()))
+    info = res.folds
+    assert info["n_fit"].iloc[0] == info["n_train"].iloc[0]  # the first fit sees everything
+    later = info.iloc[1:]
+    assert (later["n_fit"] <= 100).all() and (later["n_fit"] >= 90).all()
+    assert (later["n_train"] > 600).all()
+    # the scalers still see every training row: same statistics as an all-window warm start
+    whole = walk_forward(spy, tiny_spec(folds=WalkForwardConfig(
+        train_bars=600, test_bars=150, refit="warm", warm_epochs=1, val_frac=0.0), baselines=()))
+    assert info["scaler_x_mean"].tolist() == whole.folds["scaler_x_mean"].tolist()
+    assert (whole.folds["n_fit"] == whole.folds["n_train"]).all()
+    with pytest.raises(ConfigError, match="warm_bars must be a positive integer"):
+        WalkForwardConfig(refit="warm", warm_bars=0)
+
+
 def test_interrupted_run_resumes_finished_folds_with_identical_results(spy, tmp_path, monkeypatch):
     spec = tiny_spec(baselines=("random_walk",))
     reference = walk_forward(spy, spec)
@@ -169,14 +187,27 @@ def test_interrupted_run_resumes_finished_folds_with_identical_results(spy, tmp_
 
 def test_attention_models_report_feature_and_temporal_attention(spy):
     spec = tiny_spec(model="da_rnn", features=("log_return", "log_volume_change", "parkinson_vol"),
+                     future_features=("day_of_week", "gap_days"),  # calendar inputs to the decoder
                      baselines=(), folds=WalkForwardConfig(train_bars=600, test_bars=300, max_folds=2))
     res = walk_forward(spy, spec)
+    assert res.forecasts["y_hat"].notna().all()
+    assert set(res.importance["method"]) == {"attention", "permutation"}
     att = res.importance[res.importance["method"] == "attention"]
     assert set(att["feature"]) == set(spec.features)
     np.testing.assert_allclose(att.groupby("fold")["value"].sum(), 1.0, rtol=1e-5)
     heat = res.heatmap
     assert set(heat["lag"]) == set(range(spec.lookback)) and set(heat["horizon"]) == {1, 2, 3}
     np.testing.assert_allclose(heat.groupby(["fold", "horizon"])["weight"].sum(), 1.0, rtol=1e-5)
+
+
+def test_parallel_engines_submit_the_longest_folds_first():
+    dates = pd.bdate_range("2020-01-01", periods=100)
+    folds = make_folds(dates, WalkForwardConfig(train_bars=50, test_bars=10, purge=3), max_horizon=3)
+    tasks = [wf_module.Task("panel", ("A", "B"), (f.index,)) for f in folds]
+    assert wf_module.largest_first(tasks, folds) == [4, 3, 2, 1, 0]  # expanding: later is longer
+    rolling = make_folds(dates, WalkForwardConfig(train_window="rolling", train_bars=50,
+                                                  test_bars=10, purge=3), max_horizon=3)
+    assert wf_module.largest_first(tasks, rolling) == [0, 1, 2, 3, 4]  # equal sizes keep order
 
 
 def test_process_pool_gives_the_same_results(spy):

@@ -167,6 +167,31 @@ def test_stream_replays_saved_model_with_latency(capsys, tmp_path):
     assert "warming up" not in out  # history before the replay warmed the stream up
 
 
+def test_forecast_and_stream_with_calendar_inputs(capsys, tmp_path):
+    code, out, _ = run(capsys, "forecast", "--ticker", "SPY", "--offline", "--start", "2014-01-01",
+                       "--model", "seq2seq", "--future-features", "all", "--out", str(tmp_path),
+                       *FAST)
+    assert code == 0, out
+    assert "known-future inputs: day_of_week, month, gap_days, turn_of_month" in out
+    code, out, _ = run(capsys, "stream", "--ticker", "SPY", "--model", "seq2seq", "--offline",
+                       "--replay", "2018-12-20:2018-12-31", "--out", str(tmp_path))
+    assert code == 0, out
+    assert "2018-12-24" in out and "2018-12-26" in out  # around the Christmas closure
+
+
+@pytest.mark.parametrize("text,needle", [
+    ("weekday", "unknown known-future features ['weekday']"),
+    ("month,month", "listed twice"),
+])
+def test_bad_future_features_one_line(capsys, tmp_path, text, needle):
+    code, _, err = run(capsys, "forecast", "--ticker", "SPY", "--offline", "--model", "seq2seq",
+                       "--future-features", text, "--out", str(tmp_path), *FAST)
+    assert code != 0 and needle in _one_line_error(err)
+    code, _, err = run(capsys, "forecast", "--ticker", "SPY", "--offline", "--model", "gru",
+                       "--future-features", "month", "--out", str(tmp_path), *FAST)
+    assert code != 0 and "no decoder for known-future inputs" in _one_line_error(err)
+
+
 @pytest.mark.parametrize("args,needle", [
     (["--replay", "2018-12-01"], "START:END"),
     (["--replay", "2030-01-01:"], "no bars of SPY"),

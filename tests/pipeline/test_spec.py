@@ -32,6 +32,14 @@ def test_shipped_specs_are_valid_and_cover_the_required_pipelines():
     assert all(s.schedule.cron for s, _ in specs.values())
 
 
+def test_calendar_inputs_reach_the_walk_forward_spec(tmp_path):
+    spec = load_spec(write(tmp_path, GOOD + "model: {name: seq2seq}\n"
+                                            "future_features: [day_of_week, turn_of_month]\n"))
+    assert spec.walk_forward_spec().future_features == ("day_of_week", "turn_of_month")
+    assert spec.walk_forward_spec().forecaster().spec.future_features == ("day_of_week",
+                                                                           "turn_of_month")
+
+
 def test_defaults_and_name_from_file(tmp_path):
     spec = load_spec(write(tmp_path, GOOD, "my_pipe.yaml"))
     assert spec.name == "my_pipe" and spec.model.name == "gru"
@@ -59,6 +67,8 @@ def test_defaults_and_name_from_file(tmp_path):
     (GOOD + "name: ../../etc\n", "must be lowercase letters"),
     (GOOD + "features: [log_return, momentum]\n", "unknown feature 'momentum'"),
     (GOOD + "strategy: {signal_horizon: 9}\n", "not one of the forecast horizons"),
+    (GOOD + "future_features: [month]\n", "no decoder for known-future inputs"),
+    (GOOD + "model: {name: seq2seq}\nfuture_features: [weekday]\n", "unknown known-future features"),
     (GOOD + "x: !!python/object/apply:os.system ['echo hacked']\n", "could not determine a constructor"),
 ])
 def test_bad_specs_name_the_problem(tmp_path, text, needle):
