@@ -96,6 +96,12 @@ def main() -> None:
     print(f"data: {panel.attrs['detail']}, {len(panel)} bars; {args.folds or 'all'} monthly refits, "
           f"{args.epochs} epochs, GRU {HIDDEN}x{LAYERS}, lookback {LOOKBACK}, horizon {HORIZON}")
 
+    # one-time costs (torch's lazy imports on the first optimizer, Lightning's on the first
+    # Trainer) are paid before any timed run: a 2-refit, 1-epoch run of each library
+    qseq_run(panel, 2, 1, "full", "local", 1, 0)
+    if not args.skip_darts:
+        dates0 = pd.DatetimeIndex(np.unique(panel.index.get_level_values("date")))
+        darts_run(panel, dates0[-2 * STEP - HORIZON], 1)
     full_s, full = qseq_run(panel, args.folds, args.epochs, "full", "local", 1, 0)
     warm_s, warm = qseq_run(panel, args.folds, args.epochs, "warm", "local", 1, 0)
     recent_s, recent = qseq_run(panel, args.folds, args.epochs, "warm", "local", 1, 0, WARM_BARS)

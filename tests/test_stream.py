@@ -65,17 +65,24 @@ def test_window_stream_equals_full_window_forecasts_with_restore(model, spx_smal
     np.testing.assert_allclose(got.to_numpy(), want.loc[got.index].to_numpy(), atol=1e-5, rtol=0)
 
 
-@pytest.mark.parametrize("model", ["gru", "lstm_peephole", "seq2seq"])
+@pytest.mark.parametrize("model", ["gru", "lstm", "lstm_peephole", "seq2seq"])
 def test_stateful_stream_equals_reencoding_everything_since_start(model, spx_small, tmp_path):
+    """The O(1) stream: one carried state, equal to the model run over every bar since the
+    stream started, over a 600-bar replay with a save and restore half-way."""
     f = _fit(spx_small, model)
-    frame = spx_small.iloc[:260]
+    frame = spx_small.iloc[:600]
     feats = qseq.data.features.compute_features(frame, f.spec.features).to_numpy()
     stream = f.stream(mode="stateful")
-    outs = [stream.update(bar) for bar in _bars(frame, "^GSPC")]
+    outs = []
+    for i, bar in enumerate(_bars(frame, "^GSPC")):
+        if i == 300:
+            stream.save(tmp_path / "s")
+            stream = type(stream).load(qseq.Forecaster.load(f.save(tmp_path / "m")), tmp_path / "s")
+        outs.append(stream.update(bar))
     start = int(np.flatnonzero(np.isfinite(feats).all(axis=1))[0])
     x = torch.tensor(f.scaler_x_.transform(feats[start:]))[None]  # all bars since the start
     with torch.no_grad():
-        for end in (5, 60, 200, len(x[0])):
+        for end in (5, 60, 200, 299, 301, 450, len(x[0])):
             y = f.model_(x[:, :end]).y_hat.numpy()
             np.testing.assert_allclose(outs[start + end - 1], f.scaler_y_.inverse(y)[0], atol=1e-5)
 

@@ -76,6 +76,10 @@ def _print_summary(outcome) -> None:
 @click.option("--train-bars", default=1260, show_default=True, type=int)
 @click.option("--test-bars", default=21, show_default=True, type=int, help="Refit every N bars.")
 @click.option("--refit", default="full", show_default=True, type=click.Choice(["full", "warm"]))
+@click.option("--warm-epochs", default=3, show_default=True, type=int,
+              help="Epochs of each warm-start fine-tune.")
+@click.option("--warm-bars", type=int, help="Warm start: fine-tune on the last N bars only.")
+@click.option("--future-features", help="Calendar inputs for seq2seq decoders (e.g. day_of_week,month).")
 @click.option("--max-folds", type=int, help="Only the last N folds.")
 @click.option("--strategy", default="single", show_default=True,
               type=click.Choice(["single", "cross_sectional"]))
@@ -109,11 +113,13 @@ def backtest(**o) -> None:
     raw = {
         "name": name, "data": data,
         "features": [f.strip() for f in o["features"].split(",") if f.strip()],
+        "future_features": [f.strip() for f in (o["future_features"] or "").split(",") if f.strip()],
         "target": o["target"], "window": {"lookback": o["lookback"], "horizons": o["horizon"]},
         "model": {"name": o["model"], "hidden_size": o["hidden_size"], "num_layers": o["layers"]},
         "training": {"epochs": o["epochs"]},
         "walk_forward": {"train_bars": o["train_bars"], "test_bars": o["test_bars"],
-                         "refit": o["refit"], "max_folds": o["max_folds"]},
+                         "refit": o["refit"], "warm_epochs": o["warm_epochs"],
+                         "warm_bars": o["warm_bars"], "max_folds": o["max_folds"]},
         "strategy": {"kind": o["strategy"]}, "costs": {"bps": o["cost_bps"]},
         "baselines": [b.strip() for b in o["baselines"].split(",") if b.strip()],
         "engine": {"kind": o["engine"], "workers": o["workers"]}, "seed": o["seed"],
