@@ -101,6 +101,7 @@ def test_models_lists_registry_with_parameter_counts(capsys):
     gru = torch.nn.GRU(2, 64, num_layers=2)
     expected = sum(p.numel() for p in gru.parameters()) + 64 * 5 + 5
     assert f"{expected:,}" in out
+    assert "calendar" in out  # which models take known-future inputs
 
 
 def test_data_list_shows_bundled_ranges(capsys):
