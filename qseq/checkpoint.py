@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
@@ -22,6 +23,25 @@ WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 FORMAT = "qseq-checkpoint"
 FORMAT_VERSION = 1
+T = TypeVar("T")
+
+
+def settings_key(settings: dict[str, Any]) -> str:
+    """16 hex digits naming one fit: sha256 of ``settings`` (data fingerprint, spec, training
+    options) as canonical JSON. Same data and settings, same key, so a saved fit is reused."""
+    blob = json.dumps(settings, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def load_saved(path: Path, load: Callable[[Path], T], refit: bool) -> tuple[T | None, str | None]:
+    """The fit saved at ``path``, unless ``refit`` is set or there is none: ``(load(path), None)``;
+    ``(None, reason)`` when a checkpoint is there but unusable; ``(None, None)`` otherwise."""
+    if refit or not path.is_dir():
+        return None, None
+    try:
+        return load(path), None
+    except CheckpointError as exc:
+        return None, str(exc)
 
 
 def _sha256(path: Path) -> str:

@@ -110,18 +110,16 @@ def _load_panel(opts: dict):
 
 
 def _cache_key(panel, detector, opts: dict) -> str:
-    import hashlib
-    import json
     from dataclasses import asdict
 
+    from qseq.checkpoint import settings_key
     from qseq.forecaster import panel_fingerprint
 
-    blob = json.dumps({
+    return settings_key({
         "data": panel_fingerprint(panel), "spec": asdict(detector.spec),
         "train": asdict(detector.train_config), "hidden": opts["hidden_size"],
         "layers": opts["layers"], "ticker_dim": opts["ticker_dim"], "seed": opts["seed"],
-    }, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    })
 
 
 def _sectors():
@@ -143,8 +141,8 @@ def run_anomaly(console, **opts) -> None:
     from qseq.anomaly import AnomalyDetector
     from qseq.anomaly.evaluate import neighbour_purity
     from qseq.anomaly.report import anomaly_report
+    from qseq.checkpoint import load_saved
     from qseq.data.cache import encode_ticker
-    from qseq.errors import CheckpointError
     from qseq.train import TrainConfig
 
     panel, ticker = _load_panel(opts)
@@ -164,16 +162,15 @@ def run_anomaly(console, **opts) -> None:
     out_dir = Path(opts["out_dir"])
     name = f"{encode_ticker(ticker)}_{opts['model']}"
     ckpt = out_dir / "checkpoints" / f"anomaly_{name}_{_cache_key(panel, detector, opts)}"
-    reused = False
-    if ckpt.is_dir() and not opts["refit"]:
-        try:
-            detector = AnomalyDetector.load(ckpt, device=opts["device"])
-            reused = True
-            console.print(f"[bold]model[/bold]: reusing {ckpt} (same data and config; "
-                          "--refit to train again)")
-        except CheckpointError as exc:
-            console.print(f"[yellow]saved detector unusable ({exc}); training again[/yellow]")
-    if not reused:
+    saved, problem = load_saved(ckpt, lambda p: AnomalyDetector.load(p, device=opts["device"]),
+                                opts["refit"])
+    if problem:
+        console.print(f"[yellow]saved detector unusable ({problem}); training again[/yellow]")
+    if saved is not None:
+        detector = saved
+        console.print(f"[bold]model[/bold]: reusing {ckpt} (same data and config; "
+                      "--refit to train again)")
+    else:
         detector.fit(panel, progress=True)
         detector.save(ckpt)
         r = detector.result_

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import shutil
 from pathlib import Path
 
@@ -13,10 +11,11 @@ from rich.console import Console
 from rich.table import Table
 
 from qseq.calendar import next_trading_days
+from qseq.checkpoint import load_saved, settings_key
 from qseq.data.cache import encode_ticker, normalize_ticker
 from qseq.data.calendar_features import FUTURE_FEATURES, check_future_features
 from qseq.data.sources import load_prices
-from qseq.errors import CheckpointError, ConfigError, DataError
+from qseq.errors import ConfigError, DataError
 from qseq.forecaster import Forecaster, panel_fingerprint
 from qseq.train import TrainConfig
 
@@ -62,12 +61,11 @@ def parse_future_features(text: str | None) -> tuple[str, ...]:
 
 
 def _cache_key(panel: pd.DataFrame, forecaster: Forecaster, opts: dict) -> str:
-    blob = json.dumps({
+    return settings_key({
         "data": panel_fingerprint(panel), "spec": forecaster.spec.__dict__,
         "train": forecaster.train_config.__dict__, "hidden": opts["hidden_size"],
         "layers": opts["layers"], "seed": opts["seed"], "quantiles": opts["quantiles"],
-    }, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    })
 
 
 def run_forecast(console: Console, err_console: Console, **opts) -> None:
@@ -99,16 +97,15 @@ def run_forecast(console: Console, err_console: Console, **opts) -> None:
     out_dir = Path(opts["out_dir"])
     key = _cache_key(panel, forecaster, opts)
     ckpt = out_dir / "checkpoints" / f"{encode_ticker(ticker)}_{opts['model']}_{key}"
-    reused = False
-    if ckpt.is_dir() and not opts["refit"]:
-        try:
-            forecaster = Forecaster.load(ckpt, device=opts["device"])
-            reused = True
-            console.print(f"[bold]model[/bold]: reusing {ckpt} (same data and config; "
-                          "--refit to train again)")
-        except CheckpointError as exc:
-            err_console.print(f"[yellow]saved model unusable ({exc}); training again[/yellow]")
-    if not reused:
+    saved, problem = load_saved(ckpt, lambda p: Forecaster.load(p, device=opts["device"]),
+                                opts["refit"])
+    if problem:
+        err_console.print(f"[yellow]saved model unusable ({problem}); training again[/yellow]")
+    if saved is not None:
+        forecaster = saved
+        console.print(f"[bold]model[/bold]: reusing {ckpt} (same data and config; "
+                      "--refit to train again)")
+    else:
         # An interrupted run (Ctrl-C, crash) resumes from here on the next identical command.
         state_dir = ckpt.with_name(ckpt.name + ".train-state")
         if opts["refit"] and state_dir.is_dir():
