@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -131,6 +132,28 @@ def largest_first(tasks: Sequence[Task], folds: Sequence[Fold]) -> list[int]:
     return sorted(range(len(tasks)), key=lambda i: (-cost[i], i))
 
 
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one, e.g. a container
+    limited with cpusets), not the machine's total."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def check_workers(workers: int | str) -> None:
+    if workers == "auto":
+        return
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ConfigError(f"workers must be an integer >= 1 or 'auto', got {workers!r}")
+
+
+def resolve_workers(workers: int | str, n_tasks: int) -> int:
+    """``workers`` as a count: ``auto`` is one per usable CPU, at most one per task."""
+    check_workers(workers)
+    return max(1, min(usable_cpus(), n_tasks)) if workers == "auto" else int(workers)
+
+
 def calendar(panel: pd.DataFrame) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(np.unique(panel.index.get_level_values("date")))
 
@@ -140,7 +163,7 @@ def walk_forward(
     spec: WalkForwardSpec,
     *,
     engine: str = "local",
-    workers: int = 1,
+    workers: int | str = 1,
     work_dir: str | Path | None = None,
     on_fold: Callable[[FoldOutput], None] | None = None,
     ray_address: str | None = None,
@@ -149,16 +172,19 @@ def walk_forward(
 
     engine: ``local`` (in this process, or a process pool with ``workers > 1``) or ``ray``
     (each task a Ray task; ``ray_address`` joins a running cluster, default a local one bound
-    to 127.0.0.1). Same seed, same results from every engine.
+    to 127.0.0.1). ``workers="auto"``: one worker per CPU this process may use, at most one per
+    task. Pool workers get ``spec.threads`` torch threads each, or (0) an equal share of the
+    CPUs, so workers x threads never oversubscribes the machine. Same seed, same results from
+    every engine.
     """
     if engine not in ENGINES:
         raise ConfigError(f"unknown engine {engine!r}; choose one of {list(ENGINES)}")
-    if workers < 1:
-        raise ConfigError(f"workers must be >= 1, got {workers}")
+    check_workers(workers)
     t0 = time.perf_counter()
     dates = calendar(panel)
     folds = make_folds(dates, spec.folds, max(spec.horizons))
     tasks = plan_tasks(panel, spec, folds)
+    workers = resolve_workers(workers, len(tasks))
     parts = {t.group: panel[panel.index.get_level_values("ticker").isin(t.tickers)] for t in tasks}
     work = None if work_dir is None else str(work_dir)
     log.info("walk-forward: %d folds, %d tasks, engine %s", len(folds), len(tasks), engine)
@@ -172,8 +198,10 @@ def walk_forward(
         from concurrent.futures import ProcessPoolExecutor
 
         order = largest_first(tasks, folds)
+        threads = spec.threads or max(1, usable_cpus() // workers)
         with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
-            futures = {i: pool.submit(run_task, tasks[i], parts[tasks[i].group], dates, spec, work)
+            futures = {i: pool.submit(run_task, tasks[i], parts[tasks[i].group], dates, spec, work,
+                                      threads)
                        for i in order}
             nested = [futures[i].result() for i in range(len(tasks))]
     else:
@@ -189,19 +217,20 @@ def walk_forward(
         heatmap=pd.concat([o.heatmap for o in outputs], ignore_index=True),
         spec=spec,
         timings={"total_s": time.perf_counter() - t0,
-                 "fit_s": float(sum(o.info["fit_s"] for o in outputs))},
+                 "fit_s": float(sum(o.info["fit_s"] for o in outputs)), "workers": workers},
     )
     return result
 
 
 # -- one task ------------------------------------------------------------------------------
 def run_task(task: Task, panel: pd.DataFrame, dates: pd.DatetimeIndex, spec: WalkForwardSpec,
-             work_dir: str | None) -> list[FoldOutput]:
-    """Run ``task``'s folds in order. Pure function of its arguments (plus finished folds in
+             work_dir: str | None, threads: int = 0) -> list[FoldOutput]:
+    """Run ``task``'s folds in order with ``threads`` torch threads (0: ``spec.threads``, or
+    torch's default when that is 0 too). Pure function of its arguments (plus finished folds in
     ``work_dir``), so every engine gives the same result."""
     previous_threads = torch.get_num_threads()
-    if spec.threads:
-        torch.set_num_threads(spec.threads)
+    if threads or spec.threads:
+        torch.set_num_threads(threads or spec.threads)
     try:
         return _run_task(task, panel, dates, spec, work_dir)
     finally:
@@ -271,7 +300,7 @@ def run_fold(fold: Fold, windows: Windows, panel: pd.DataFrame, spec: WalkForwar
         "n_train": int(len(fw.train)), "n_val": int(len(fw.val)), "n_test": int(len(fw.test)),
         "n_fit": int(len(fw.train if tune is None else tune)),
         "best_epoch": fc.result_.best_epoch, "epochs_run": len(fc.result_.history),
-        "warm_start": warm_model is not None, "fit_s": fit_s,
+        "warm_start": warm_model is not None, "fit_s": fit_s, "threads": torch.get_num_threads(),
         "scaler_x_mean": fc.scaler_x_.mean_.tolist(), "scaler_x_std": fc.scaler_x_.std_.tolist(),
     }
     fc.split_dates_ = {"train": [info["train_first"], info["train_last_anchor"]],

@@ -14,6 +14,23 @@ from qseq.errors import QseqError
 console = Console(width=None if sys.stdout.isatty() else 160)
 
 
+class Workers(click.ParamType):
+    """A worker count: an integer >= 1, or ``auto`` (one per usable CPU, at most one per task)."""
+
+    name = "N|auto"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int) or value == "auto":
+            return value
+        try:
+            count = int(value)
+        except ValueError:
+            count = 0
+        if count < 1:
+            self.fail(f"{value!r} is not a worker count; give an integer >= 1 or 'auto'", param, ctx)
+        return count
+
+
 def _model_table(rows, title: str, metrics: tuple[str, ...], fmt: str) -> None:
     """Print one row per model of the tidy metric ``rows`` (model, metric, value)."""
     from rich.table import Table
@@ -88,7 +105,8 @@ def _print_summary(outcome) -> None:
 @click.option("--start", help="First date (YYYY-MM-DD).")
 @click.option("--as-of", help="Last date used (YYYY-MM-DD).")
 @click.option("--engine", default="local", show_default=True, type=click.Choice(["local", "ray"]))
-@click.option("--workers", default=1, show_default=True, type=int)
+@click.option("--workers", default="1", show_default=True, type=Workers(),
+              help="Processes (local) or Ray workers; 'auto': one per CPU, for full refits.")
 @click.option("--offline", is_flag=True)
 @click.option("--out", "out_dir", default="reports", show_default=True, type=click.Path(file_okay=False))
 @click.option("--seed", default=0, show_default=True, type=int)
@@ -139,9 +157,9 @@ def pipeline() -> None:
 @click.option("--as-of", help="Run as of this date (default: the last date in the data).")
 @click.option("--out", "out_dir", default="reports", show_default=True, type=click.Path(file_okay=False))
 @click.option("--engine", type=click.Choice(["local", "ray"]), help="Override the spec's engine.")
-@click.option("--workers", type=int, help="Override the spec's worker count.")
+@click.option("--workers", type=Workers(), help="Override the spec's worker count (N or 'auto').")
 @click.option("--offline", is_flag=True, help="Never touch the network (cache, bundled, files).")
-def pipeline_run(spec: str, as_of: str | None, out_dir: str, engine: str | None, workers: int | None,
+def pipeline_run(spec: str, as_of: str | None, out_dir: str, engine: str | None, workers: int | str | None,
                  offline: bool) -> None:
     """Run SPEC once (walk-forward, strategy, baselines, importance, report)."""
     from qseq.pipeline.run import run_pipeline

@@ -75,7 +75,7 @@ def run_pipeline(
     out_root: str | Path = "reports",
     offline: bool = False,
     engine: str | None = None,
-    workers: int | None = None,
+    workers: int | str | None = None,
 ) -> RunOutcome:
     """Run a pipeline for one as-of date (default: the last date in its data)."""
     spec = spec_or_path if isinstance(spec_or_path, PipelineSpec) else load_spec(spec_or_path)
@@ -94,7 +94,7 @@ def run_pipeline(
 
 
 def _run_locked(spec: PipelineSpec, root: Path, as_of: str | None, offline: bool,
-                engine: str | None, workers: int | None) -> RunOutcome:
+                engine: str | None, workers: int | str | None) -> RunOutcome:
     t0 = time.perf_counter()
     end = parse_date(as_of, "--as-of") if as_of else None
     spec_end = parse_date(spec.data.end, "data.end") if spec.data.end else None
@@ -148,6 +148,7 @@ def _run_locked(spec: PipelineSpec, root: Path, as_of: str | None, offline: bool
         "versions": _versions(),
         "seed": spec.seed,
         "engine": engine or spec.engine.kind,
+        "workers": result.timings["workers"],
         "folds": int(result.folds["fold"].nunique()),
         "timings_s": {"walk_forward": round(wf_s, 3), "fit": round(result.timings["fit_s"], 3),
                       "total": None},

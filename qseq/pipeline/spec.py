@@ -176,15 +176,17 @@ class ScheduleSection:
 @dataclass(frozen=True)
 class EngineSection:
     kind: str = "local"
-    workers: int = 1
+    workers: int | str = 1  # or "auto": one per usable CPU, at most one per task
     threads: int = 0
     address: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in ENGINES:
             raise ConfigError(f"engine.kind must be one of {list(ENGINES)}, got {self.kind!r}")
-        if self.workers < 1 or self.threads < 0:
-            raise ConfigError("engine.workers must be >= 1 and engine.threads >= 0")
+        if self.workers != "auto" and (not isinstance(self.workers, int) or self.workers < 1):
+            raise ConfigError(f"engine.workers must be an integer >= 1 or 'auto', got {self.workers!r}")
+        if self.threads < 0:
+            raise ConfigError("engine.threads must be >= 0 (0: an equal share of the CPUs)")
 
 
 @dataclass(frozen=True)

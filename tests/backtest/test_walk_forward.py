@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from qseq.backtest import walk_forward as wf_module
 from qseq.backtest.folds import WalkForwardConfig, fold_windows, make_folds
@@ -216,6 +219,37 @@ def test_process_pool_gives_the_same_results(spy):
     local = walk_forward(spy, spec)
     pooled = walk_forward(spy, spec, workers=2)
     pd.testing.assert_frame_equal(local.forecasts, pooled.forecasts)
+
+
+def test_pool_workers_share_the_cpus(spy):
+    """threads=0 in a pool: each worker gets an equal share of the CPUs, never torch's default
+    of all of them per worker (2 workers x all cores oversubscribes the machine)."""
+    spec = tiny_spec(baselines=("random_walk",), threads=0,
+                     folds=WalkForwardConfig(train_bars=600, test_bars=300))
+    pooled = walk_forward(spy, spec, workers=2)
+    assert pooled.timings["workers"] == 2
+    assert (pooled.folds["threads"] == max(1, wf_module.usable_cpus() // 2)).all()
+    local = walk_forward(spy, spec)
+    assert (local.folds["threads"] == torch.get_num_threads()).all()
+    np.testing.assert_allclose(local.forecasts["y_hat"], pooled.forecasts["y_hat"], rtol=1e-4, atol=1e-7)
+
+
+def test_auto_workers_one_per_cpu_at_most_one_per_task(monkeypatch):
+    monkeypatch.setattr(wf_module, "usable_cpus", lambda: 4)
+    assert wf_module.resolve_workers("auto", 10) == 4
+    assert wf_module.resolve_workers("auto", 3) == 3
+    assert wf_module.resolve_workers("auto", 1) == 1  # one task: run it here, no pool
+    assert wf_module.resolve_workers(2, 1) == 2
+
+
+def test_usable_cpus_is_within_the_machine():
+    assert 1 <= wf_module.usable_cpus() <= (os.cpu_count() or 1)
+
+
+@pytest.mark.parametrize("bad", [0, -1, "two", 1.5, True])
+def test_bad_worker_counts_name_the_fix(bad):
+    with pytest.raises(ConfigError, match="workers must be an integer >= 1 or 'auto'"):
+        walk_forward(pd.DataFrame(), tiny_spec(), workers=bad)
 
 
 def test_bad_engine_and_workers():

@@ -210,7 +210,8 @@ def test_backtest_command_end_to_end(capsys, tmp_path):
     code, out, _ = run(capsys, "backtest", "--ticker", "SPY", "--offline", "--start", "2013-01-01",
                        "--lookback", "8", "--horizon", "2", "--hidden-size", "4", "--layers", "1",
                        "--epochs", "1", "--train-bars", "750", "--test-bars", "250", "--refit", "warm",
-                       "--warm-epochs", "1", "--warm-bars", "200", "--out", str(tmp_path))
+                       "--warm-epochs", "1", "--warm-bars", "200", "--workers", "auto",
+                       "--out", str(tmp_path))
     assert code == 0, out
     assert "Diebold-Mariano" in out and "strategy after costs" in out and "buy_and_hold" in out
     run_dir = tmp_path / "backtest_spy_gru" / "2018-12-31"
@@ -220,6 +221,12 @@ def test_backtest_command_end_to_end(capsys, tmp_path):
     folds = pd.read_parquet(run_dir / "folds.parquet")
     assert folds["warm_start"].iloc[1:].all() and (folds["n_fit"].iloc[1:] <= 200).all()
     assert (folds["epochs_run"].iloc[1:] == 1).all()
+
+
+@pytest.mark.parametrize("value", ["0", "two", "-3"])
+def test_bad_worker_count_is_one_line(capsys, value):
+    code, _, err = run(capsys, "backtest", "--ticker", "SPY", "--offline", "--workers", value)
+    assert code != 0 and "give an integer >= 1 or 'auto'" in _one_line_error(err)
 
 
 def test_pipeline_list_shows_the_shipped_specs(capsys):

@@ -70,6 +70,8 @@ def test_defaults_and_name_from_file(tmp_path):
     (GOOD + "future_features: [month]\n", "no decoder for known-future inputs"),
     (GOOD + "model: {name: seq2seq}\nfuture_features: [weekday]\n", "unknown known-future features"),
     (GOOD + "x: !!python/object/apply:os.system ['echo hacked']\n", "could not determine a constructor"),
+    (GOOD + "engine: {workers: two}\n", "engine.workers must be an integer >= 1 or 'auto'"),
+    (GOOD + "engine: {workers: 0}\n", "engine.workers must be an integer >= 1 or 'auto'"),
 ])
 def test_bad_specs_name_the_problem(tmp_path, text, needle):
     path = write(tmp_path, text)
@@ -86,6 +88,11 @@ def test_bad_specs_name_the_problem(tmp_path, text, needle):
         load_spec(path)
     message = str(err.value)
     assert needle in message and str(path) in message and "\n" not in message
+
+
+def test_engine_workers_auto(tmp_path):
+    spec = load_spec(write(tmp_path, GOOD + "engine: {kind: local, workers: auto}\n"))
+    assert spec.engine.workers == "auto"
 
 
 def test_missing_file(tmp_path):
