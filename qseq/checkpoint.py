@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,7 +18,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from qseq._io import atomic_write_text, atomic_write_with
-from qseq.errors import CheckpointError
+from qseq.errors import CheckpointError, ConfigError
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
@@ -81,6 +82,19 @@ def read_config(directory: str | Path) -> dict[str, Any]:
             f"{FORMAT_VERSION}; re-train with this version"
         )
     return config
+
+
+@contextmanager
+def config_fields(directory: str | Path, retrain: str) -> Iterator[None]:
+    """Rebuild an object from a checkpoint's config.json inside this block: a missing or
+    mangled field, or a value the constructor rejects, becomes one CheckpointError line naming
+    the file and telling the user to ``retrain`` (e.g. "re-train the model")."""
+    try:
+        yield
+    except (KeyError, TypeError) as exc:
+        raise CheckpointError(f"{directory}/config.json lacks or mangles {exc}; {retrain}") from None
+    except ConfigError as exc:
+        raise CheckpointError(f"{directory}/config.json: {exc}") from None
 
 
 def load_weights(directory: str | Path, model: nn.Module, config: dict[str, Any]) -> nn.Module:

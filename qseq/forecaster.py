@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from qseq import __version__
-from qseq.checkpoint import load_weights, read_config, save_checkpoint
+from qseq.checkpoint import config_fields, load_weights, read_config, save_checkpoint
 from qseq.data.calendar_features import check_future_features, future_inputs, future_size
 from qseq.data.features import TARGETS, parkinson_bar_vol, parse_feature
 from qseq.data.validate import validate_panel
@@ -27,7 +27,7 @@ from qseq.data.windows import (
     make_windows,
     rows_covered,
 )
-from qseq.errors import CheckpointError, ConfigError, DataError, NotFittedError
+from qseq.errors import ConfigError, DataError, NotFittedError
 from qseq.metrics import forecast_metrics
 from qseq.models import ModelConfig, build_model, get_spec, list_models
 from qseq.train import (
@@ -402,8 +402,8 @@ class Forecaster:
             "seed": self.seed,
             "tickers": list(self.tickers_),
             "features": list(self.spec.features),
-            "scaler_x": {"mean": self.scaler_x_.mean_.tolist(), "std": self.scaler_x_.std_.tolist()},
-            "scaler_y": {"mean": self.scaler_y_.mean_.tolist(), "std": self.scaler_y_.std_.tolist()},
+            "scaler_x": self.scaler_x_.to_dict(),
+            "scaler_y": self.scaler_y_.to_dict(),
             "split_dates": self.split_dates_,
             "metrics": {k: v.reset_index().to_dict(orient="records")
                         for k, v in self.metrics_.items()},
@@ -419,7 +419,7 @@ class Forecaster:
     def load(cls, directory: str | Path, device: str = "auto") -> Forecaster:
         """Rebuild from the registry and load the weights strictly."""
         cfg = read_config(directory)
-        try:
+        with config_fields(directory, "re-train the model"):
             spec = cfg["spec"]
             self = cls(spec["model"], lookback=spec["lookback"], horizons=spec["horizons"],
                        features=spec["features"], target=spec["target"],
@@ -432,23 +432,13 @@ class Forecaster:
             self.quantiles = tuple(mc.quantiles)
             self.model_config_ = mc
             self.tickers_ = tuple(cfg["tickers"])
-            self.scaler_x_ = StandardScaler(np.asarray(cfg["scaler_x"]["mean"]),
-                                            np.asarray(cfg["scaler_x"]["std"]))
-            self.scaler_y_ = StandardScaler(np.asarray(cfg["scaler_y"]["mean"]),
-                                            np.asarray(cfg["scaler_y"]["std"]))
+            self.scaler_x_ = StandardScaler.from_dict(cfg["scaler_x"])
+            self.scaler_y_ = StandardScaler.from_dict(cfg["scaler_y"])
             self.split_dates_ = cfg["split_dates"]
             self.metrics_ = {k: pd.DataFrame(v).set_index("horizon")
                              for k, v in cfg["metrics"].items()}
-            tr = cfg["training"]
-            self.result_ = TrainResult(best_epoch=tr["best_epoch"],
-                                       best_val_loss=tr["best_val_loss"],
-                                       stopped_early=tr["stopped_early"])
+            self.result_ = TrainResult.from_dict(cfg["training"])
             self.data_fingerprint_ = cfg["data_fingerprint"]
-        except (KeyError, TypeError) as exc:
-            raise CheckpointError(f"{directory}/config.json lacks or mangles {exc}; "
-                                  "re-train the model") from None
-        except ConfigError as exc:
-            raise CheckpointError(f"{directory}/config.json: {exc}") from None
         model = build_model(self.spec.model, mc)
         self.model_ = load_weights(directory, model, cfg).eval()
         return self

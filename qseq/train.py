@@ -124,6 +124,12 @@ class TrainResult:
         return {"history": [asdict(h) for h in self.history], "best_epoch": self.best_epoch,
                 "best_val_loss": self.best_val_loss, "stopped_early": self.stopped_early}
 
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainResult:
+        """The summary a checkpoint keeps (its per-epoch history is not restored)."""
+        return cls(best_epoch=data["best_epoch"], best_val_loss=data["best_val_loss"],
+                   stopped_early=data["stopped_early"])
+
 
 def resolve_device(device: str) -> torch.device:
     if device == "auto":

@@ -102,6 +102,16 @@ def test_corrupt_or_mismatched_checkpoints_are_refused(fitted, tmp_path):
     (path / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(CheckpointError, match="does not fit the model"):
         qseq.Forecaster.load(path)
+    cfg["model_config"]["hidden_size"] = fitted.model_config_.hidden_size
+    del cfg["training"]
+    (path / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(CheckpointError, match="lacks or mangles 'training'; re-train the model"):
+        qseq.Forecaster.load(path)
+    cfg["training"] = {"best_epoch": 1, "best_val_loss": None, "stopped_early": False}
+    cfg["spec"]["lookback"] = -3
+    (path / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(CheckpointError, match="config.json: .*lookback"):
+        qseq.Forecaster.load(path)
     (path / "config.json").write_text("{not json")
     with pytest.raises(CheckpointError, match="not valid JSON"):
         qseq.Forecaster.load(path)

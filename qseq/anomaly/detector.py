@@ -25,7 +25,7 @@ from qseq.anomaly.events import merge_events
 from qseq.anomaly.scores import TickerNormaliser, fit_normalisers, score_windows
 from qseq.anomaly.thresholds import METHODS, Threshold, calibrate, check_far
 from qseq.anomaly.training import fit_autoencoder
-from qseq.checkpoint import load_weights, read_config, save_checkpoint
+from qseq.checkpoint import config_fields, load_weights, read_config, save_checkpoint
 from qseq.data.features import parse_feature
 from qseq.data.validate import validate_panel
 from qseq.data.windows import StandardScaler, Windows, chronological_split, make_windows, rows_covered
@@ -262,7 +262,7 @@ class AnomalyDetector:
             "seed": self.seed,
             "tickers": list(self.tickers_),
             "features": list(self.spec.features),
-            "scaler_x": {"mean": self.scaler_.mean_.tolist(), "std": self.scaler_.std_.tolist()},
+            "scaler_x": self.scaler_.to_dict(),
             "bar_norm": self.bar_norm_.scale_.tolist(),
             "window_norm": self.window_norm_.scale_.tolist(),
             "threshold": self.threshold_.to_dict(),
@@ -282,7 +282,7 @@ class AnomalyDetector:
         if cfg.get("kind") != "anomaly_detector":
             raise CheckpointError(f"{directory} holds a {cfg.get('kind', 'forecaster')} "
                                   "checkpoint, not an anomaly detector")
-        try:
+        with config_fields(directory, "re-train the detector"):
             spec = cfg["spec"]
             mc = ModelConfig(**cfg["model_config"])
             self = cls(spec["model"], lookback=spec["lookback"], features=spec["features"],
@@ -293,21 +293,13 @@ class AnomalyDetector:
                        train=TrainConfig(**cfg["train"]), seed=cfg["seed"], device=device)
             self.model_config_ = mc
             self.tickers_ = tuple(cfg["tickers"])
-            self.scaler_ = StandardScaler(np.asarray(cfg["scaler_x"]["mean"]),
-                                          np.asarray(cfg["scaler_x"]["std"]))
+            self.scaler_ = StandardScaler.from_dict(cfg["scaler_x"])
             self.bar_norm_ = TickerNormaliser(scale_=np.asarray(cfg["bar_norm"]))
             self.window_norm_ = TickerNormaliser(scale_=np.asarray(cfg["window_norm"]))
             self.threshold_ = Threshold.from_dict(cfg["threshold"])
             self.train_end_ = cfg["train_end"]
             self.split_dates_ = cfg["split_dates"]
-            tr = cfg["training"]
-            self.result_ = TrainResult(best_epoch=tr["best_epoch"], best_val_loss=tr["best_val_loss"],
-                                       stopped_early=tr["stopped_early"])
-        except (KeyError, TypeError) as exc:
-            raise CheckpointError(f"{directory}/config.json lacks or mangles {exc}; "
-                                  "re-train the detector") from None
-        except ConfigError as exc:
-            raise CheckpointError(f"{directory}/config.json: {exc}") from None
+            self.result_ = TrainResult.from_dict(cfg["training"])
         model = build_model(self.spec.model, mc, kind="autoencoder")
         self.model_ = load_weights(directory, model, cfg).eval()
         return self

@@ -218,6 +218,13 @@ class StandardScaler:
     def transform(self, data: np.ndarray) -> np.ndarray:
         return ((data - self.mean_) / self.std_).astype(np.float32)
 
+    def to_dict(self) -> dict[str, list[float]]:
+        return {"mean": self.mean_.tolist(), "std": self.std_.tolist()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> StandardScaler:
+        return cls(np.asarray(data["mean"], dtype=np.float64), np.asarray(data["std"], dtype=np.float64))
+
     def inverse(self, data: np.ndarray) -> np.ndarray:
         """Undo ``transform``. data: [N, C], or [N, C, Q] (quantiles of each column)."""
         if data.ndim == 3:
