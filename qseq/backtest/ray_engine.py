@@ -44,7 +44,8 @@ def run_on_ray(tasks: Sequence[Task], parts: dict[str, pd.DataFrame], dates: pd.
         data_refs = {group: ray.put(frame) for group, frame in parts.items()}
         dates_ref = ray.put(dates)
         order = range(len(tasks)) if order is None else order
-        refs = {i: remote.remote(tasks[i], data_refs[tasks[i].group], dates_ref, spec, work_dir)
+        refs = {i: remote.remote(tasks[i], data_refs[tasks[i].group], dates_ref, spec, work_dir,
+                                 threads)  # torch threads = the CPUs Ray reserved for the task
                 for i in order}
         log.info("ray: %d tasks submitted", len(refs))
         return ray.get([refs[i] for i in range(len(tasks))])

@@ -34,3 +34,4 @@ def test_ray_engine_matches_local_engine_on_a_real_cluster(monkeypatch):
     assert set(remote.forecasts["ticker"]) == {"AAPL", "MSFT"}
     pd.testing.assert_frame_equal(local.forecasts, remote.forecasts)
     pd.testing.assert_frame_equal(local.importance, remote.importance)
+    assert (remote.folds["threads"] == 1).all()  # one torch thread per 1-CPU Ray task
