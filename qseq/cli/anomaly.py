@@ -141,7 +141,7 @@ def run_anomaly(console, **opts) -> None:
     from qseq.anomaly import AnomalyDetector
     from qseq.anomaly.evaluate import neighbour_purity
     from qseq.anomaly.report import anomaly_report
-    from qseq.checkpoint import load_saved
+    from qseq.cli.reuse import reuse_saved
     from qseq.data.cache import encode_ticker
     from qseq.train import TrainConfig
 
@@ -162,14 +162,10 @@ def run_anomaly(console, **opts) -> None:
     out_dir = Path(opts["out_dir"])
     name = f"{encode_ticker(ticker)}_{opts['model']}"
     ckpt = out_dir / "checkpoints" / f"anomaly_{name}_{_cache_key(panel, detector, opts)}"
-    saved, problem = load_saved(ckpt, lambda p: AnomalyDetector.load(p, device=opts["device"]),
-                                opts["refit"])
-    if problem:
-        console.print(f"[yellow]saved detector unusable ({problem}); training again[/yellow]")
+    saved = reuse_saved(console, ckpt, lambda p: AnomalyDetector.load(p, device=opts["device"]),
+                        opts["refit"], "detector")
     if saved is not None:
         detector = saved
-        console.print(f"[bold]model[/bold]: reusing {ckpt} (same data and config; "
-                      "--refit to train again)")
     else:
         detector.fit(panel, progress=True)
         detector.save(ckpt)

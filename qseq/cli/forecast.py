@@ -11,7 +11,8 @@ from rich.console import Console
 from rich.table import Table
 
 from qseq.calendar import next_trading_days
-from qseq.checkpoint import load_saved, settings_key
+from qseq.checkpoint import settings_key
+from qseq.cli.reuse import reuse_saved
 from qseq.data.cache import encode_ticker, normalize_ticker
 from qseq.data.calendar_features import FUTURE_FEATURES, check_future_features
 from qseq.data.sources import load_prices
@@ -97,14 +98,10 @@ def run_forecast(console: Console, err_console: Console, **opts) -> None:
     out_dir = Path(opts["out_dir"])
     key = _cache_key(panel, forecaster, opts)
     ckpt = out_dir / "checkpoints" / f"{encode_ticker(ticker)}_{opts['model']}_{key}"
-    saved, problem = load_saved(ckpt, lambda p: Forecaster.load(p, device=opts["device"]),
-                                opts["refit"])
-    if problem:
-        err_console.print(f"[yellow]saved model unusable ({problem}); training again[/yellow]")
+    saved = reuse_saved(console, ckpt, lambda p: Forecaster.load(p, device=opts["device"]),
+                        opts["refit"], "model", warn_console=err_console)
     if saved is not None:
         forecaster = saved
-        console.print(f"[bold]model[/bold]: reusing {ckpt} (same data and config; "
-                      "--refit to train again)")
     else:
         # An interrupted run (Ctrl-C, crash) resumes from here on the next identical command.
         state_dir = ckpt.with_name(ckpt.name + ".train-state")

@@ -242,8 +242,14 @@ def test_auto_workers_one_per_cpu_at_most_one_per_task(monkeypatch):
     assert wf_module.resolve_workers(2, 1) == 2
 
 
-def test_usable_cpus_is_within_the_machine():
-    assert 1 <= wf_module.usable_cpus() <= (os.cpu_count() or 1)
+def test_usable_cpus_follows_the_affinity_mask_then_the_cpu_count(monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 3, 5}, raising=False)
+    assert wf_module.usable_cpus() == 3  # a cpuset-limited container, not the machine's total
+    monkeypatch.delattr(os, "sched_getaffinity", raising=False)  # macOS, Windows
+    monkeypatch.setattr(os, "cpu_count", lambda: 6)
+    assert wf_module.usable_cpus() == 6
+    monkeypatch.setattr(os, "cpu_count", lambda: None)
+    assert wf_module.usable_cpus() == 1
 
 
 @pytest.mark.parametrize("bad", [0, -1, "two", 1.5, True])
