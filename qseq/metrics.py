@@ -1,41 +1,274 @@
-"""Forecast accuracy against a naive baseline, per horizon."""
+"""The one metrics module: forecast accuracy per horizon, skill against a naive baseline,
+strategy metrics and the Diebold-Mariano test.
+
+Forecast frames are tidy: columns ``date`` (anchor), ``ticker``, ``horizon``, ``y_hat``,
+``y_true``, ``fold``. Strategy results are the per-bar frames of
+:func:`qseq.backtest.strategy.backtest`. Returns are per bar; 252 bars per year by default.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from qseq.errors import ConfigError, DataError
+
+PERIODS_PER_YEAR = 252
+FORECAST_COLUMNS = ("date", "ticker", "horizon", "y_hat", "y_true", "fold")
+VOL_TARGETS = ("realized_vol",)
+LOSSES = ("squared", "absolute")
+
+
+def qlike(y_true_vol: np.ndarray, y_hat_vol: np.ndarray) -> float:
+    """QLIKE loss on variances, given VOLATILITIES (the ``realized_vol`` target's units).
+
+    With ``s = y_true_vol**2`` and ``f = y_hat_vol**2``: ``mean(s/f - log(s/f) - 1)``; 0 for a
+    perfect forecast, robust to noise in the realized proxy (Patton 2011). Forecasts must be
+    > 0 (raises DataError otherwise); realized values <= 0 (a bar with high == low) make the
+    loss infinite, so they are left out of the mean. NaN pairs are dropped.
+    """
+    t = np.asarray(y_true_vol, dtype=np.float64)
+    p = np.asarray(y_hat_vol, dtype=np.float64)
+    ok = np.isfinite(t) & np.isfinite(p)
+    t, p = t[ok], p[ok]
+    if (p <= 0).any():
+        raise DataError(f"QLIKE needs positive volatility forecasts; got min y_hat {p.min():.3g} "
+                        "(clip the forecasts or use a model with a positive output)")
+    keep = t > 0
+    if not keep.any():
+        return float("nan")
+    ratio = (t[keep] / p[keep]) ** 2
+    return float(np.mean(ratio - np.log(ratio) - 1.0))
+
+
+def _group_corr(frame: pd.DataFrame, key: str, x: str, y: str) -> pd.Series:
+    """Pearson correlation of ``x`` and ``y`` within each ``key`` group (vectorised); NaN for
+    groups with fewer than 3 rows or no variance."""
+    g = frame.groupby(key, sort=True)
+    dx = frame[x] - g[x].transform("mean")
+    dy = frame[y] - g[y].transform("mean")
+    parts = pd.DataFrame({key: frame[key], "xy": dx * dy, "xx": dx * dx, "yy": dy * dy})
+    sums = parts.groupby(key, sort=True).agg(["sum", "count"])
+    denom = np.sqrt(sums[("xx", "sum")] * sums[("yy", "sum")])
+    corr = sums[("xy", "sum")] / denom.where(denom > 0)
+    return corr.where(sums[("xy", "count")] >= 3)
+
+
+def _ic_stats(frame: pd.DataFrame, key: str) -> dict[str, float]:
+    ranked = frame.assign(
+        r_hat=frame.groupby(key)["y_hat"].rank(), r_true=frame.groupby(key)["y_true"].rank())
+    out: dict[str, float] = {}
+    for name, (x, y) in {"ic": ("y_hat", "y_true"), "rank_ic": ("r_hat", "r_true")}.items():
+        per = _group_corr(ranked, key, x, y).dropna()
+        out[name] = float(per.mean()) if len(per) else float("nan")
+        sd = float(per.std(ddof=1)) if len(per) > 1 else float("nan")
+        out[f"{name}_ir"] = out[name] / sd if sd > 0 else float("nan")
+    out["ic_periods"] = int(_group_corr(ranked, key, "y_hat", "y_true").notna().sum())
+    return out
+
 
 def forecast_metrics(
-    y_true: np.ndarray, y_hat: np.ndarray, baseline: np.ndarray, horizons: Sequence[int],
-    directional: bool = True,
+    forecasts: pd.DataFrame, *, target: str = "log_return", confidence: float = 0.95,
 ) -> pd.DataFrame:
-    """Per-horizon and pooled accuracy of ``y_hat`` and of the naive ``baseline``.
+    """One row per horizon (index ``horizon``) of accuracy for a tidy forecast frame.
 
-    y_true, y_hat, baseline: [N, H] in target units. Returns one row per horizon plus ``all``:
-    n, mse, mae, baseline_mse, baseline_mae, mse_ratio (model / baseline, < 1 beats it) and,
-    for return targets, dir_acc (share of non-zero outcomes whose sign the model got right).
+    Columns: ``n`` (rows with finite y_hat and y_true), ``mse``, ``mae``; for return targets
+    ``dir_acc`` (share of non-zero outcomes whose sign the forecast got right; a zero forecast
+    counts as wrong), ``dir_n``, its Wilson score interval ``dir_ci_low``/``dir_ci_high`` at
+    ``confidence`` and ``dir_pvalue`` (exact two-sided binomial test against 0.5); ``ic`` and
+    ``rank_ic`` (mean of per-period Pearson / Spearman correlations) with ``ic_ir`` and
+    ``rank_ic_ir`` (mean / std of the per-period values) and ``ic_periods``. A period is a date
+    (cross-sectional IC) when some date has several tickers, else a fold (time-series IC);
+    periods need 3 rows. For ``realized_vol`` targets, ``qlike`` (see :func:`qlike`) replaces
+    the directional columns.
     """
-    y_true = np.asarray(y_true, dtype=np.float64)
-    y_hat = np.asarray(y_hat, dtype=np.float64)
-    baseline = np.broadcast_to(np.asarray(baseline, dtype=np.float64), y_true.shape)
+    missing = [c for c in FORECAST_COLUMNS if c not in forecasts.columns]
+    if missing:
+        raise DataError(f"forecast frame lacks columns {missing}; expected {list(FORECAST_COLUMNS)}")
+    if not 0 < confidence < 1:
+        raise ConfigError(f"confidence must be in (0, 1), got {confidence}")
+    frame = forecasts[list(FORECAST_COLUMNS)].copy()
+    finite = np.isfinite(frame["y_hat"].astype("float64")) & np.isfinite(frame["y_true"].astype("float64"))
+    frame = frame[finite]
+    cross_sectional = bool(frame.groupby(["horizon", "date"]).size().max() > 1) if len(frame) else False
+    key = "date" if cross_sectional else "fold"
     rows = []
-    cols = [(str(h), slice(i, i + 1)) for i, h in enumerate(horizons)] + [("all", slice(None))]
-    for label, sl in cols:
-        t, p, b = y_true[:, sl].ravel(), y_hat[:, sl].ravel(), baseline[:, sl].ravel()
-        row = {
-            "horizon": label,
-            "n": int(t.size),
-            "mse": float(np.mean((p - t) ** 2)) if t.size else np.nan,
-            "mae": float(np.mean(np.abs(p - t))) if t.size else np.nan,
-            "baseline_mse": float(np.mean((b - t) ** 2)) if t.size else np.nan,
-            "baseline_mae": float(np.mean(np.abs(b - t))) if t.size else np.nan,
-        }
-        row["mse_ratio"] = row["mse"] / row["baseline_mse"] if row["baseline_mse"] else np.nan
-        if directional:
+    for horizon, part in frame.groupby("horizon", sort=True):
+        t = part["y_true"].to_numpy(np.float64)
+        p = part["y_hat"].to_numpy(np.float64)
+        err = p - t
+        row: dict[str, float] = {"horizon": int(horizon), "n": int(t.size),
+                                 "mse": float(np.mean(err**2)), "mae": float(np.mean(np.abs(err)))}
+        if target in VOL_TARGETS:
+            row["qlike"] = qlike(t, p)
+        else:
             nz = t != 0
-            row["dir_acc"] = float(np.mean(np.sign(p[nz]) == np.sign(t[nz]))) if nz.any() else np.nan
+            hits = int(np.sum(np.sign(p[nz]) == np.sign(t[nz])))
+            trials = int(nz.sum())
+            row["dir_n"] = trials
+            if trials:
+                from scipy import stats
+
+                test = stats.binomtest(hits, trials, 0.5)
+                ci = test.proportion_ci(confidence_level=confidence, method="wilson")
+                row.update(dir_acc=hits / trials, dir_ci_low=float(ci.low), dir_ci_high=float(ci.high),
+                           dir_pvalue=float(test.pvalue))
+            else:
+                row.update(dir_acc=np.nan, dir_ci_low=np.nan, dir_ci_high=np.nan, dir_pvalue=np.nan)
+        row.update(_ic_stats(part, key))
         rows.append(row)
+    if not rows:
+        raise DataError("no forecast rows with finite y_hat and y_true; nothing to score")
     return pd.DataFrame(rows).set_index("horizon")
+
+
+def strategy_metrics(result: pd.DataFrame, periods_per_year: int = PERIODS_PER_YEAR) -> dict[str, float]:
+    """Summary of a per-bar backtest result (columns ``net_return``, ``turnover``,
+    ``gross_exposure``; simple returns per bar).
+
+    - ``ann_return``: geometric, ``prod(1 + r) ** (periods_per_year / n) - 1``
+    - ``ann_vol``: ``std(r, ddof=1) * sqrt(periods_per_year)``
+    - ``sharpe``: ``mean(r) / std(r) * sqrt(periods_per_year)`` (no risk-free rate)
+    - ``sortino``: ``mean(r) / sqrt(mean(min(r, 0)**2)) * sqrt(periods_per_year)`` (target 0)
+    - ``max_drawdown``: worst ``equity / running_peak - 1`` (<= 0), the peak starting at 1.0
+    - ``calmar``: ``ann_return / |max_drawdown|``
+    - ``turnover``: ``mean(turnover) * periods_per_year`` (annualised one-way-sum turnover)
+    - ``hit_rate``: share of bars with ``net_return > 0`` among bars holding a position
+    - ``total_return``, ``n_periods``
+
+    Ratios with a zero denominator are NaN.
+    """
+    for col in ("net_return", "turnover", "gross_exposure"):
+        if col not in result.columns:
+            raise DataError(f"strategy result lacks column {col!r}; pass the frame from backtest()")
+    r = result["net_return"].to_numpy(np.float64)
+    n = r.size
+    if n == 0:
+        raise DataError("strategy result is empty; nothing to score")
+
+    def ratio(a: float, b: float) -> float:
+        return a / b if b > 0 and np.isfinite(b) else float("nan")
+
+    equity = np.cumprod(1.0 + r)
+    total = float(equity[-1] - 1.0)
+    ann_return = float(equity[-1] ** (periods_per_year / n) - 1.0) if equity[-1] > 0 else -1.0
+    sd = float(np.std(r, ddof=1)) if n > 1 else float("nan")
+    downside = float(np.sqrt(np.mean(np.minimum(r, 0.0) ** 2)))
+    peak = np.maximum.accumulate(np.concatenate([[1.0], equity]))[1:]
+    max_dd = float(np.min(equity / peak - 1.0))
+    active = result["gross_exposure"].to_numpy(np.float64) > 0
+    return {
+        "ann_return": ann_return,
+        "ann_vol": sd * np.sqrt(periods_per_year),
+        "sharpe": ratio(float(np.mean(r)), sd) * np.sqrt(periods_per_year),
+        "sortino": ratio(float(np.mean(r)), downside) * np.sqrt(periods_per_year),
+        "max_drawdown": max_dd,
+        "calmar": ratio(ann_return, abs(max_dd)),
+        "turnover": float(result["turnover"].mean() * periods_per_year),
+        "hit_rate": float(np.mean(r[active] > 0)) if active.any() else float("nan"),
+        "total_return": total,
+        "n_periods": n,
+    }
+
+
+@dataclass(frozen=True)
+class DMResult:
+    """Diebold-Mariano result: ``statistic`` < 0 means the model's loss is lower."""
+
+    statistic: float
+    p_value: float
+    n: int
+    mean_loss_diff: float
+
+
+def diebold_mariano(
+    y_true: np.ndarray, y_model: np.ndarray, y_bench: np.ndarray, *, horizon: int = 1,
+    loss: str = "squared",
+) -> DMResult:
+    """Diebold-Mariano (1995) test of equal accuracy, with the Harvey-Leybourne-Newbold (1997)
+    correction.
+
+    Inputs are 1-D and time-ordered [n] (for a panel, average the loss differential across
+    tickers per date first). ``d_t = L(y_model - y_true) - L(y_bench - y_true)`` with ``L``
+    squared or absolute error. The long-run variance of ``d`` is Newey-West (Bartlett weights
+    ``1 - k/h``, lags ``k = 1 .. h-1``, autocovariances over ``n``); ``DM = mean(d) /
+    sqrt(lrv / n)``, then ``DM * sqrt((n + 1 - 2h + h(h-1)/n) / n)`` with a two-sided p-value
+    from Student's t with ``n - 1`` degrees of freedom. A random-walk benchmark for returns is
+    ``y_bench = 0``. Pairs with a NaN are dropped (which breaks the spacing the lags assume;
+    pass complete series when you can).
+    """
+    if loss not in LOSSES:
+        raise ConfigError(f"unknown DM loss {loss!r}; choose one of {list(LOSSES)}")
+    if horizon < 1:
+        raise ConfigError(f"horizon must be >= 1, got {horizon}")
+    t = np.asarray(y_true, dtype=np.float64)
+    m = np.broadcast_to(np.asarray(y_model, dtype=np.float64), t.shape)
+    b = np.broadcast_to(np.asarray(y_bench, dtype=np.float64), t.shape)
+    if t.ndim != 1:
+        raise DataError(f"diebold_mariano expects 1-D series, got shape {t.shape}")
+    lossf = np.square if loss == "squared" else np.abs
+    d = lossf(m - t) - lossf(b - t)
+    d = d[np.isfinite(d)]
+    n = d.size
+    if n < horizon + 2:
+        raise DataError(f"diebold_mariano needs more than {horizon + 1} complete pairs, got {n}")
+    dc = d - d.mean()
+    lrv = float(dc @ dc) / n
+    for k in range(1, horizon):
+        lrv += 2.0 * (1.0 - k / horizon) * float(dc[k:] @ dc[:-k]) / n
+    if lrv <= 0:
+        return DMResult(float("nan"), float("nan"), n, float(d.mean()))
+    dm = d.mean() / np.sqrt(lrv / n)
+    dm *= np.sqrt((n + 1 - 2 * horizon + horizon * (horizon - 1) / n) / n)
+    from scipy import stats
+
+    p = 2.0 * stats.t.sf(abs(dm), df=n - 1)
+    return DMResult(float(dm), float(p), n, float(d.mean()))
+
+
+def skill_table(forecasts: pd.DataFrame, baseline: np.ndarray, *, target: str = "log_return",
+                confidence: float = 0.95) -> pd.DataFrame:
+    """Accuracy of a tidy forecast frame next to a naive ``baseline`` forecast of the same rows.
+
+    forecasts: date, ticker, horizon, y_hat, y_true (one fold); baseline: [rows] the naive
+    forecast (zero return, or the last volatility). One row per horizon (index as strings) and
+    ``all`` (pooled): the :func:`forecast_metrics` columns, ``baseline_mse``, ``baseline_mae``,
+    ``mse_ratio`` (model / baseline, < 1 beats it) and the Diebold-Mariano test of the model
+    against the baseline on squared loss, per-date losses averaged over tickers (``dm_stat``
+    < 0: the model is better; ``dm_pvalue``). Volatility forecasts <= 0 are scored as 1e-12.
+    """
+    frame = forecasts.assign(fold=0)
+    base = frame.assign(y_hat=np.asarray(baseline, dtype=np.float64))
+    if target in VOL_TARGETS:  # QLIKE needs positive forecasts: a non-positive one scores as 1e-12
+        frame = frame.assign(y_hat=frame["y_hat"].clip(lower=1e-12))
+        base = base.assign(y_hat=base["y_hat"].clip(lower=1e-12))
+    model = pd.concat([forecast_metrics(f, target=target, confidence=confidence)
+                       for f in (frame, frame.assign(horizon=0))])
+    bench = pd.concat([forecast_metrics(f, target=target) for f in (base, base.assign(horizon=0))])
+    model.index = [str(h) if h else "all" for h in model.index]
+    bench.index = model.index
+    out = model.drop(columns=[c for c in model.columns if c.startswith(("ic", "rank_ic"))])
+    out["baseline_mse"] = bench["mse"]
+    out["baseline_mae"] = bench["mae"]
+    out["mse_ratio"] = out["mse"] / out["baseline_mse"].where(out["baseline_mse"] > 0)
+    stat, pval = [], []
+    for label in out.index:
+        part = frame if label == "all" else frame[frame["horizon"] == int(label)]
+        b = base.loc[part.index, "y_hat"]
+        per_date = pd.DataFrame({"m": (part["y_hat"] - part["y_true"]) ** 2,
+                                 "b": (b - part["y_true"]) ** 2, "date": part["date"]}
+                                ).groupby("date").mean().sort_index()
+        h = int(frame["horizon"].max()) if label == "all" else int(label)
+        if len(per_date) < h + 10:
+            stat.append(np.nan)
+            pval.append(np.nan)
+            continue
+        res = diebold_mariano(np.zeros(len(per_date)), np.sqrt(per_date["m"].to_numpy()),
+                              np.sqrt(per_date["b"].to_numpy()), horizon=h)
+        stat.append(res.statistic)
+        pval.append(res.p_value)
+    out["dm_stat"], out["dm_pvalue"] = stat, pval
+    out.index.name = "horizon"
+    return out

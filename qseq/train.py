@@ -16,81 +16,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from qseq.config import TrainConfig, teacher_forcing_probability
 from qseq.data.windows import Windows
 from qseq.errors import ConfigError, TrainingError
 from qseq.train_state import TrainState, load_state, save_state
 
 log = logging.getLogger(__name__)
-LOSSES = ("mse", "huber")
-SCHEDULES = ("cosine", "plateau", "none")
-TF_SCHEDULES = ("inverse_sigmoid", "linear", "exponential", "always", "never")
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    epochs: int = 20
-    batch_size: int = 256
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    clip_grad_norm: float = 1.0
-    loss: str = "mse"
-    huber_delta: float = 1.0
-    lr_schedule: str = "cosine"
-    patience: int = 5
-    min_delta: float = 0.0
-    teacher_forcing: str = "inverse_sigmoid"
-    teacher_forcing_k: float | None = None
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.epochs, int) or self.epochs < 1:
-            raise ConfigError(f"epochs must be a positive integer, got {self.epochs!r}")
-        if not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise ConfigError(f"batch_size must be a positive integer, got {self.batch_size!r}")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise ConfigError(f"lr must be positive, got {self.lr}")
-        if self.loss not in LOSSES:
-            raise ConfigError(f"unknown loss {self.loss!r}; choose one of {list(LOSSES)}")
-        if self.lr_schedule not in SCHEDULES:
-            raise ConfigError(
-                f"unknown lr_schedule {self.lr_schedule!r}; choose one of {list(SCHEDULES)}"
-            )
-        if self.patience < 1:
-            raise ConfigError(f"patience must be >= 1, got {self.patience}")
-        if self.teacher_forcing not in TF_SCHEDULES:
-            raise ConfigError(f"unknown teacher_forcing schedule {self.teacher_forcing!r}; "
-                              f"choose one of {list(TF_SCHEDULES)}")
-        teacher_forcing_probability(self, 1)  # validates teacher_forcing_k
-
-
-def teacher_forcing_probability(config: TrainConfig, epoch: int) -> float:
-    """Probability of feeding the true previous value to a decoder in ``epoch`` (1-based).
-
-    Scheduled sampling decays (Bengio et al., 2015), with i = epoch - 1:
-    linear ``max(0, 1 - c i)`` (c defaults to 1/epochs), exponential ``k^i`` (k in (0, 1),
-    default 0.85), inverse sigmoid ``k / (k + exp(i / k))`` (k >= 1, default 5).
-    """
-    i, k = epoch - 1, config.teacher_forcing_k
-    kind = config.teacher_forcing
-    if kind == "always":
-        return 1.0
-    if kind == "never":
-        return 0.0
-    if kind == "linear":
-        c = 1.0 / config.epochs if k is None else k
-        if c <= 0:
-            raise ConfigError(f"linear teacher forcing needs a positive slope, got {c}")
-        return max(0.0, 1.0 - c * i)
-    if kind == "exponential":
-        k = 0.85 if k is None else k
-        if not 0 < k < 1:
-            raise ConfigError(f"exponential teacher forcing needs 0 < k < 1, got {k}")
-        return k**i
-    k = 5.0 if k is None else k
-    if k < 1:
-        raise ConfigError(f"inverse-sigmoid teacher forcing needs k >= 1, got {k}")
-    return k / (k + math.exp(i / k))
-
-
 class PinballLoss(nn.Module):
     """Mean quantile (pinball) loss: y_hat [B, H, Q] against y [B, H]."""
 

@@ -79,7 +79,7 @@ def test_save_load_predict_identical(fitted, spx_small, tmp_path):
     assert sorted(p.name for p in path.iterdir()) == ["config.json", "model.safetensors"]
     cfg = json.loads((path / "config.json").read_text())
     assert cfg["qseq_version"] == qseq.__version__
-    assert cfg["features"] == ["log_return", "log_volume_change"] and cfg["tickers"] == ["^GSPC"]
+    assert cfg["config"]["features"] == ["log_return", "log_volume_change"] and cfg["tickers"] == ["^GSPC"]
     assert len(cfg["scaler_x"]["mean"]) == 2 and len(cfg["scaler_y"]["std"]) == 3
     loaded = qseq.Forecaster.load(path, device="cpu")
     pd.testing.assert_frame_equal(fitted.predict(spx_small), loaded.predict(spx_small))

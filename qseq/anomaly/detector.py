@@ -12,116 +12,59 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
-from qseq import __version__
 from qseq.anomaly.events import merge_events
 from qseq.anomaly.scores import TickerNormaliser, fit_normalisers, score_windows
-from qseq.anomaly.thresholds import METHODS, Threshold, calibrate, check_far
+from qseq.anomaly.thresholds import Threshold, calibrate
 from qseq.anomaly.training import fit_autoencoder
-from qseq.checkpoint import config_fields, load_weights, read_config, save_checkpoint
-from qseq.data.features import parse_feature
+from qseq.config import ANOMALY_FEATURES as DEFAULT_FEATURES
+from qseq.config import AnomalyConfig
 from qseq.data.validate import validate_panel
 from qseq.data.windows import StandardScaler, Windows, chronological_split, make_windows, rows_covered
-from qseq.errors import CheckpointError, ConfigError, DataError, NotFittedError
-from qseq.models import ModelConfig, build_model, get_spec
-from qseq.train import EpochLog, TrainConfig, TrainResult, resolve_device
+from qseq.errors import ConfigError, DataError, NotFittedError
+from qseq.estimator import Estimator
+from qseq.models import ModelConfig, build_model
+from qseq.train import EpochLog, TrainResult
 
 log = logging.getLogger(__name__)
-# price, volume and volatility: daily log return, log volume change, volume z-score (20 bars)
-# and 5-bar Parkinson volatility (short, so a burst or a flat line shows within days).
-DEFAULT_FEATURES = ("log_return", "log_volume_change", "volume_zscore", "parkinson_vol_5")
+__all__ = ["DEFAULT_FEATURES", "AnomalyDetector"]
 MIN_TRAIN_WINDOWS = 64
 
 
-@dataclass(frozen=True)
-class AnomalySpec:
-    """What is reconstructed and how the normal period is used."""
-
-    model: str = "lstm_ae"
-    lookback: int = 32
-    features: tuple[str, ...] = DEFAULT_FEATURES
-    train_end: str | None = None
-    val_frac: float = 0.1
-    calib_frac: float = 0.2
-    threshold: str = "pot"
-    target_far: float = 0.01
-
-    def __post_init__(self) -> None:
-        get_spec(self.model, kind="autoencoder")
-        if not isinstance(self.lookback, int) or self.lookback < 2:
-            raise ConfigError(f"lookback must be an integer >= 2, got {self.lookback!r}")
-        for name in self.features:
-            parse_feature(name)
-        if not self.features or len(set(self.features)) != len(self.features):
-            raise ConfigError(f"features must be distinct and non-empty: {list(self.features)}")
-        if self.train_end is not None:
-            try:
-                object.__setattr__(self, "train_end", str(pd.Timestamp(self.train_end).date()))
-            except (ValueError, TypeError):
-                raise ConfigError(f"bad train_end date {self.train_end!r}; use YYYY-MM-DD") from None
-        if not (0 <= self.val_frac < 1 and 0 < self.calib_frac < 1
-                and self.val_frac + self.calib_frac < 0.9):
-            raise ConfigError(f"val_frac={self.val_frac} and calib_frac={self.calib_frac} must "
-                              "leave at least 10% of the normal period for training")
-        if self.threshold not in METHODS:
-            raise ConfigError(f"unknown threshold method {self.threshold!r}; choose one of "
-                              f"{list(METHODS)}")
-        check_far(self.target_far)
-
-
-class AnomalyDetector:
+class AnomalyDetector(Estimator):
     """Reconstruction-based anomaly detector over a panel, one autoencoder for all tickers.
 
-    ``fit(panel)`` trains on the normal period (up to ``train_end``; by default the first half
-    of the dates), normalises scores per ticker and calibrates the threshold. ``score`` gives
-    per-bar scores with per-feature contributions; ``detect`` merges flagged bars into events.
-    Fitted attributes end in ``_``.
+    ``AnomalyDetector(model="lstm_ae", lookback=32, ...)`` or ``AnomalyDetector(config)``: the
+    keywords are the fields of :class:`qseq.config.AnomalyConfig`. ``fit(panel)`` trains on the
+    normal period (up to ``train_end``; by default the first half of the dates), normalises
+    scores per ticker and calibrates the threshold. ``score`` gives per-bar scores with
+    per-feature contributions; ``detect`` merges flagged bars into events. Fitted attributes
+    end in ``_``.
     """
 
-    def __init__(
-        self,
-        model: str = "lstm_ae",
-        *,
-        lookback: int = 32,
-        features: Sequence[str] = DEFAULT_FEATURES,
-        train_end: str | pd.Timestamp | None = None,
-        val_frac: float = 0.1,
-        calib_frac: float = 0.2,
-        threshold: str = "pot",
-        target_far: float = 0.01,
-        hidden_size: int = 32,
-        num_layers: int = 1,
-        dropout: float = 0.0,
-        ticker_dim: int = 4,
-        train: TrainConfig | None = None,
-        seed: int = 0,
-        device: str = "auto",
-    ) -> None:
-        self.spec = AnomalySpec(model=model, lookback=lookback, features=tuple(features),
-                                train_end=None if train_end is None else str(train_end),
-                                val_frac=val_frac, calib_frac=calib_frac, threshold=threshold,
-                                target_far=target_far)
-        self.hidden_size = hidden_size
-        self.num_layers = num_layers
-        self.dropout = dropout
-        self.ticker_dim = ticker_dim
-        ModelConfig(input_size=1, horizons=1, hidden_size=hidden_size, num_layers=num_layers,
-                    dropout=dropout)  # validate now
-        self.train_config = train if train is not None else TrainConfig()
-        self.seed = seed
-        resolve_device(device)
-        self.device = device
+    config_class = AnomalyConfig
+    kind = "anomaly_detector"
+    config: AnomalyConfig
+
+    @property
+    def spec(self) -> AnomalyConfig:
+        return self.config
+
+    @property
+    def seed(self) -> int:
+        return self.config.seed
+
+    @property
+    def hidden_size(self) -> int:
+        return self.config.hidden_size
 
     # -- fitting -------------------------------------------------------------------------
     def _windows(self, panel: pd.DataFrame, tickers: Sequence[str] | None = None) -> Windows:
-        spec = self.spec
+        spec = self.config
         return make_windows(panel, spec.features, spec.lookback, (1,), tickers=tickers,
                             require_targets=False)
 
@@ -140,7 +83,9 @@ class AnomalyDetector:
     def fit(self, panel: pd.DataFrame, *, progress: bool = False,
             on_epoch: Callable[[EpochLog], None] | None = None) -> AnomalyDetector:
         """Fit on a panel indexed by (date, ticker). Returns ``self``."""
-        spec = self.spec
+        import torch
+
+        spec = self.config
         validate_panel(panel, min_rows=spec.lookback + 2)
         windows = self._windows(panel)
         end = self._train_end(windows)
@@ -158,26 +103,16 @@ class AnomalyDetector:
         scaled = normal.with_values(self.scaler_.transform(windows.values))
         self.tickers_ = windows.tickers
         self.model_config_ = ModelConfig(
-            input_size=len(spec.features), horizons=1, hidden_size=self.hidden_size,
-            num_layers=self.num_layers, dropout=self.dropout, n_tickers=len(windows.tickers),
-            ticker_dim=self.ticker_dim, lookback=spec.lookback)
-        torch.manual_seed(self.seed)
-        self.model_ = build_model(spec.model, self.model_config_, kind="autoencoder")
-        bar = None
-        callback = on_epoch
-        if progress and on_epoch is None:
-            from qseq.progress import epoch_progress
-
-            bar = epoch_progress(self.train_config.epochs)
-            callback = bar.update
-        try:
-            self.result_: TrainResult = fit_autoencoder(
-                self.model_, scaled.subset(split.train),
-                scaled.subset(split.val) if len(split.val) else None, self.train_config,
-                seed=self.seed, device=self.device, on_epoch=callback)
-        finally:
-            if bar is not None:
-                bar.close()
+            input_size=len(spec.features), horizons=1, hidden_size=spec.hidden_size,
+            num_layers=spec.num_layers, dropout=spec.dropout, n_tickers=len(windows.tickers),
+            ticker_dim=spec.ticker_dim, lookback=spec.lookback)
+        torch.manual_seed(spec.seed)
+        self.model_ = self._build_model(self.model_config_)
+        self.result_: TrainResult = self._train(
+            fit_autoencoder, spec.train.epochs, progress=progress, on_epoch=on_epoch,
+            model=self.model_, train=scaled.subset(split.train),
+            val=scaled.subset(split.val) if len(split.val) else None, config=spec.train,
+            seed=spec.seed, device=self.device)
         self.model_.cpu().eval()
 
         self.bar_norm_, self.window_norm_ = fit_normalisers(self.model_, scaled.subset(split.train),
@@ -250,18 +185,9 @@ class AnomalyDetector:
                             index=pd.Index(self.tickers_, name="ticker"))
 
     # -- persistence ---------------------------------------------------------------------
-    def config_dict(self) -> dict[str, Any]:
-        self._check_fitted()
+    def _fitted_state(self) -> dict[str, Any]:
         return {
-            "qseq_version": __version__,
-            "kind": "anomaly_detector",
-            "model": self.spec.model,
-            "spec": asdict(self.spec),
-            "model_config": asdict(self.model_config_),
-            "train": asdict(self.train_config),
-            "seed": self.seed,
             "tickers": list(self.tickers_),
-            "features": list(self.spec.features),
             "scaler_x": self.scaler_.to_dict(),
             "bar_norm": self.bar_norm_.scale_.tolist(),
             "window_norm": self.window_norm_.scale_.tolist(),
@@ -271,35 +197,24 @@ class AnomalyDetector:
             "training": self.result_.to_dict(),
         }
 
-    def save(self, directory: str | Path) -> Path:
-        """Write ``model.safetensors`` + ``config.json`` into ``directory``."""
-        return save_checkpoint(directory, self.model_, self.config_dict())
+    def _restore_state(self, saved: dict[str, Any]) -> None:
+        self.tickers_ = tuple(saved["tickers"])
+        self.scaler_ = StandardScaler.from_dict(saved["scaler_x"])
+        self.bar_norm_ = TickerNormaliser(scale_=np.asarray(saved["bar_norm"]))
+        self.window_norm_ = TickerNormaliser(scale_=np.asarray(saved["window_norm"]))
+        self.threshold_ = Threshold.from_dict(saved["threshold"])
+        self.train_end_ = saved["train_end"]
+        self.split_dates_ = saved["split_dates"]
+        self.result_ = TrainResult.from_dict(saved["training"])
+
+    def _build_model(self, model_config: ModelConfig) -> Any:
+        return build_model(self.config.model, model_config, kind="autoencoder")
 
     @classmethod
-    def load(cls, directory: str | Path, device: str = "auto") -> AnomalyDetector:
-        """Rebuild the autoencoder from the registry and load its weights strictly."""
-        cfg = read_config(directory)
-        if cfg.get("kind") != "anomaly_detector":
-            raise CheckpointError(f"{directory} holds a {cfg.get('kind', 'forecaster')} "
-                                  "checkpoint, not an anomaly detector")
-        with config_fields(directory, "re-train the detector"):
-            spec = cfg["spec"]
-            mc = ModelConfig(**cfg["model_config"])
-            self = cls(spec["model"], lookback=spec["lookback"], features=spec["features"],
-                       train_end=spec["train_end"], val_frac=spec["val_frac"],
-                       calib_frac=spec["calib_frac"], threshold=spec["threshold"],
-                       target_far=spec["target_far"], hidden_size=mc.hidden_size,
-                       num_layers=mc.num_layers, dropout=mc.dropout, ticker_dim=mc.ticker_dim,
-                       train=TrainConfig(**cfg["train"]), seed=cfg["seed"], device=device)
-            self.model_config_ = mc
-            self.tickers_ = tuple(cfg["tickers"])
-            self.scaler_ = StandardScaler.from_dict(cfg["scaler_x"])
-            self.bar_norm_ = TickerNormaliser(scale_=np.asarray(cfg["bar_norm"]))
-            self.window_norm_ = TickerNormaliser(scale_=np.asarray(cfg["window_norm"]))
-            self.threshold_ = Threshold.from_dict(cfg["threshold"])
-            self.train_end_ = cfg["train_end"]
-            self.split_dates_ = cfg["split_dates"]
-            self.result_ = TrainResult.from_dict(cfg["training"])
-        model = build_model(self.spec.model, mc, kind="autoencoder")
-        self.model_ = load_weights(directory, model, cfg).eval()
-        return self
+    def _legacy_config(cls, saved: dict[str, Any]) -> dict[str, Any]:
+        spec, mc = saved["spec"], saved["model_config"]
+        return {**{k: spec[k] for k in ("model", "lookback", "features", "train_end", "val_frac",
+                                        "calib_frac", "threshold", "target_far")},
+                "hidden_size": mc["hidden_size"], "num_layers": mc["num_layers"],
+                "dropout": mc["dropout"], "ticker_dim": mc["ticker_dim"],
+                "seed": saved["seed"], "train": saved["train"]}

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy.signal import lfilter
 
+from qseq.data.windows import Windows
 from qseq.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -213,3 +214,42 @@ BASELINES = {
     "garch": garch_forecast,
 }
 """Registry of baselines by name; all share the call shape in the module docstring."""
+
+
+def baseline_forecast(name: str, bars: pd.DataFrame, target: str, fit_end: pd.Timestamp,
+                      anchors: pd.DatetimeIndex, horizons: Sequence[int], *, ar_order: int = 1) -> np.ndarray:
+    """[len(anchors), H] forecasts of one ticker's target by a baseline fitted on bars up to
+    ``fit_end`` and conditioned on bars up to each anchor. bars: one ticker, indexed by date."""
+    from qseq.data.features import parkinson_bar_vol
+
+    returns = np.log(bars["close"].astype("float64")).diff()
+    if target == "realized_vol":
+        rv = parkinson_bar_vol(bars)  # the realized_vol target's bar series
+        if name == "random_walk":
+            return random_walk_forecast(rv, fit_end, anchors, horizons, kind="level")
+        if name == "har":
+            return har_forecast(rv, fit_end, anchors, horizons)
+        if name == "garch":
+            return garch_forecast(returns, fit_end, anchors, horizons)
+    elif name == "random_walk":
+        return random_walk_forecast(returns, fit_end, anchors, horizons, kind="return")
+    elif name == "ar":
+        return arima_forecast(returns, fit_end, anchors, horizons, order=(ar_order, 0, 0),
+                                 cumulative=target == "cum_log_return")
+    raise ConfigError(f"baseline {name!r} does not apply to target {target!r}")
+
+
+def naive_forecast(panel: pd.DataFrame, target: str, windows: Windows) -> np.ndarray:
+    """[N, H] the random walk of ``target`` at each window's anchor (the baseline a learned
+    model must beat): zero for return targets, the last bar's volatility for ``realized_vol``.
+    ``windows`` must come from ``panel`` (its horizons give H)."""
+    out = np.full(np.shape(windows.y), np.nan)
+    horizons = range(1, out.shape[1] + 1)  # the random walk is flat across horizons
+    for tid, ticker in enumerate(windows.tickers):
+        mine = windows.ticker == tid
+        if mine.any():
+            bars = panel.xs(ticker, level="ticker")
+            anchors = pd.DatetimeIndex(windows.anchor_date[mine])
+            out[mine] = baseline_forecast("random_walk", bars, target, anchors.max(), anchors,
+                                          horizons)
+    return out

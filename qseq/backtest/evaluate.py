@@ -5,19 +5,13 @@ Diebold-Mariano tests of the model against every forecasting baseline."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from qseq.backtest.metrics import (
-    PERIODS_PER_YEAR,
-    VOL_TARGETS,
-    diebold_mariano,
-    forecast_metrics,
-    strategy_metrics,
-)
 from qseq.backtest.strategy import (
+    CostsConfig,
+    StrategyConfig,
     backtest,
     buy_and_hold,
     cross_sectional_positions,
@@ -25,16 +19,22 @@ from qseq.backtest.strategy import (
     trailing_vol,
 )
 from qseq.backtest.walk_forward import WalkForwardResult
-from qseq.errors import DataError
-
-if TYPE_CHECKING:
-    from qseq.pipeline.spec import CostsSection, PipelineSpec, StrategySection
+from qseq.errors import ConfigError, DataError
+from qseq.metrics import (
+    PERIODS_PER_YEAR,
+    VOL_TARGETS,
+    diebold_mariano,
+    forecast_metrics,
+    strategy_metrics,
+)
 
 
 @dataclass
 class Evaluation:
     metrics: pd.DataFrame  # model, kind, horizon, metric, value, benchmark
     equity: pd.DataFrame  # date, model, net_return, equity, drawdown, rolling_sharpe, turnover
+    model: str = ""  # the model under test
+    target: str = "log_return"
 
 
 def bar_log_returns(panel: pd.DataFrame) -> pd.DataFrame:
@@ -44,7 +44,7 @@ def bar_log_returns(panel: pd.DataFrame) -> pd.DataFrame:
 
 
 def model_positions(forecasts: pd.DataFrame, returns: pd.DataFrame,
-                    strategy: StrategySection) -> pd.DataFrame:
+                    strategy: StrategyConfig) -> pd.DataFrame:
     """Positions [decision dates x tickers] of one model's forecasts under ``strategy``."""
     if strategy.signal_horizon == "sum":
         signal = forecasts.groupby(["date", "ticker"])["y_hat"].sum().unstack("ticker")
@@ -65,8 +65,8 @@ def model_positions(forecasts: pd.DataFrame, returns: pd.DataFrame,
     return pd.DataFrame(cols) / len(cols)
 
 
-def run_strategies(forecasts: pd.DataFrame, panel: pd.DataFrame, strategy: StrategySection,
-                   costs: CostsSection, with_buy_and_hold: bool) -> dict[str, pd.DataFrame]:
+def run_strategies(forecasts: pd.DataFrame, panel: pd.DataFrame, strategy: StrategyConfig,
+                   costs: CostsConfig, with_buy_and_hold: bool) -> dict[str, pd.DataFrame]:
     """Per-bar backtest results per model (and buy-and-hold) over the out-of-sample dates."""
     returns = bar_log_returns(panel)
     out = {}
@@ -106,16 +106,49 @@ def dm_tests(forecasts: pd.DataFrame, model: str, benchmarks: list[str]) -> list
     return rows
 
 
-def evaluate(result: WalkForwardResult, panel: pd.DataFrame, spec: PipelineSpec) -> Evaluation:
-    forecasts = result.forecasts
+def evaluate(
+    forecasts: WalkForwardResult | pd.DataFrame,
+    panel: pd.DataFrame,
+    *,
+    model: str | None = None,
+    target: str | None = None,
+    strategy: StrategyConfig | None = None,
+    costs: CostsConfig | None = None,
+    buy_and_hold: bool = True,
+    rolling_sharpe_bars: int = 126,
+) -> Evaluation:
+    """Score stitched out-of-sample forecasts: accuracy per model and horizon, Diebold-Mariano
+    of ``model`` against every other model in the frame, and (return targets) the P&L of each
+    model's positions under ``strategy`` after ``costs``, with buy-and-hold beside them.
+
+    forecasts: a :class:`WalkForwardResult` or its tidy frame (date, ticker, horizon, y_hat,
+    y_true, fold, model). model: the model under test (default: the result's model, or the
+    only non-baseline name); target: default the result's target, else ``log_return``.
+    """
+    from qseq.backtest.walk_forward import BASELINES
+
+    if isinstance(forecasts, WalkForwardResult):
+        model = model or forecasts.spec.forecast.model
+        target = target or forecasts.spec.forecast.target
+        forecasts = forecasts.forecasts
+    target = target or "log_return"
+    strategy = strategy or StrategyConfig()
+    costs = costs or CostsConfig()
+    names = list(pd.unique(forecasts["model"]))
+    if model is None:
+        learned = [n for n in names if n not in BASELINES]
+        if len(learned) != 1:
+            raise ConfigError(f"name the model under test (model=...); the frame holds {names}")
+        model = learned[0]
+    if model not in names:
+        raise ConfigError(f"model {model!r} is not in the forecasts (they hold {names})")
     scored = forecasts[np.isfinite(forecasts["y_true"])]
     if scored.empty:
         raise DataError("no out-of-sample forecast has a known outcome yet; use an earlier "
                         "--as-of or fewer walk_forward.train_bars")
-    model = spec.model.name
     rows: list[dict] = []
     for name, part in scored.groupby("model", sort=False):
-        table = forecast_metrics(part, target=spec.target)
+        table = forecast_metrics(part, target=target)
         for horizon, values in table.to_dict(orient="index").items():
             rows += [{"model": name, "kind": "forecast", "horizon": str(horizon), "metric": metric,
                       "value": float(value), "benchmark": ""} for metric, value in values.items()]
@@ -123,10 +156,9 @@ def evaluate(result: WalkForwardResult, panel: pd.DataFrame, spec: PipelineSpec)
     rows += dm_tests(scored, model, benchmarks)
 
     equity_frames = []
-    if spec.target not in VOL_TARGETS:
-        results = run_strategies(forecasts, panel, spec.strategy, spec.costs,
-                                 "buy_and_hold" in spec.baselines)
-        window = spec.report.rolling_sharpe_bars
+    if target not in VOL_TARGETS:
+        results = run_strategies(forecasts, panel, strategy, costs, buy_and_hold)
+        window = rolling_sharpe_bars
         for name, res in results.items():
             summary = strategy_metrics(res)
             rows += [{"model": name, "kind": "strategy", "horizon": "", "metric": metric,
@@ -144,4 +176,4 @@ def evaluate(result: WalkForwardResult, panel: pd.DataFrame, spec: PipelineSpec)
     equity = (pd.concat(equity_frames, ignore_index=True) if equity_frames else
               pd.DataFrame(columns=["date", "model", "net_return", "equity", "drawdown",
                                     "rolling_sharpe", "turnover"]))
-    return Evaluation(metrics, equity)
+    return Evaluation(metrics, equity, model, target)

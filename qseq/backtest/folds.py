@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from qseq.data.windows import Windows
+from qseq.data.windows import Windows, purged_split
 from qseq.errors import ConfigError, DataError
 
 TRAIN_WINDOWS = ("expanding", "rolling")
@@ -138,32 +138,17 @@ class FoldWindows:
 
 
 def fold_windows(windows: Windows, fold: Fold, config: WalkForwardConfig, max_horizon: int) -> FoldWindows:
-    """Training / validation / test window positions of ``fold``.
-
-    A training window needs every target known and its last target bar (the ``max_horizon``-th
-    bar after the anchor, of the same ticker) at least ``embargo + 1`` bars before the test
-    block. Validation is the last ``val_frac`` of the training dates, after a purge gap.
-    """
-    anchor_pos = fold.dates.searchsorted(windows.anchor_date)
-    target_row = windows.anchors + max_horizon
-    in_range = target_row < len(windows.row_date)
-    safe_row = np.where(in_range, target_row, 0)
-    same = in_range & (windows.row_ticker[safe_row] == windows.ticker)
-    target_pos = np.where(same, fold.dates.searchsorted(windows.row_date[safe_row]), np.iinfo(np.int64).max)
-    known = np.isfinite(windows.y).all(axis=1)
-    train_mask = ((anchor_pos >= fold.train_start) & (anchor_pos <= fold.train_end) & known
-                  & (target_pos <= fold.test_start - 1 - config.embargo))
-    test = np.flatnonzero((anchor_pos >= fold.test_start) & (anchor_pos <= fold.test_end))
-    train = np.flatnonzero(train_mask)
+    """Training / validation / test window positions of ``fold``, purged by
+    :func:`qseq.data.windows.purged_split` (training targets end more than ``embargo`` bars
+    before the test block). Validation is the last ``val_frac`` of the training dates."""
+    bounds = [(fold.train_start, fold.train_end), (fold.test_start, fold.test_end)]
+    train, test = purged_split(windows, fold.dates, bounds, max_horizon, config.embargo)
     val = np.zeros(0, dtype=np.int64)
     if config.val_frac > 0 and len(train):
-        train_dates = np.unique(anchor_pos[train])
+        train_dates = np.unique(fold.dates.searchsorted(windows.anchor_date[train]))
         n_val = int(round(len(train_dates) * config.val_frac))
         if n_val >= 1 and len(train_dates) - n_val > max_horizon:
-            val_start = train_dates[-n_val]
-            is_val = anchor_pos[train] >= val_start
-            # purge: training targets must end before the first validation anchor
-            keep_train = ~is_val & (target_pos[train] < val_start)
-            val = train[is_val]
-            train = train[keep_train]
+            val_start = int(train_dates[-n_val])
+            bounds = [(fold.train_start, val_start - 1), (val_start, fold.train_end), bounds[1]]
+            train, val, test = purged_split(windows, fold.dates, bounds, max_horizon, config.embargo)
     return FoldWindows(train, val, test)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,13 +24,12 @@ from qseq.backtest.importance import overall_importance, rank_agreement
 if TYPE_CHECKING:
     from qseq.backtest.evaluate import Evaluation
     from qseq.backtest.walk_forward import WalkForwardResult
-    from qseq.pipeline.spec import PipelineSpec
 
 FIGURES = ("equity", "drawdown", "rolling_sharpe", "forecast_vs_actual", "importance",
            "importance_drift", "attention_heatmap", "fold_timeline")
 
 
-def _figures(spec: PipelineSpec, result: WalkForwardResult, ev: Evaluation) -> dict[str, object]:
+def _figures(result: WalkForwardResult, ev: Evaluation, rolling_sharpe_bars: int) -> dict[str, object]:
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
@@ -38,7 +38,7 @@ def _figures(spec: PipelineSpec, result: WalkForwardResult, ev: Evaluation) -> d
     for name, column, title in (("equity", "equity", "Equity after costs (growth of 1)"),
                                 ("drawdown", "drawdown", "Drawdown"),
                                 ("rolling_sharpe", "rolling_sharpe",
-                                 f"Rolling Sharpe ({spec.report.rolling_sharpe_bars} bars)")):
+                                 f"Rolling Sharpe ({rolling_sharpe_bars} bars)")):
         fig = go.Figure()
         for model, part in eq.groupby("model", sort=False):
             fig.add_trace(go.Scatter(x=part["date"], y=part[column], name=str(model), mode="lines"))
@@ -89,7 +89,7 @@ def _figures(spec: PipelineSpec, result: WalkForwardResult, ev: Evaluation) -> d
         w = heat.assign(weighted=heat["weight"] * heat["n"]).groupby(["horizon", "lag"])
         grid = (w["weighted"].sum() / w["n"].sum()).unstack("lag")
         fig.add_trace(go.Heatmap(z=grid.to_numpy(), x=[f"lag {c}" for c in grid.columns],
-                                 y=[f"h{spec.window.horizon_tuple[i - 1]}" for i in grid.index]))
+                                 y=[f"h{result.spec.forecast.horizons[i - 1]}" for i in grid.index]))
         fig.update_layout(title="Temporal attention: mean weight per lag (0 = last bar) and horizon")
     else:
         fig.add_annotation(text="this model has no temporal attention", showarrow=False)
@@ -129,24 +129,22 @@ def _metrics_table(ev: Evaluation) -> str:
     return f"<table class='metrics'><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
-def write_report(out: str | Path, spec: PipelineSpec, result: WalkForwardResult, ev: Evaluation,
-                 manifest: dict) -> Path:
-    """Write the report to ``out`` atomically. Returns the path."""
-    figs = _figures(spec, result, ev)
+def write_report(out: str | Path, result: WalkForwardResult, ev: Evaluation, *,
+                 title: str | None = None, notes: Sequence[str] = (),
+                 rolling_sharpe_bars: int = 126) -> Path:
+    """Write the walk-forward report of ``result`` scored by ``ev`` to ``out`` atomically.
+    ``notes`` are extra lines for the header (data source, spec hash, ...). Returns the path."""
+    figs = _figures(result, ev, rolling_sharpe_bars)
     parts = []
     for i, name in enumerate(FIGURES):
         parts.append(figs[name].to_html(full_html=False, include_plotlyjs=i == 0, div_id=f"fig-{name}"))
-    title = spec.report.title or f"{spec.name} as of {manifest['as_of']}"
-    data = manifest["data"]
-    facts = [f"model {spec.model.name}, lookback {spec.window.lookback}, horizons "
-             f"{list(spec.window.horizon_tuple)}, target {spec.target}",
-             f"data {data['source']} ({data['detail']}): {data['first_date']} .. {data['last_date']}, "
-             f"{len(data['tickers'])} tickers",
-             f"walk-forward: {manifest['folds']} folds, {spec.walk_forward.train_window} training "
-             f"window, refit {spec.walk_forward.refit} every {spec.walk_forward.test_bars} bars, "
-             f"costs {spec.costs.bps} bps + slippage {spec.costs.slippage_bps} bps",
-             f"spec sha256 {manifest['spec_sha256'][:16]}, seed {spec.seed}",
-             *data["notes"]]
+    cfg, folds = result.spec.forecast, result.spec.folds
+    title = title or f"{cfg.model} walk-forward"
+    facts = [f"model {cfg.model}, lookback {cfg.lookback}, horizons {list(cfg.horizons)}, "
+             f"target {cfg.target}, seed {cfg.seed}",
+             f"walk-forward: {result.folds['fold'].nunique()} folds, {folds.train_window} training "
+             f"window, refit {folds.refit} every {folds.test_bars} bars",
+             *notes]
     items = "".join(f"<li>{html.escape(str(f))}</li>" for f in facts)
     page = (
         "<!DOCTYPE html><html><head><meta charset='utf-8'>"

@@ -16,7 +16,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -24,12 +24,13 @@ import pandas as pd
 import torch
 
 from qseq._io import atomic_write_text, atomic_write_with
+from qseq.backtest.baselines import baseline_forecast
 from qseq.backtest.folds import Fold, WalkForwardConfig, fold_windows, make_folds
 from qseq.backtest.importance import attention_summary, permutation_importance
-from qseq.data.windows import Windows, make_windows, rows_covered
+from qseq.config import ForecastConfig, to_dict
+from qseq.data.windows import Windows, rows_covered
 from qseq.errors import ConfigError, DataError
 from qseq.forecaster import Forecaster, panel_fingerprint
-from qseq.train import TrainConfig
 
 log = logging.getLogger(__name__)
 ENGINES = ("local", "ray")
@@ -38,52 +39,34 @@ BASELINES = ("random_walk", "ar", "har", "garch")
 
 @dataclass(frozen=True)
 class WalkForwardSpec:
-    """Everything a walk-forward run depends on (besides the data)."""
+    """Everything a walk-forward run depends on besides the data: the forecaster's config,
+    the fold layout, and what is run beside the model."""
 
-    model: str = "gru"
-    lookback: int = 64
-    horizons: tuple[int, ...] = (1, 2, 3, 4, 5)
-    features: tuple[str, ...] = ("log_return", "log_volume_change")
-    future_features: tuple[str, ...] = ()
-    target: str = "log_return"
-    hidden_size: int = 64
-    num_layers: int = 2
-    dropout: float = 0.0
-    ticker_dim: int = 8
-    quantiles: tuple[float, ...] = ()
-    train: TrainConfig = field(default_factory=TrainConfig)
+    forecast: ForecastConfig = field(default_factory=ForecastConfig)
     folds: WalkForwardConfig = field(default_factory=WalkForwardConfig)
     per_ticker: bool = False
     baselines: tuple[str, ...] = ("random_walk",)
     ar_order: int = 1
     permutation_repeats: int = 3
-    seed: int = 0
     threads: int = 0  # torch threads per task; 0 = torch's default
 
     def __post_init__(self) -> None:
-        self.forecaster()  # validates model, features, known-future inputs, quantiles
+        object.__setattr__(self, "baselines", tuple(self.baselines))
         unknown = sorted(set(self.baselines) - set(BASELINES))
         if unknown:
             raise ConfigError(f"unknown baselines {unknown}; choose from {list(BASELINES)}")
+        target = self.forecast.target
         vol_only = {"har", "garch"} & set(self.baselines)
-        if vol_only and self.target != "realized_vol":
+        if vol_only and target != "realized_vol":
             raise ConfigError(f"baselines {sorted(vol_only)} forecast volatility; use them with "
                               "target realized_vol")
-        if "ar" in self.baselines and self.target == "realized_vol":
+        if "ar" in self.baselines and target == "realized_vol":
             raise ConfigError("the ar baseline forecasts returns; for realized_vol use har/garch")
         if self.permutation_repeats < 0:
             raise ConfigError("permutation_repeats must be >= 0")
 
-    def forecaster(self) -> Forecaster:
-        return Forecaster(self.model, lookback=self.lookback, horizons=self.horizons,
-                          features=self.features, target=self.target, hidden_size=self.hidden_size,
-                          future_features=self.future_features,
-                          num_layers=self.num_layers, dropout=self.dropout,
-                          ticker_dim=self.ticker_dim, quantiles=self.quantiles, train=self.train,
-                          seed=self.seed, device="cpu")
-
     def digest(self) -> str:
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True, default=str).encode()).hexdigest()
+        return hashlib.sha256(json.dumps(to_dict(self), sort_keys=True, default=str).encode()).hexdigest()
 
 
 @dataclass
@@ -159,6 +142,46 @@ def calendar(panel: pd.DataFrame) -> pd.DatetimeIndex:
 
 
 def walk_forward(
+    forecaster: Forecaster | ForecastConfig,
+    panel: pd.DataFrame,
+    *,
+    folds: WalkForwardConfig | None = None,
+    baselines: Sequence[str] = ("random_walk",),
+    per_ticker: bool = False,
+    ar_order: int = 1,
+    permutation_repeats: int = 0,
+    threads: int = 0,
+    engine: str = "local",
+    workers: int | str = 1,
+    work_dir: str | Path | None = None,
+    on_fold: Callable[[FoldOutput], None] | None = None,
+    ray_address: str | None = None,
+) -> WalkForwardResult:
+    """Walk-forward forecasts of ``panel`` (indexed ``(date, ticker)``) by ``forecaster``'s
+    config (a :class:`Forecaster` or its :class:`ForecastConfig`), refit per fold.
+
+    folds: the fold layout (default :class:`WalkForwardConfig`); baselines (random_walk, ar,
+    and for realized_vol har, garch) run through the same folds; per_ticker: one model per
+    ticker instead of one panel model; permutation_repeats: permutation importance per fold.
+    engine: ``local`` (in this process, or a process pool with ``workers > 1``) or ``ray``
+    (each task a Ray task; ``ray_address`` joins a running cluster, default a local one bound
+    to 127.0.0.1). ``workers="auto"``: one worker per CPU this process may use, at most one per
+    task. Pool workers get ``threads`` torch threads each, or (0) an equal share of the CPUs, so
+    workers x threads never oversubscribes the machine. Same seed, same results from every
+    engine. ``work_dir`` keeps finished folds, so an interrupted run resumes.
+    """
+    config = forecaster.config if isinstance(forecaster, Forecaster) else forecaster
+    if not isinstance(config, ForecastConfig):
+        raise ConfigError(f"walk_forward takes a Forecaster or a ForecastConfig, got "
+                          f"{type(forecaster).__name__}")
+    spec = WalkForwardSpec(forecast=config, folds=folds or WalkForwardConfig(), per_ticker=per_ticker,
+                           baselines=tuple(baselines), ar_order=ar_order,
+                           permutation_repeats=permutation_repeats, threads=threads)
+    return run_walk_forward(panel, spec, engine=engine, workers=workers, work_dir=work_dir,
+                            on_fold=on_fold, ray_address=ray_address)
+
+
+def run_walk_forward(
     panel: pd.DataFrame,
     spec: WalkForwardSpec,
     *,
@@ -168,21 +191,13 @@ def walk_forward(
     on_fold: Callable[[FoldOutput], None] | None = None,
     ray_address: str | None = None,
 ) -> WalkForwardResult:
-    """Walk-forward forecasts of ``panel`` (indexed ``(date, ticker)``) under ``spec``.
-
-    engine: ``local`` (in this process, or a process pool with ``workers > 1``) or ``ray``
-    (each task a Ray task; ``ray_address`` joins a running cluster, default a local one bound
-    to 127.0.0.1). ``workers="auto"``: one worker per CPU this process may use, at most one per
-    task. Pool workers get ``spec.threads`` torch threads each, or (0) an equal share of the
-    CPUs, so workers x threads never oversubscribes the machine. Same seed, same results from
-    every engine.
-    """
+    """:func:`walk_forward` with everything but the engine settings in one ``spec``."""
     if engine not in ENGINES:
         raise ConfigError(f"unknown engine {engine!r}; choose one of {list(ENGINES)}")
     check_workers(workers)
     t0 = time.perf_counter()
     dates = calendar(panel)
-    folds = make_folds(dates, spec.folds, max(spec.horizons))
+    folds = make_folds(dates, spec.folds, max(spec.forecast.horizons))
     tasks = plan_tasks(panel, spec, folds)
     workers = resolve_workers(workers, len(tasks))
     parts = {t.group: panel[panel.index.get_level_values("ticker").isin(t.tickers)] for t in tasks}
@@ -193,9 +208,12 @@ def walk_forward(
 
         nested = run_on_ray(tasks, parts, dates, spec, work, workers, ray_address,
                             order=largest_first(tasks, folds))
+        for o in (o for chunk in nested for o in chunk):
+            if on_fold is not None:
+                on_fold(o)
     elif workers > 1:
         import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures import ProcessPoolExecutor, as_completed
 
         order = largest_first(tasks, folds)
         threads = spec.threads or max(1, usable_cpus() // workers)
@@ -203,13 +221,14 @@ def walk_forward(
             futures = {i: pool.submit(run_task, tasks[i], parts[tasks[i].group], dates, spec, work,
                                       threads)
                        for i in order}
+            for future in as_completed(futures.values()):
+                for o in future.result():
+                    if on_fold is not None:
+                        on_fold(o)
             nested = [futures[i].result() for i in range(len(tasks))]
     else:
-        nested = [run_task(t, parts[t.group], dates, spec, work) for t in tasks]
+        nested = [run_task(t, parts[t.group], dates, spec, work, on_fold=on_fold) for t in tasks]
     outputs = [o for chunk in nested for o in chunk]
-    if on_fold is not None:
-        for o in outputs:
-            on_fold(o)
     result = WalkForwardResult(
         forecasts=pd.concat([o.forecasts for o in outputs], ignore_index=True),
         folds=pd.DataFrame([{"group": o.group, **o.info} for o in outputs]),
@@ -224,24 +243,24 @@ def walk_forward(
 
 # -- one task ------------------------------------------------------------------------------
 def run_task(task: Task, panel: pd.DataFrame, dates: pd.DatetimeIndex, spec: WalkForwardSpec,
-             work_dir: str | None, threads: int = 0) -> list[FoldOutput]:
+             work_dir: str | None, threads: int = 0,
+             on_fold: Callable[[FoldOutput], None] | None = None) -> list[FoldOutput]:
     """Run ``task``'s folds in order with ``threads`` torch threads (0: ``spec.threads``, or
-    torch's default when that is 0 too). Pure function of its arguments (plus finished folds in
-    ``work_dir``), so every engine gives the same result."""
+    torch's default when that is 0 too), calling ``on_fold`` after each. Pure function of its
+    arguments (plus finished folds in ``work_dir``), so every engine gives the same result."""
     previous_threads = torch.get_num_threads()
     if threads or spec.threads:
         torch.set_num_threads(threads or spec.threads)
     try:
-        return _run_task(task, panel, dates, spec, work_dir)
+        return _run_task(task, panel, dates, spec, work_dir, on_fold)
     finally:
         torch.set_num_threads(previous_threads)  # the local engine runs in the caller's process
 
 
 def _run_task(task: Task, panel: pd.DataFrame, dates: pd.DatetimeIndex, spec: WalkForwardSpec,
-              work_dir: str | None) -> list[FoldOutput]:
-    folds = make_folds(dates, spec.folds, max(spec.horizons))
-    windows = make_windows(panel, spec.features, spec.lookback, spec.horizons, spec.target,
-                           require_targets=False, future_features=spec.future_features)
+              work_dir: str | None, on_fold: Callable[[FoldOutput], None] | None) -> list[FoldOutput]:
+    folds = make_folds(dates, spec.folds, max(spec.forecast.horizons))
+    windows = Forecaster(spec.forecast).windows(panel, require_targets=False)
     data_key = panel_fingerprint(panel)
     outputs: list[FoldOutput] = []
     previous: Forecaster | None = None
@@ -254,6 +273,8 @@ def _run_task(task: Task, panel: pd.DataFrame, dates: pd.DatetimeIndex, spec: Wa
         if done is not None:
             log.info("fold %d of %s: reusing finished fold in %s", i, task.group, fold_dir)
             outputs.append(done)
+            if on_fold is not None:
+                on_fold(done)
             if spec.folds.refit == "warm":
                 previous = Forecaster.load(fold_dir / "model", device="cpu")
             continue
@@ -263,28 +284,31 @@ def _run_task(task: Task, panel: pd.DataFrame, dates: pd.DatetimeIndex, spec: Wa
         if fold_dir is not None:
             save_fold(fold_dir, out, forecaster)
         outputs.append(out)
+        if on_fold is not None:
+            on_fold(out)
         previous = forecaster
     return outputs
 
 
 def run_fold(fold: Fold, windows: Windows, panel: pd.DataFrame, spec: WalkForwardSpec, group: str,
              warm: Forecaster | None = None) -> tuple[FoldOutput, Forecaster]:
-    """Fit on the fold's training windows (scalers refit on its rows), forecast its test block."""
-    h_max = max(spec.horizons)
+    """Fit on the fold's training windows (scalers refit on its rows), forecast its test block.
+    Uses only the forecaster's public surface: ``fit_windows``, ``forecast_windows``, ``scale``."""
+    cfg = spec.forecast
+    h_max = max(cfg.horizons)
     fw = fold_windows(windows, fold, spec.folds, h_max)
     if len(fw.train) < 32:
         raise DataError(f"fold {fold.index} ({group}) has only {len(fw.train)} training windows; "
                         "use more walk_forward.train_bars or a shorter lookback")
     t0 = time.perf_counter()
-    fc = spec.forecaster()
+    fc = Forecaster(cfg, device="cpu")
     warm_model = warm.model_ if warm is not None else None
     tune = None
     if warm_model is not None and spec.folds.warm_bars is not None:
         recent = fold.dates[max(fold.train_end - spec.folds.warm_bars + 1, 0)]
         tune = fw.train[windows.anchor_date[fw.train] >= recent.to_datetime64()]
-    scaled = fc.fit_windows(windows, fw.train, fw.val, warm_start=warm_model,
-                            epochs=spec.folds.warm_epochs if warm_model is not None else None,
-                            tune=tune)
+    fc.fit_windows(windows, fw.train, fw.val, warm_start=warm_model,
+                   epochs=spec.folds.warm_epochs if warm_model is not None else None, tune=tune)
     fit_s = time.perf_counter() - t0
     train_w = windows.subset(fw.train)
     fitted_w = windows.subset(np.concatenate([fw.train, fw.val]))
@@ -303,27 +327,18 @@ def run_fold(fold: Fold, windows: Windows, panel: pd.DataFrame, spec: WalkForwar
         "warm_start": warm_model is not None, "fit_s": fit_s, "threads": torch.get_num_threads(),
         "scaler_x_mean": fc.scaler_x_.mean_.tolist(), "scaler_x_std": fc.scaler_x_.std_.tolist(),
     }
-    fc.split_dates_ = {"train": [info["train_first"], info["train_last_anchor"]],
-                       "test": [info["test_first"], info["test_last"]]}
-    fc.metrics_ = {}
-    fc.data_fingerprint_ = panel_fingerprint(panel)
-
-    test = scaled.subset(fw.test)
     frames, importance, heatmap = [], [], []
-    if len(test):
-        y_hat, attn = fc.predict_scaled(test)
-        if y_hat.ndim == 3:
-            y_hat = y_hat[..., fc._point_index()]
-        y_true = windows.subset(fw.test).y
-        frames.append(_tidy(test, y_hat, y_true, spec, fold.index, spec.model))
-        imp, heat = attention_summary(attn, spec.features)
+    if len(fw.test):
+        tidy, attn = fc.forecast_windows(windows, fw.test)
+        frames.append(tidy[list(FORECAST_COLUMNS)].assign(fold=fold.index, model=cfg.model))
+        imp, heat = attention_summary(attn, cfg.features)
         if imp is not None:
             importance.append(imp.assign(method="attention"))
         if heat is not None:
             heatmap.append(heat)
         if spec.permutation_repeats:
-            perm = permutation_importance(fc.model_, test, spec.permutation_repeats,
-                                          seed=spec.seed + fold.index)
+            perm = permutation_importance(fc.model_, fc.scale(windows.subset(fw.test), targets=True),
+                                          spec.permutation_repeats, seed=cfg.seed + fold.index)
             importance.append(perm.assign(method="permutation"))
         frames.extend(baseline_frames(spec, windows, fw.test, panel, fold))
     forecasts = pd.concat(frames, ignore_index=True) if frames else _empty_forecasts()
@@ -334,18 +349,7 @@ def run_fold(fold: Fold, windows: Windows, panel: pd.DataFrame, spec: WalkForwar
     return FoldOutput(group, fold.index, forecasts, imp_frame, heat_frame, info), fc
 
 
-def _tidy(test: Windows, y_hat: np.ndarray, y_true: np.ndarray, spec: WalkForwardSpec, fold: int,
-          model: str) -> pd.DataFrame:
-    n, h = y_hat.shape
-    return pd.DataFrame({
-        "date": np.repeat(test.anchor_date, h),
-        "ticker": np.repeat(np.asarray(test.tickers, dtype=object)[test.ticker], h),
-        "horizon": np.tile(np.asarray(spec.horizons, dtype=np.int64), n),
-        "y_hat": y_hat.reshape(-1).astype(np.float64),
-        "y_true": y_true.reshape(-1).astype(np.float64),
-        "fold": fold,
-        "model": model,
-    })
+FORECAST_COLUMNS = ("date", "ticker", "horizon", "y_hat", "y_true")
 
 
 def _empty_forecasts() -> pd.DataFrame:
@@ -358,22 +362,22 @@ def _empty_forecasts() -> pd.DataFrame:
 def baseline_frames(spec: WalkForwardSpec, windows: Windows, test_pos: np.ndarray, panel: pd.DataFrame,
                     fold: Fold) -> list[pd.DataFrame]:
     """Baseline forecasts for the fold's test windows, each refit on the fold's training rows."""
+    cfg = spec.forecast
     test = windows.subset(test_pos)
-    y_true = test.y
     # the last bar a training target may reach (the model's windows obey the same bound)
     fit_end = fold.dates[fold.test_start - 1 - spec.folds.embargo]
     frames = []
     for name in spec.baselines:
-        y_hat = np.full(y_true.shape, np.nan)
+        y_hat = np.full(test.y.shape, np.nan)
         for tid, ticker in enumerate(test.tickers):
             mine = test.ticker == tid
             if not mine.any():
                 continue
             bars = panel.xs(ticker, level="ticker")
-            y_hat[mine] = baseline_forecast(name, bars, spec.target, fit_end,
-                                        pd.DatetimeIndex(test.anchor_date[mine]), spec.horizons,
-                                        ar_order=spec.ar_order)
-        frames.append(_tidy(test, y_hat, y_true, spec, fold.index, name))
+            y_hat[mine] = baseline_forecast(name, bars, cfg.target, fit_end,
+                                            pd.DatetimeIndex(test.anchor_date[mine]), cfg.horizons,
+                                            ar_order=spec.ar_order)
+        frames.append(test.tidy(cfg.horizons, y_hat, fold=fold.index, model=name))
     return frames
 
 
@@ -403,27 +407,3 @@ def load_fold(fold_dir: Path, key: str) -> FoldOutput | None:
         return None
     return FoldOutput(saved["group"], int(saved["info"]["fold"]), frames["forecasts"],
                       frames["importance"], frames["heatmap"], saved["info"])
-
-
-def baseline_forecast(name: str, bars: pd.DataFrame, target: str, fit_end: pd.Timestamp,
-                      anchors: pd.DatetimeIndex, horizons: Sequence[int], *, ar_order: int = 1) -> np.ndarray:
-    """[len(anchors), H] forecasts of one ticker's target by a baseline fitted on bars up to
-    ``fit_end`` and conditioned on bars up to each anchor. bars: one ticker, indexed by date."""
-    from qseq.backtest import baselines as bl
-    from qseq.data.features import parkinson_bar_vol
-
-    returns = np.log(bars["close"].astype("float64")).diff()
-    if target == "realized_vol":
-        rv = parkinson_bar_vol(bars)  # the realized_vol target's bar series
-        if name == "random_walk":
-            return bl.random_walk_forecast(rv, fit_end, anchors, horizons, kind="level")
-        if name == "har":
-            return bl.har_forecast(rv, fit_end, anchors, horizons)
-        if name == "garch":
-            return bl.garch_forecast(returns, fit_end, anchors, horizons)
-    elif name == "random_walk":
-        return bl.random_walk_forecast(returns, fit_end, anchors, horizons, kind="return")
-    elif name == "ar":
-        return bl.arima_forecast(returns, fit_end, anchors, horizons, order=(ar_order, 0, 0),
-                                 cumulative=target == "cum_log_return")
-    raise ConfigError(f"baseline {name!r} does not apply to target {target!r}")

@@ -2,26 +2,51 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
-from rich.console import Console
-from rich.table import Table
+import click
 
-from qseq.calendar import next_trading_days
-from qseq.checkpoint import settings_key
-from qseq.cli.reuse import reuse_saved
-from qseq.data.cache import encode_ticker, normalize_ticker
-from qseq.data.calendar_features import FUTURE_FEATURES, check_future_features
-from qseq.data.sources import load_prices
-from qseq.errors import ConfigError, DataError
-from qseq.forecaster import Forecaster, panel_fingerprint
-from qseq.train import TrainConfig
+from qseq.cli.options import config_from_options, config_options
+from qseq.config import ForecastConfig
+from qseq.constants import NAN_POLICIES, OHLC_POLICIES, SOURCES
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from rich.console import Console
+
+    from qseq.forecaster import Forecaster
+
+
+@click.command("forecast")
+@click.option("--ticker", help="Ticker to forecast (SPY uses the bundled S&P 500 proxy offline); "
+                               "with --data, names a single-ticker file's series.")
+@click.option("--data", "data_path", type=click.Path(dir_okay=False),
+              help="CSV/Parquet price file instead of a ticker source.")
+@config_options(ForecastConfig)
+@click.option("--start", help="First date used (YYYY-MM-DD).")
+@click.option("--end", help="Last date used (YYYY-MM-DD).")
+@click.option("--source", default="auto", show_default=True, type=click.Choice(list(SOURCES)))
+@click.option("--offline", is_flag=True, help="Never touch the network (cache, bundled, files).")
+@click.option("--nan-policy", default="raise", show_default=True, type=click.Choice(list(NAN_POLICIES)))
+@click.option("--ohlc-policy", default="raise", show_default=True, type=click.Choice(list(OHLC_POLICIES)))
+@click.option("--out", "out_dir", default="reports", show_default=True,
+              type=click.Path(file_okay=False), help="Folder for the report and checkpoints.")
+@click.option("--refit", is_flag=True, help="Train even if a matching saved model exists.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
+def forecast(**opts) -> None:
+    """Fit (or reuse) a model and forecast the next bars."""
+    from qseq.cli.main import console, err_console
+
+    config = config_from_options(ForecastConfig, opts)
+    run_forecast(console, err_console, config, **opts)
 
 
 def _load(opts: dict) -> tuple[pd.DataFrame, str]:
+    from qseq.data.cache import normalize_ticker
+    from qseq.data.sources import load_prices
+    from qseq.errors import ConfigError, DataError
+
     ticker, path = opts["ticker"], opts["data_path"]
     if not ticker and not path:
         raise ConfigError("give --ticker SYMBOL or --data PATH")
@@ -43,37 +68,15 @@ def _load(opts: dict) -> tuple[pd.DataFrame, str]:
     return panel, key
 
 
-def parse_quantiles(text: str | None) -> tuple[float, ...]:
-    if not text:
-        return ()
-    try:
-        return tuple(float(q) for q in text.split(","))
-    except ValueError:
-        raise ConfigError(f"--quantiles must be comma-separated numbers like 0.1,0.5,0.9; "
-                          f"got {text!r}") from None
+def run_forecast(console: Console, err_console: Console, config: ForecastConfig, **opts) -> None:
+    import shutil
 
+    from qseq.checkpoint import settings_key
+    from qseq.cli.reuse import reuse_saved
+    from qseq.config import to_dict
+    from qseq.data.cache import encode_ticker
+    from qseq.forecaster import Forecaster, panel_fingerprint
 
-def parse_future_features(text: str | None) -> tuple[str, ...]:
-    if not text:
-        return ()
-    if text.strip() == "all":
-        return tuple(FUTURE_FEATURES)
-    return check_future_features([n.strip() for n in text.split(",") if n.strip()])
-
-
-def _cache_key(panel: pd.DataFrame, forecaster: Forecaster, opts: dict) -> str:
-    return settings_key({
-        "data": panel_fingerprint(panel), "spec": forecaster.spec.__dict__,
-        "train": forecaster.train_config.__dict__, "hidden": opts["hidden_size"],
-        "layers": opts["layers"], "seed": opts["seed"], "quantiles": opts["quantiles"],
-    })
-
-
-def run_forecast(console: Console, err_console: Console, **opts) -> None:
-    if opts["horizon"] < 1 or opts["horizon"] > 250:
-        raise ConfigError(f"--horizon must be between 1 and 250 bars, got {opts['horizon']}")
-    if opts["epochs"] < 1:
-        raise ConfigError(f"--epochs must be >= 1, got {opts['epochs']}")
     panel, ticker = _load(opts)
     dates = panel.index.get_level_values("date")
     source = panel.attrs.get("source", "?")
@@ -83,21 +86,14 @@ def run_forecast(console: Console, err_console: Console, **opts) -> None:
     for note in panel.attrs.get("notes", []):
         console.print(f"[yellow]note[/yellow]: {note}")
 
-    forecaster = Forecaster(
-        opts["model"], lookback=opts["lookback"], horizons=opts["horizon"],
-        target=opts["target"], hidden_size=opts["hidden_size"], num_layers=opts["layers"],
-        quantiles=parse_quantiles(opts["quantiles"]),
-        future_features=parse_future_features(opts["future_features"]),
-        train=TrainConfig(epochs=opts["epochs"], batch_size=opts["batch_size"], lr=opts["lr"]),
-        seed=opts["seed"], device=opts["device"],
-    )
-    if forecaster.spec.future_features:
+    forecaster = Forecaster(config, device=opts["device"])
+    if config.future_features:
         console.print("[bold]known-future inputs[/bold]: "
-                      f"{', '.join(forecaster.spec.future_features)} of each forecast date "
-                      "(NYSE calendar), fed to the decoder")
+                      f"{', '.join(config.future_features)} of each forecast date "
+                      f"({config.exchange} calendar), fed to the decoder")
     out_dir = Path(opts["out_dir"])
-    key = _cache_key(panel, forecaster, opts)
-    ckpt = out_dir / "checkpoints" / f"{encode_ticker(ticker)}_{opts['model']}_{key}"
+    key = settings_key({"data": panel_fingerprint(panel), "config": to_dict(config)})
+    ckpt = out_dir / "checkpoints" / f"{encode_ticker(ticker)}_{config.model}_{key}"
     saved = reuse_saved(console, ckpt, lambda p: Forecaster.load(p, device=opts["device"]),
                         opts["refit"], "model", warn_console=err_console)
     if saved is not None:
@@ -111,7 +107,7 @@ def run_forecast(console: Console, err_console: Console, **opts) -> None:
         forecaster.save(ckpt)
         shutil.rmtree(state_dir, ignore_errors=True)
         r = forecaster.result_
-        console.print(f"[bold]model[/bold]: {opts['model']} trained {len(r.history)} epochs, "
+        console.print(f"[bold]model[/bold]: {config.model} trained {len(r.history)} epochs, "
                       f"best epoch {r.best_epoch}; saved to {ckpt}")
     sd = forecaster.split_dates_
     console.print(f"[bold]split[/bold]: train {sd['train'][0]}..{sd['train'][1]}, "
@@ -119,6 +115,8 @@ def run_forecast(console: Console, err_console: Console, **opts) -> None:
                   f", test {sd['test'][0] if sd['test'] else '-'}.."
                   f"{sd['test'][1] if sd['test'] else '-'}")
     _print_metrics(console, forecaster)
+
+    import pandas as pd
 
     latest = forecaster.predict(panel, last_only=True)
     last_date = pd.Timestamp(latest["date"].iloc[0])
@@ -131,17 +129,19 @@ def run_forecast(console: Console, err_console: Console, **opts) -> None:
     full = forecaster.predict(panel)
     val_range = sd["val"] or sd["train"]
     val = full[(full["date"] >= val_range[0]) & (full["date"] <= val_range[1])]
-    report = out_dir / f"{encode_ticker(ticker)}_{opts['model']}_{last_date.date()}.html"
+    report = out_dir / f"{encode_ticker(ticker)}_{config.model}_{last_date.date()}.html"
     notes = [f"data: {source} ({panel.attrs.get('detail', '')})", *panel.attrs.get("notes", [])]
     metrics = forecaster.metrics_.get("val", forecaster.metrics_.get("test"))
-    forecast_report(title=f"{ticker} {opts['model']} forecast as of {last_date.date()}",
+    forecast_report(title=f"{ticker} {config.model} forecast as of {last_date.date()}",
                     history=panel["close"].droplevel("ticker"), validation=val,
                     path_table=path_table, metrics=metrics, notes=notes, out=report)
     console.print(f"[bold]report[/bold]: {report}")
 
 
 def _print_metrics(console: Console, forecaster: Forecaster) -> None:
-    naive = "persistence" if forecaster.spec.target == "realized_vol" else "random walk (zero)"
+    from rich.table import Table
+
+    naive = "persistence" if forecaster.config.target == "realized_vol" else "random walk (zero)"
     for name, frame in forecaster.metrics_.items():
         nominal = frame["nominal"].iloc[0] if "nominal" in frame.columns else None
         table = Table(title=f"{name} metrics vs {naive} baseline",
@@ -164,15 +164,20 @@ def _print_metrics(console: Console, forecaster: Forecaster) -> None:
 
 def _path_table(forecaster: Forecaster, latest: pd.DataFrame, last_date: pd.Timestamp,
                 last_close: float) -> pd.DataFrame:
-    hs = np.asarray(forecaster.spec.horizons)
-    days = next_trading_days(last_date, int(hs.max()))
+    import numpy as np
+    import pandas as pd
+
+    from qseq.calendar import next_trading_days
+
+    hs = np.asarray(forecaster.config.horizons)
+    days = next_trading_days(last_date, int(hs.max()), exchange=forecaster.config.exchange)
     out = pd.DataFrame({"date": days[hs - 1], "horizon": hs, "y_hat": latest["y_hat"].to_numpy()})
     q_cols = [c for c in latest.columns if c.startswith("q")]
     lo, hi = (q_cols[0], q_cols[-1]) if len(q_cols) >= 2 else (None, None)
     if lo:
         out["lo"], out["hi"] = latest[lo].to_numpy(), latest[hi].to_numpy()
         out.attrs["band"] = (lo[1:], hi[1:])
-    target = forecaster.spec.target
+    target = forecaster.config.target
     if target == "log_return" and np.array_equal(hs, np.arange(1, len(hs) + 1)):
         out["cum_log_return"] = out["y_hat"].cumsum()
         out["price"] = last_close * np.exp(out["cum_log_return"])
@@ -186,8 +191,10 @@ def _path_table(forecaster: Forecaster, latest: pd.DataFrame, last_date: pd.Time
 
 def _print_path(console: Console, forecaster: Forecaster, table_df: pd.DataFrame, ticker: str,
                 last_date: pd.Timestamp, last_close: float) -> None:
+    from rich.table import Table
+
     label = {"log_return": "log return", "cum_log_return": "cum. log return",
-             "realized_vol": "realized vol"}[forecaster.spec.target]
+             "realized_vol": "realized vol"}[forecaster.config.target]
     band = table_df.attrs.get("band")
     caption = None
     if band and "price_lo" not in table_df.columns and "price" in table_df.columns:

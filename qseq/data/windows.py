@@ -88,6 +88,29 @@ class Windows:
                        self.anchors[mask_or_index], self.lookback, self.feature_names,
                        self.tickers, self.future, self.row_day)
 
+    def tidy(self, horizons: Sequence[int], y_hat: np.ndarray, y_true: np.ndarray | None = None,
+             **columns: object) -> pd.DataFrame:
+        """The tidy forecast frame of these windows: one row per (window, horizon).
+
+        y_hat (and y_true, default the windows' own targets): [N, H]. Columns: date (the anchor
+        bar), ticker, horizon, y_hat, y_true, then ``columns`` ([N, H] arrays are flattened the
+        same way; scalars are repeated).
+        """
+        n, h = len(self), len(horizons)
+        y_true = self.y if y_true is None else y_true
+        if np.shape(y_hat) != (n, h) or np.shape(y_true) != (n, h):
+            raise DataError(f"expected y_hat and y_true of shape [{n}, {h}], got "
+                            f"{list(np.shape(y_hat))} and {list(np.shape(y_true))}")
+        extra = {k: (np.asarray(v).reshape(-1) if np.ndim(v) == 2 else v) for k, v in columns.items()}
+        return pd.DataFrame({
+            "date": np.repeat(self.anchor_date, h),
+            "ticker": np.repeat(np.asarray(self.tickers, dtype=object)[self.ticker], h),
+            "horizon": np.tile(np.asarray(horizons, dtype=np.int64), n),
+            "y_hat": np.asarray(y_hat, dtype=np.float64).reshape(-1),
+            "y_true": np.asarray(y_true, dtype=np.float64).reshape(-1),
+            **extra,
+        })
+
     def with_values(self, values: np.ndarray, targets: np.ndarray | None = None) -> Windows:
         return Windows(values, self.targets if targets is None else targets, self.row_ticker,
                        self.row_date, self.anchors, self.lookback, self.feature_names,
@@ -155,20 +178,52 @@ class Split:
     test: np.ndarray
 
 
+def purged_split(
+    windows: Windows, calendar: pd.DatetimeIndex | np.ndarray, bounds: Sequence[tuple[int, int]],
+    max_horizon: int, embargo: int = 0,
+) -> list[np.ndarray]:
+    """Window positions of consecutive segments of ``calendar``, purged: the one purge rule.
+
+    calendar: sorted unique dates; bounds: ``(first, last)`` calendar positions (inclusive) of
+    each segment, in time order. A window belongs to segment k when its anchor date lies in
+    ``bounds[k]``; unless k is the last segment, all its targets must also be known and its
+    last target bar (``max_horizon`` bars of the same ticker after the anchor) must fall more
+    than ``embargo`` bars before the next segment starts. So no target of an earlier segment
+    reaches a later one, on any ticker, even where a ticker has holes. The last segment (a test
+    block) keeps windows whose targets are not known yet.
+    """
+    calendar = pd.DatetimeIndex(calendar)
+    anchor_pos = calendar.searchsorted(windows.anchor_date)
+    target_row = windows.anchors + max_horizon
+    in_range = target_row < len(windows.row_date)
+    safe_row = np.where(in_range, target_row, 0)
+    same = in_range & (windows.row_ticker[safe_row] == windows.ticker)
+    target_pos = np.where(same, calendar.searchsorted(windows.row_date[safe_row]),
+                          np.iinfo(np.int64).max)
+    known = np.isfinite(windows.y).all(axis=1)
+    out = []
+    for k, (first, last) in enumerate(bounds):
+        mask = (anchor_pos >= first) & (anchor_pos <= last)
+        if k + 1 < len(bounds):
+            mask &= known & (target_pos < bounds[k + 1][0] - embargo)
+        out.append(np.flatnonzero(mask))
+    return out
+
+
 def chronological_split(
     windows: Windows, val_frac: float = 0.15, test_frac: float = 0.15, gap: int = 1
 ) -> Split:
-    """Split windows by anchor date into train / validation / test.
+    """Split windows by anchor date into train / validation / test, purged by
+    :func:`purged_split` with ``gap`` as the longest horizon.
 
-    Segment boundaries fall on dates shared by all tickers. Then, per ticker, the first ``gap``
-    bars after the previous segment's last anchor are purged, so with ``gap >= max horizon``
-    no training target overlaps a validation or test target.
+    Segment boundaries fall on anchor dates: training takes the first ``1 - val_frac -
+    test_frac`` of them, validation the next ``val_frac``. Windows at the end of the training
+    and validation segments whose targets would reach the next segment are dropped.
     """
     if not (0 <= val_frac < 1 and 0 <= test_frac < 1 and val_frac + test_frac < 1):
         raise ConfigError(f"val_frac={val_frac} and test_frac={test_frac} must be in [0, 1) "
                           "and sum to less than 1")
-    dates = windows.anchor_date
-    unique = np.unique(dates)
+    unique = np.unique(windows.anchor_date)
     if len(unique) < 3:
         raise DataError(f"only {len(unique)} window dates; need more data to split")
     n = len(unique)
@@ -176,19 +231,12 @@ def chronological_split(
     n_val = int(round(n * val_frac))
     d_train = unique[max(n_train - 1, 0)]
     d_val = unique[min(max(n_train + n_val - 1, 0), n - 1)]
-    segment = np.where(dates <= d_train, 0, np.where(dates <= d_val, 1, 2))
-    rows = windows.anchors
-    ticks = windows.ticker
-    keep = np.ones(len(rows), dtype=bool)
-    n_tickers = len(windows.tickers)
-    for seg in (1, 2):
-        prior = segment < seg
-        last = np.full(n_tickers, -(10**12), dtype=np.int64)
-        np.maximum.at(last, ticks[prior], rows[prior])
-        mine = segment == seg
-        keep &= ~(mine & (rows - last[ticks] <= gap))
-    pos = np.arange(len(rows))
-    return Split(pos[keep & (segment == 0)], pos[keep & (segment == 1)], pos[keep & (segment == 2)])
+    calendar = pd.DatetimeIndex(np.unique(windows.row_date))
+    p_train, p_val = calendar.searchsorted(d_train), calendar.searchsorted(d_val)
+    train, val, test = purged_split(
+        windows, calendar, [(0, p_train), (p_train + 1, p_val), (p_val + 1, len(calendar) - 1)],
+        max_horizon=gap)
+    return Split(train, val, test)
 
 
 def rows_covered(windows: Windows) -> np.ndarray:

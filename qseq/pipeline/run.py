@@ -26,7 +26,7 @@ from filelock import FileLock, Timeout
 from qseq import __version__
 from qseq._io import atomic_write_text, atomic_write_with
 from qseq.backtest.evaluate import evaluate
-from qseq.backtest.walk_forward import walk_forward
+from qseq.backtest.walk_forward import FoldOutput, run_walk_forward
 from qseq.data.sources import load_prices, parse_date
 from qseq.errors import ConfigError, DataError, QseqError
 from qseq.forecaster import panel_fingerprint
@@ -120,11 +120,21 @@ def _run_locked(spec: PipelineSpec, root: Path, as_of: str | None, offline: bool
 
     wf_spec = spec.walk_forward_spec()
     t_wf = time.perf_counter()
-    result = walk_forward(panel, wf_spec, engine=engine or spec.engine.kind,
-                          workers=workers or spec.engine.workers, work_dir=partial / "checkpoints",
-                          ray_address=spec.engine.address)
+
+    def fold_done(out: FoldOutput) -> None:  # a line per fold, so cron logs show progress
+        info = out.info
+        log.info("pipeline %s: fold %d of %s done (test %s..%s, %d training windows, %.1f s)",
+                 spec.name, out.fold, out.group, info["test_first"], info["test_last"],
+                 info["n_train"], info["fit_s"])
+
+    result = run_walk_forward(panel, wf_spec, engine=engine or spec.engine.kind,
+                              workers=workers or spec.engine.workers,
+                              work_dir=partial / "checkpoints", ray_address=spec.engine.address,
+                              on_fold=fold_done)
     wf_s = time.perf_counter() - t_wf
-    ev = evaluate(result, panel, spec)
+    ev = evaluate(result, panel, strategy=spec.strategy, costs=spec.costs,
+                  buy_and_hold="buy_and_hold" in spec.baselines,
+                  rolling_sharpe_bars=spec.report.rolling_sharpe_bars)
 
     def parquet(name: str, frame: pd.DataFrame) -> None:
         atomic_write_with(partial / f"{name}.parquet", lambda p: frame.to_parquet(p, index=False))
@@ -146,7 +156,7 @@ def _run_locked(spec: PipelineSpec, root: Path, as_of: str | None, offline: bool
                  "tickers": sorted(map(str, pd.unique(panel.index.get_level_values("ticker")))),
                  "rows": len(panel), "fingerprint": panel_fingerprint(panel)},
         "versions": _versions(),
-        "seed": spec.seed,
+        "seed": spec.forecaster.seed,
         "engine": engine or spec.engine.kind,
         "workers": result.timings["workers"],
         "folds": int(result.folds["fold"].nunique()),
@@ -155,7 +165,14 @@ def _run_locked(spec: PipelineSpec, root: Path, as_of: str | None, offline: bool
     }
     from qseq.backtest.report import write_report
 
-    write_report(partial / "report.html", spec, result, ev, manifest)
+    data = manifest["data"]
+    write_report(partial / "report.html", result, ev,
+                 title=spec.report.title or f"{spec.name} as of {stamp}",
+                 rolling_sharpe_bars=spec.report.rolling_sharpe_bars,
+                 notes=[f"data {data['source']} ({data['detail']}): {data['first_date']} .. "
+                        f"{data['last_date']}, {len(data['tickers'])} tickers",
+                        f"costs {spec.costs.bps} bps + slippage {spec.costs.slippage_bps} bps",
+                        f"spec sha256 {manifest['spec_sha256'][:16]}", *data["notes"]])
     manifest["timings_s"]["total"] = round(time.perf_counter() - t0, 3)
     # timings vary run to run; everything else in the manifest is a function of the inputs
     atomic_write_text(partial / "manifest.json", json.dumps(manifest, indent=2, default=str))

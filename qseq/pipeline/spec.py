@@ -1,9 +1,13 @@
-"""Pipeline specs: YAML read with ``safe_load`` (duplicate keys rejected) and converted by one
-strict ``from_dict`` that names unknown keys by dotted path with a close-match suggestion.
+"""Pipeline specs: a thin YAML front-end over the API. Each section is the config the API
+takes: ``forecaster`` is :class:`qseq.config.ForecastConfig` (what ``Forecaster`` takes),
+``walk_forward`` is :class:`qseq.backtest.folds.WalkForwardConfig` (plus ``per_ticker``),
+``strategy`` and ``costs`` are what :func:`qseq.evaluate` takes. YAML is read with
+``safe_load`` (duplicate keys rejected) and converted by one strict ``from_dict`` that names
+unknown keys by dotted path with a close-match suggestion.
 
-Everything is validated before any work starts: section dataclasses check their values in
-``__post_init__`` and the spec checks the combinations (a cross-sectional strategy needs a
-panel, volatility baselines need a volatility target, ...).
+Specs written for qseq 0.1's layout (top-level ``features``/``target``/``seed``, ``window``,
+``model`` and ``training`` sections) are converted on load, with a warning that shows the new
+``forecaster:`` section.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import dataclasses
 import difflib
 import hashlib
 import json
+import logging
 import re
 import types
 import typing
@@ -22,18 +27,16 @@ from typing import Any
 import yaml
 
 from qseq.backtest.folds import WalkForwardConfig
+from qseq.backtest.strategy import CostsConfig, StrategyConfig
 from qseq.backtest.walk_forward import BASELINES, ENGINES, WalkForwardSpec
+from qseq.config import ForecastConfig
 from qseq.data.cache import normalize_ticker
-from qseq.data.features import TARGETS, parse_feature
 from qseq.data.sources import SOURCES
 from qseq.data.validate import NAN_POLICIES, OHLC_POLICIES
 from qseq.errors import ConfigError
-from qseq.models import get_spec
-from qseq.train import TrainConfig
 
+log = logging.getLogger(__name__)
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
-STRATEGY_KINDS = ("single", "cross_sectional")
-RULES = ("sign", "threshold", "vol_scaled")
 
 
 @dataclass(frozen=True)
@@ -70,79 +73,8 @@ class DataSection:
 
 
 @dataclass(frozen=True)
-class WindowSection:
-    lookback: int = 64
-    horizons: int | tuple[int, ...] = 5
-
-    @property
-    def horizon_tuple(self) -> tuple[int, ...]:
-        if isinstance(self.horizons, int):
-            if self.horizons < 1:
-                raise ConfigError(f"window.horizons must be >= 1, got {self.horizons}")
-            return tuple(range(1, self.horizons + 1))
-        if not self.horizons or min(self.horizons) < 1:
-            raise ConfigError(f"window.horizons must be positive, got {list(self.horizons)}")
-        return tuple(sorted(set(self.horizons)))
-
-
-@dataclass(frozen=True)
-class ModelSection:
-    name: str = "gru"
-    hidden_size: int = 64
-    num_layers: int = 2
-    dropout: float = 0.0
-    ticker_dim: int = 8
-    quantiles: tuple[float, ...] = ()
-
-    def __post_init__(self) -> None:
-        get_spec(self.name)
-
-
-@dataclass(frozen=True)
 class WalkForwardSection(WalkForwardConfig):
     per_ticker: bool = False
-
-
-@dataclass(frozen=True)
-class StrategySection:
-    """How forecasts become positions (acting on the next bar).
-
-    kind: ``single`` (one position per ticker from its own forecast) or ``cross_sectional``
-    (rank tickers each day: long the top k, short the bottom k, or long-only). signal_horizon: which
-    forecast horizon is the signal (``sum``: the sum of all horizons' forecasts).
-    """
-
-    kind: str = "single"
-    rule: str = "sign"
-    threshold: float = 0.0
-    scale: float = 1.0
-    cap: float = 1.0
-    long_only: bool = False
-    k: int = 5
-    vol_window: int = 20
-    signal_horizon: int | str = 1
-
-    def __post_init__(self) -> None:
-        if self.kind not in STRATEGY_KINDS:
-            raise ConfigError(f"strategy.kind must be one of {list(STRATEGY_KINDS)}, got {self.kind!r}")
-        if self.rule not in RULES:
-            raise ConfigError(f"strategy.rule must be one of {list(RULES)}, got {self.rule!r}")
-        if self.cap <= 0 or self.threshold < 0 or self.k < 1 or self.vol_window < 2:
-            raise ConfigError("strategy: cap must be > 0, threshold >= 0, k >= 1, vol_window >= 2")
-        if self.signal_horizon != "sum" and not (isinstance(self.signal_horizon, int)
-                                                 and self.signal_horizon >= 1):
-            raise ConfigError("strategy.signal_horizon must be a horizon or 'sum', "
-                              f"got {self.signal_horizon!r}")
-
-
-@dataclass(frozen=True)
-class CostsSection:
-    bps: float = 1.0
-    slippage_bps: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.bps < 0 or self.slippage_bps < 0:
-            raise ConfigError("costs.bps and costs.slippage_bps must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -194,36 +126,26 @@ class PipelineSpec:
     name: str
     data: DataSection
     description: str = ""
-    features: tuple[str, ...] = ("log_return", "log_volume_change")
-    future_features: tuple[str, ...] = ()  # known-future calendar inputs (seq2seq decoders)
-    target: str = "log_return"
-    window: WindowSection = field(default_factory=WindowSection)
-    model: ModelSection = field(default_factory=ModelSection)
-    training: TrainConfig = field(default_factory=TrainConfig)
+    forecaster: ForecastConfig = field(default_factory=ForecastConfig)
     walk_forward: WalkForwardSection = field(default_factory=WalkForwardSection)
-    strategy: StrategySection = field(default_factory=StrategySection)
-    costs: CostsSection = field(default_factory=CostsSection)
+    strategy: StrategyConfig = field(default_factory=StrategyConfig)
+    costs: CostsConfig = field(default_factory=CostsConfig)
     baselines: tuple[str, ...] = ("buy_and_hold", "random_walk")
     ar_order: int = 1
     importance: ImportanceSection = field(default_factory=ImportanceSection)
     report: ReportSection = field(default_factory=ReportSection)
     schedule: ScheduleSection = field(default_factory=ScheduleSection)
     engine: EngineSection = field(default_factory=EngineSection)
-    seed: int = 0
 
     def __post_init__(self) -> None:
         if not NAME_RE.fullmatch(self.name):
             raise ConfigError(f"name {self.name!r} must be lowercase letters, digits, '_' or '-' "
                               "(it names the report folder)")
-        if self.target not in TARGETS:
-            raise ConfigError(f"target must be one of {list(TARGETS)}, got {self.target!r}")
-        for feature in self.features:
-            parse_feature(feature)
         known = {*BASELINES, "buy_and_hold"}
         unknown = sorted(set(self.baselines) - known)
         if unknown:
             raise ConfigError(f"unknown baselines {unknown}; choose from {sorted(known)}")
-        hs = self.window.horizon_tuple
+        hs = self.forecaster.horizons
         if isinstance(self.strategy.signal_horizon, int) and self.strategy.signal_horizon not in hs:
             raise ConfigError(f"strategy.signal_horizon {self.strategy.signal_horizon} is not one of "
                               f"the forecast horizons {list(hs)}")
@@ -233,22 +155,57 @@ class PipelineSpec:
         wf = self.walk_forward
         folds = WalkForwardConfig(**{f.name: getattr(wf, f.name)
                                      for f in dataclasses.fields(WalkForwardConfig)})
-        m = self.model
         return WalkForwardSpec(
-            model=m.name, lookback=self.window.lookback, horizons=self.window.horizon_tuple,
-            features=self.features, future_features=self.future_features, target=self.target,
-            hidden_size=m.hidden_size,
-            num_layers=m.num_layers, dropout=m.dropout, ticker_dim=m.ticker_dim,
-            quantiles=m.quantiles, train=self.training, folds=folds, per_ticker=wf.per_ticker,
+            forecast=self.forecaster, folds=folds, per_ticker=wf.per_ticker,
             baselines=tuple(b for b in self.baselines if b != "buy_and_hold"),
             ar_order=self.ar_order, permutation_repeats=self.importance.permutation_repeats,
-            seed=self.seed, threads=self.engine.threads,
+            threads=self.engine.threads,
         )
 
     def digest(self) -> str:
         """sha256 of the canonical spec (what the run depends on)."""
         return hashlib.sha256(json.dumps(dataclasses.asdict(self), sort_keys=True,
                                          default=str).encode()).hexdigest()
+
+
+_LEGACY = {"features": "features", "future_features": "future_features", "target": "target",
+           "seed": "seed", "window.lookback": "lookback", "window.horizons": "horizons",
+           "model.name": "model", "model.hidden_size": "hidden_size",
+           "model.num_layers": "num_layers", "model.dropout": "dropout",
+           "model.ticker_dim": "ticker_dim", "model.quantiles": "quantiles", "training": "train"}
+
+
+def convert_legacy(raw: dict[str, Any]) -> dict[str, Any]:
+    """A spec in qseq 0.1's layout (``window``/``model``/``training`` sections, top-level
+    ``features``/``target``/``seed``) rewritten with one ``forecaster`` section; other specs
+    are returned unchanged. Unknown keys inside the old sections are errors naming them."""
+    if not any(k.split(".")[0] in raw for k in _LEGACY):
+        return raw
+    if "forecaster" in raw:
+        old = sorted({k.split(".")[0] for k in _LEGACY} & set(raw))
+        raise ConfigError(f"give the forecaster settings in the forecaster section only; move "
+                          f"{old} into it")
+    out = {k: v for k, v in raw.items() if k.split(".")[0] not in {p.split(".")[0] for p in _LEGACY}}
+    forecaster: dict[str, Any] = {}
+    for section in ("window", "model"):
+        body = raw.get(section) or {}
+        if not isinstance(body, dict):
+            raise ConfigError(f"{section} must be a mapping, got {type(body).__name__}")
+        for key in body:
+            if f"{section}.{key}" not in _LEGACY:
+                known = sorted(k.split(".")[1] for k in _LEGACY if k.startswith(f"{section}."))
+                raise ConfigError(f"unknown key '{section}.{key}'; known keys: {known}")
+    for old, new in _LEGACY.items():
+        section, _, key = old.partition(".")
+        if key:
+            if key in (raw.get(section) or {}):
+                forecaster[new] = raw[section][key]
+        elif section in raw:
+            forecaster[new] = raw[section]
+    out["forecaster"] = forecaster
+    log.warning("this spec uses the old layout (window/model/training sections); it was read as "
+                "forecaster: %s", json.dumps(forecaster, default=str))
+    return out
 
 
 # -- YAML -----------------------------------------------------------------------------------
@@ -287,7 +244,7 @@ def load_spec(path: str | Path) -> PipelineSpec:
         raise ConfigError(f"{path}: a pipeline spec is a mapping of sections, got {type(raw).__name__}")
     raw.setdefault("name", path.stem)
     try:
-        return from_dict(PipelineSpec, raw, "")
+        return from_dict(PipelineSpec, convert_legacy(raw), "")
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
 

@@ -11,7 +11,8 @@ import torch
 
 from qseq.backtest import walk_forward as wf_module
 from qseq.backtest.folds import WalkForwardConfig, fold_windows, make_folds
-from qseq.backtest.walk_forward import WalkForwardSpec, walk_forward
+from qseq.backtest.walk_forward import WalkForwardSpec, run_walk_forward
+from qseq.config import ForecastConfig
 from qseq.data.sources import load_prices
 from qseq.data.windows import StandardScaler, make_windows, rows_covered
 from qseq.errors import ConfigError, DataError
@@ -29,7 +30,8 @@ def tiny_spec(**over) -> WalkForwardSpec:
                 features=("log_return", "log_volume_change"), train=TrainConfig(epochs=1, batch_size=128),
                 folds=folds, baselines=("random_walk", "ar"), permutation_repeats=1, seed=3)
     base.update(over)
-    return WalkForwardSpec(**base)
+    forecast = {k: base.pop(k) for k in list(base) if k in ForecastConfig.__dataclass_fields__}
+    return WalkForwardSpec(forecast=ForecastConfig(**forecast), **base)
 
 
 def test_fold_layout_known_answer():
@@ -72,7 +74,7 @@ def test_fold_windows_respect_purge_embargo_and_validation_gap(spy):
 
 def test_each_fold_is_leakage_free_and_stitched(spy):
     spec = tiny_spec()
-    res = walk_forward(spy, spec)
+    res = run_walk_forward(spy, spec)
     folds = res.folds
     assert len(folds) >= 3
     for _, f in folds.iterrows():
@@ -80,7 +82,7 @@ def test_each_fold_is_leakage_free_and_stitched(spy):
         assert f["train_last_target"] < f["test_first"]
         assert f["scaler_last_row"] < f["test_first"]
     # the scaler statistics are exactly those of the fold's training rows
-    w = make_windows(spy, spec.features, spec.lookback, spec.horizons, require_targets=False)
+    w = make_windows(spy, spec.forecast.features, spec.forecast.lookback, spec.forecast.horizons, require_targets=False)
     dates = pd.DatetimeIndex(np.unique(spy.index.get_level_values("date")))
     fold = make_folds(dates, spec.folds, 3)[1]
     fw = fold_windows(w, fold, spec.folds, 3)
@@ -105,7 +107,7 @@ def test_each_fold_is_leakage_free_and_stitched(spy):
 
 def test_future_perturbation_leaves_earlier_folds_unchanged(spy):
     spec = tiny_spec(baselines=("random_walk",))
-    base = walk_forward(spy, spec)
+    base = run_walk_forward(spy, spec)
     cut = pd.Timestamp(base.folds["test_last"].iloc[1]) + pd.Timedelta(days=1)
     shocked = spy.copy()
     after = shocked.index.get_level_values("date") >= cut
@@ -114,7 +116,7 @@ def test_future_perturbation_leaves_earlier_folds_unchanged(spy):
     for col in ("open", "high", "low", "close"):
         shocked.loc[after, col] = shocked.loc[after, col].to_numpy() * factor
     shocked.loc[after, "volume"] = shocked.loc[after, "volume"].to_numpy() * 3
-    moved = walk_forward(shocked, spec)
+    moved = run_walk_forward(shocked, spec)
     early = base.forecasts["fold"] <= 1
     cols = ["date", "ticker", "horizon", "y_hat", "fold", "model"]  # y_true of the last anchors is future
     moved_early = moved.forecasts["fold"] <= 1
@@ -126,11 +128,11 @@ def test_future_perturbation_leaves_earlier_folds_unchanged(spy):
 
 def test_warm_start_fine_tunes_the_previous_weights(spy):
     cfg = WalkForwardConfig(train_bars=600, test_bars=150, refit="warm", warm_epochs=1)
-    res = walk_forward(spy, tiny_spec(folds=cfg, train=TrainConfig(epochs=3, batch_size=128)))
+    res = run_walk_forward(spy, tiny_spec(folds=cfg, train=TrainConfig(epochs=3, batch_size=128)))
     info = res.folds
     assert not info["warm_start"].iloc[0] and info["warm_start"].iloc[1:].all()
     assert info["epochs_run"].iloc[0] == 3 and (info["epochs_run"].iloc[1:] == 1).all()
-    full = walk_forward(spy, tiny_spec(train=TrainConfig(epochs=3, batch_size=128)))
+    full = run_walk_forward(spy, tiny_spec(train=TrainConfig(epochs=3, batch_size=128)))
     first = res.forecasts["fold"] == 0
     # fold 0 is identical; later folds differ because they start from fold 0's weights
     np.testing.assert_array_equal(res.forecasts.loc[first, "y_hat"], full.forecasts.loc[first, "y_hat"])
@@ -141,14 +143,14 @@ def test_warm_start_fine_tunes_the_previous_weights(spy):
 def test_warm_bars_fine_tune_on_recent_windows_with_scalers_on_all(spy):
     cfg = WalkForwardConfig(train_bars=600, test_bars=150, refit="warm", warm_epochs=1,
                             warm_bars=100, val_frac=0.0)
-    res = walk_forward(spy, tiny_spec(folds=cfg, baselines=()))
+    res = run_walk_forward(spy, tiny_spec(folds=cfg, baselines=()))
     info = res.folds
     assert info["n_fit"].iloc[0] == info["n_train"].iloc[0]  # the first fit sees everything
     later = info.iloc[1:]
     assert (later["n_fit"] <= 100).all() and (later["n_fit"] >= 90).all()
     assert (later["n_train"] > 600).all()
     # the scalers still see every training row: same statistics as an all-window warm start
-    whole = walk_forward(spy, tiny_spec(folds=WalkForwardConfig(
+    whole = run_walk_forward(spy, tiny_spec(folds=WalkForwardConfig(
         train_bars=600, test_bars=150, refit="warm", warm_epochs=1, val_frac=0.0), baselines=()))
     assert info["scaler_x_mean"].tolist() == whole.folds["scaler_x_mean"].tolist()
     assert (whole.folds["n_fit"] == whole.folds["n_train"]).all()
@@ -158,7 +160,7 @@ def test_warm_bars_fine_tune_on_recent_windows_with_scalers_on_all(spy):
 
 def test_interrupted_run_resumes_finished_folds_with_identical_results(spy, tmp_path, monkeypatch):
     spec = tiny_spec(baselines=("random_walk",))
-    reference = walk_forward(spy, spec)
+    reference = run_walk_forward(spy, spec)
     real = wf_module.run_fold
     calls = []
 
@@ -170,7 +172,7 @@ def test_interrupted_run_resumes_finished_folds_with_identical_results(spy, tmp_
 
     monkeypatch.setattr(wf_module, "run_fold", crash_on_fold_2)
     with pytest.raises(KeyboardInterrupt):
-        walk_forward(spy, spec, work_dir=tmp_path)
+        run_walk_forward(spy, spec, work_dir=tmp_path)
     assert calls == [0, 1]
 
     def counting(fold, *args, **kwargs):
@@ -179,12 +181,12 @@ def test_interrupted_run_resumes_finished_folds_with_identical_results(spy, tmp_
 
     calls.clear()
     monkeypatch.setattr(wf_module, "run_fold", counting)
-    resumed = walk_forward(spy, spec, work_dir=tmp_path)
+    resumed = run_walk_forward(spy, spec, work_dir=tmp_path)
     assert calls[0] == 2 and 0 not in calls and 1 not in calls
     pd.testing.assert_frame_equal(reference.forecasts, resumed.forecasts, check_dtype=False)
     # a changed spec does not reuse the old folds
     calls.clear()
-    walk_forward(spy, tiny_spec(baselines=("random_walk",), seed=4), work_dir=tmp_path)
+    run_walk_forward(spy, tiny_spec(baselines=("random_walk",), seed=4), work_dir=tmp_path)
     assert calls[:2] == [0, 1]
 
 
@@ -192,14 +194,14 @@ def test_attention_models_report_feature_and_temporal_attention(spy):
     spec = tiny_spec(model="da_rnn", features=("log_return", "log_volume_change", "parkinson_vol"),
                      future_features=("day_of_week", "gap_days"),  # calendar inputs to the decoder
                      baselines=(), folds=WalkForwardConfig(train_bars=600, test_bars=300, max_folds=2))
-    res = walk_forward(spy, spec)
+    res = run_walk_forward(spy, spec)
     assert res.forecasts["y_hat"].notna().all()
     assert set(res.importance["method"]) == {"attention", "permutation"}
     att = res.importance[res.importance["method"] == "attention"]
-    assert set(att["feature"]) == set(spec.features)
+    assert set(att["feature"]) == set(spec.forecast.features)
     np.testing.assert_allclose(att.groupby("fold")["value"].sum(), 1.0, rtol=1e-5)
     heat = res.heatmap
-    assert set(heat["lag"]) == set(range(spec.lookback)) and set(heat["horizon"]) == {1, 2, 3}
+    assert set(heat["lag"]) == set(range(spec.forecast.lookback)) and set(heat["horizon"]) == {1, 2, 3}
     np.testing.assert_allclose(heat.groupby(["fold", "horizon"])["weight"].sum(), 1.0, rtol=1e-5)
 
 
@@ -216,8 +218,8 @@ def test_parallel_engines_submit_the_longest_folds_first():
 def test_process_pool_gives_the_same_results(spy):
     spec = tiny_spec(baselines=("random_walk",), threads=1,
                      folds=WalkForwardConfig(train_bars=600, test_bars=300))
-    local = walk_forward(spy, spec)
-    pooled = walk_forward(spy, spec, workers=2)
+    local = run_walk_forward(spy, spec)
+    pooled = run_walk_forward(spy, spec, workers=2)
     pd.testing.assert_frame_equal(local.forecasts, pooled.forecasts)
 
 
@@ -226,10 +228,10 @@ def test_pool_workers_share_the_cpus(spy):
     of all of them per worker (2 workers x all cores oversubscribes the machine)."""
     spec = tiny_spec(baselines=("random_walk",), threads=0,
                      folds=WalkForwardConfig(train_bars=600, test_bars=300))
-    pooled = walk_forward(spy, spec, workers=2)
+    pooled = run_walk_forward(spy, spec, workers=2)
     assert pooled.timings["workers"] == 2
     assert (pooled.folds["threads"] == max(1, wf_module.usable_cpus() // 2)).all()
-    local = walk_forward(spy, spec)
+    local = run_walk_forward(spy, spec)
     assert (local.folds["threads"] == torch.get_num_threads()).all()
     np.testing.assert_allclose(local.forecasts["y_hat"], pooled.forecasts["y_hat"], rtol=1e-4, atol=1e-7)
 
@@ -255,11 +257,48 @@ def test_usable_cpus_follows_the_affinity_mask_then_the_cpu_count(monkeypatch):
 @pytest.mark.parametrize("bad", [0, -1, "two", 1.5, True])
 def test_bad_worker_counts_name_the_fix(bad):
     with pytest.raises(ConfigError, match="workers must be an integer >= 1 or 'auto'"):
-        walk_forward(pd.DataFrame(), tiny_spec(), workers=bad)
+        run_walk_forward(pd.DataFrame(), tiny_spec(), workers=bad)
 
 
 def test_bad_engine_and_workers():
     with pytest.raises(ConfigError, match="unknown engine"):
-        walk_forward(pd.DataFrame(), tiny_spec(), engine="spark")
+        run_walk_forward(pd.DataFrame(), tiny_spec(), engine="spark")
     with pytest.raises(ConfigError, match="baselines"):
         tiny_spec(baselines=("har",))
+
+
+def test_cross_validation_on_the_facade_equals_the_engine_and_evaluates_without_a_spec(spy):
+    """Forecaster.cross_validation / qseq.walk_forward take the forecaster's own config; the
+    result scores with evaluate() and a report is written from it, no pipeline spec needed."""
+    import qseq
+    from qseq.backtest.evaluate import evaluate
+    from qseq.backtest.report import write_report
+    from qseq.backtest.strategy import CostsConfig
+    from qseq.forecaster import Forecaster
+
+    spec = tiny_spec(baselines=("random_walk",), permutation_repeats=0)
+    forecaster = Forecaster(spec.forecast)
+    via_facade = forecaster.cross_validation(spy, folds=spec.folds, baselines=spec.baselines)
+    via_function = qseq.walk_forward(forecaster, spy, folds=spec.folds, baselines=spec.baselines)
+    via_engine = run_walk_forward(spy, spec)
+    pd.testing.assert_frame_equal(via_facade.forecasts, via_engine.forecasts)
+    pd.testing.assert_frame_equal(via_function.forecasts, via_engine.forecasts)
+    assert not hasattr(forecaster, "model_")  # cross-validation leaves the estimator unfitted
+    assert list(via_facade.forecasts.columns) == ["date", "ticker", "horizon", "y_hat", "y_true",
+                                                  "fold", "model"]
+    ev = evaluate(via_facade, spy, costs=CostsConfig(bps=5.0))
+    assert ev.model == "gru" and set(ev.metrics["model"]) >= {"gru", "random_walk", "buy_and_hold"}
+    cheap = evaluate(via_facade.forecasts, spy, costs=CostsConfig(bps=0.0))  # a bare tidy frame
+
+    def total(e):
+        m = e.metrics
+        return m[(m["kind"] == "strategy") & (m["metric"] == "total_return") & (m["model"] == "gru")
+                 ]["value"].iloc[0]
+
+    assert total(cheap) > total(ev)  # same positions, lower costs
+    with pytest.raises(ConfigError, match="not in the forecasts"):
+        evaluate(via_facade, spy, model="lstm")
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        page = write_report(f"{tmp}/r.html", via_facade, ev, notes=["<b>escaped</b>"]).read_text()
+    assert "&lt;b&gt;escaped&lt;/b&gt;" in page and "fig-equity" in page

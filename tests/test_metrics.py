@@ -8,7 +8,7 @@ import pytest
 import statsmodels.api as sm
 from scipy import stats
 
-from qseq.backtest.metrics import diebold_mariano, forecast_metrics, qlike, strategy_metrics
+from qseq.metrics import diebold_mariano, forecast_metrics, qlike, strategy_metrics
 from qseq.errors import DataError
 
 

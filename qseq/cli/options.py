@@ -1,0 +1,85 @@
+"""CLI options derived from the configs: one click option per config field, with the field's
+help, default and valid values, so the CLI never declares a parameter of its own.
+
+``@config_options(ForecastConfig)`` adds ``--model``, ``--lookback``, ``--horizon``, ...,
+``--epochs``, ``--lr``, ...; ``config_from_options(ForecastConfig, opts)`` builds the config
+from what the user gave (options left out keep the config's defaults).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from qseq.config import fields_of
+
+
+def _flags(f: dataclasses.Field, prefix: str) -> list[str]:
+    plain = f"--{prefix}{f.name.replace('_', '-')}"
+    cli = f.metadata.get("cli")
+    return [cli, plain] if cli and cli != plain else [plain]
+
+
+def _click_type(f: dataclasses.Field, hint: Any) -> click.ParamType:
+    choices = f.metadata.get("choices")
+    base = [a for a in typing.get_args(hint) if a is not type(None)] if typing.get_origin(hint) in (
+        typing.Union, types.UnionType) else [hint]
+    if choices is not None and base == [str]:
+        return click.Choice(list(choices()))
+    if base == [int]:
+        return click.INT
+    if base == [float]:
+        return click.FLOAT
+    if base == [bool]:
+        return click.BOOL
+    return click.STRING  # lists and unions: the config parses "a,b,c" itself
+
+
+def _show(default: Any) -> str:
+    if isinstance(default, tuple):
+        return ",".join(map(str, default)) or "none"
+    return str(default)
+
+
+def config_options(cls: type, *, prefix: str = "", skip: tuple[str, ...] = ()) -> Callable:
+    """Decorator adding one option per (non-hidden) field of config ``cls`` and of its nested
+    configs. The options' values are ``None`` unless given."""
+    decorators = []
+    for f, hint in fields_of(cls):
+        if f.name in skip or f.metadata.get("hidden"):
+            continue
+        if dataclasses.is_dataclass(hint):
+            decorators.append(config_options(hint, prefix=prefix, skip=skip))
+            continue
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        help_text = f.metadata.get("help", "")
+        decorators.append(click.option(*_flags(f, prefix), f"{prefix.replace('-', '_')}{f.name}",
+                                       type=_click_type(f, hint), default=None,
+                                       help=f"{help_text} [default: {_show(default)}]"))
+
+    def apply(func: Callable) -> Callable:
+        for decorate in reversed(decorators):
+            func = decorate(func)
+        return func
+
+    return apply
+
+
+def config_from_options(cls: type, opts: dict[str, Any], *, prefix: str = "", **fixed: Any) -> Any:
+    """Config ``cls`` from the CLI ``opts`` (consumed: the config's keys are popped), with
+    ``fixed`` values on top."""
+    values: dict[str, Any] = {}
+    for f, hint in fields_of(cls):
+        key = f"{prefix.replace('-', '_')}{f.name}"
+        if dataclasses.is_dataclass(hint):
+            values[f.name] = config_from_options(hint, opts, prefix=prefix)
+        elif opts.get(key) is not None:
+            values[f.name] = opts.pop(key)
+        else:
+            opts.pop(key, None)
+    return cls(**{**values, **fixed})

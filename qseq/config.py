@@ -1,0 +1,395 @@
+"""The one home of every estimator parameter: frozen configs checked in ``__post_init__``.
+
+``Forecaster``, ``AnomalyDetector``, walk-forward runs, pipeline specs and the CLI options are
+all derived from the dataclasses here: a parameter is declared once (name, default, help,
+check), and every surface reads it from that declaration. Importing this module is cheap (no
+torch, pandas or numpy); checks that need the registry or the feature parser import them when
+a config is built.
+
+- :class:`TrainConfig`: the training loop (epochs, optimiser, early stopping, teacher forcing).
+- :class:`ForecastConfig`: what a forecaster sees and predicts (model, window, network, split).
+- :class:`AnomalyConfig`: what an autoencoder reconstructs and how its threshold is set.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import typing
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from qseq.errors import ConfigError
+
+LOSSES = ("mse", "huber")
+SCHEDULES = ("cosine", "plateau", "none")
+TF_SCHEDULES = ("inverse_sigmoid", "linear", "exponential", "always", "never")
+DEFAULT_FEATURES = ("log_return", "log_volume_change")
+# price, volume and volatility: daily log return, log volume change, volume z-score (20 bars)
+# and 5-bar Parkinson volatility (short, so a burst or a flat line shows within days).
+ANOMALY_FEATURES = ("log_return", "log_volume_change", "volume_zscore", "parkinson_vol_5")
+
+
+def param(default: Any, help: str, *, cli: str | None = None, choices: Callable[[], Sequence[str]]
+          | None = None, hidden: bool = False) -> Any:
+    """A config field: its default, the help text every surface shows, the CLI flag (default
+    ``--field-name``) and, for string fields, a function listing the valid values."""
+    meta = {"help": help, "cli": cli, "choices": choices, "hidden": hidden}
+    if isinstance(default, (list, dict, set)) or dataclasses.is_dataclass(default):
+        factory = default if callable(default) else (lambda d=default: d)
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+# -- shared checks ---------------------------------------------------------------------------
+def _positive_int(name: str, value: Any, minimum: int = 1) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+def _fraction(name: str, value: Any, low: float = 0.0, high: float = 1.0) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value < high:
+        raise ConfigError(f"{name} must be a number in [{low}, {high}), got {value!r}")
+
+
+def _choice(name: str, value: Any, valid: Sequence[str]) -> None:
+    if value not in valid:
+        import difflib
+
+        close = difflib.get_close_matches(str(value), list(valid), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(f"unknown {name} {value!r}{hint}; choose one of {list(valid)}")
+
+
+def normalize_horizons(value: int | Sequence[int] | str) -> tuple[int, ...]:
+    """Horizons as a sorted tuple of distinct positive ints: ``5`` means ``(1, 2, 3, 4, 5)``;
+    a list (or ``"1,5,22"``) is taken as given."""
+    if isinstance(value, str):
+        try:
+            parts = [int(p) for p in value.split(",") if p.strip()]
+        except ValueError:
+            raise ConfigError(f"horizons must be N or a comma list like 1,5,22; got {value!r}") from None
+        value = parts[0] if len(parts) == 1 else parts
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 1:
+            raise ConfigError(f"horizon must be >= 1, got {value}")
+        return tuple(range(1, value + 1))
+    try:
+        hs = tuple(sorted({int(h) for h in value}))
+    except (TypeError, ValueError):
+        raise ConfigError(f"horizons must be an int or a list of ints, got {value!r}") from None
+    if not hs or hs[0] < 1:
+        raise ConfigError(f"horizons must be positive integers, got {value!r}")
+    return hs
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return tuple(v.strip() for v in value.split(",") if v.strip())
+    return tuple(value)
+
+
+def _check_features(features: tuple[str, ...]) -> None:
+    from qseq.data.features import parse_feature
+
+    if not features:
+        raise ConfigError("features must not be empty")
+    for name in features:
+        parse_feature(name)
+    if len(set(features)) != len(features):
+        raise ConfigError(f"features listed twice: {list(features)}")
+
+
+def _check_quantiles(quantiles: tuple[float, ...]) -> None:
+    if quantiles and (any(not 0 < q < 1 for q in quantiles) or list(quantiles) != sorted(set(quantiles))):
+        raise ConfigError(f"quantiles must be distinct, increasing and in (0, 1), got {list(quantiles)}")
+
+
+def _check_network(cfg: Any) -> None:
+    _positive_int("hidden_size", cfg.hidden_size)
+    _positive_int("num_layers", cfg.num_layers)
+    _positive_int("ticker_dim", cfg.ticker_dim)
+    _fraction("dropout", cfg.dropout)
+    _positive_int("seed", cfg.seed, minimum=0)
+
+
+def _models(kind: str) -> Callable[[], list[str]]:
+    def names() -> list[str]:
+        from qseq.models import list_models
+
+        return list_models(kind)
+
+    return names
+
+
+def _targets() -> Sequence[str]:
+    from qseq.constants import TARGETS
+
+    return TARGETS
+
+
+def _future_features() -> Sequence[str]:
+    from qseq.data.calendar_features import FUTURE_FEATURES
+
+    return FUTURE_FEATURES
+
+
+def _threshold_methods() -> Sequence[str]:
+    from qseq.anomaly.thresholds import METHODS
+
+    return METHODS
+
+
+# -- training --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TrainConfig:
+    """The training loop: AdamW with gradient clipping, an LR schedule and early stopping."""
+
+    epochs: int = param(20, "Training epochs (early stopping may end sooner).")
+    batch_size: int = param(256, "Windows per optimiser step.")
+    lr: float = param(1e-3, "AdamW learning rate.")
+    weight_decay: float = param(1e-4, "AdamW weight decay.")
+    clip_grad_norm: float = param(1.0, "Gradient-norm clip (0: none).")
+    loss: str = param("mse", "Point-forecast loss (quantile models use the pinball loss).",
+                      choices=lambda: LOSSES)
+    huber_delta: float = param(1.0, "Huber loss delta (scaled target units).", hidden=True)
+    lr_schedule: str = param("cosine", "Learning-rate schedule.", choices=lambda: SCHEDULES)
+    patience: int = param(5, "Epochs without validation improvement before stopping.")
+    min_delta: float = param(0.0, "Smallest validation-loss gain that counts.", hidden=True)
+    teacher_forcing: str = param("inverse_sigmoid", "Scheduled-sampling decay for seq2seq "
+                                 "decoders.", choices=lambda: TF_SCHEDULES)
+    teacher_forcing_k: float | None = param(None, "Decay constant of the teacher-forcing "
+                                            "schedule (default per schedule).", hidden=True)
+
+    def __post_init__(self) -> None:
+        _positive_int("epochs", self.epochs)
+        _positive_int("batch_size", self.batch_size)
+        if isinstance(self.lr, bool) or not (isinstance(self.lr, (int, float)) and self.lr > 0
+                                             and math.isfinite(self.lr)):
+            raise ConfigError(f"lr must be a positive number, got {self.lr!r}")
+        if self.weight_decay < 0 or self.clip_grad_norm < 0:
+            raise ConfigError("weight_decay and clip_grad_norm must be >= 0")
+        _choice("loss", self.loss, LOSSES)
+        _choice("lr_schedule", self.lr_schedule, SCHEDULES)
+        _positive_int("patience", self.patience)
+        _choice("teacher_forcing schedule", self.teacher_forcing, TF_SCHEDULES)
+        teacher_forcing_probability(self, 1)  # validates teacher_forcing_k
+
+
+def teacher_forcing_probability(config: TrainConfig, epoch: int) -> float:
+    """Probability of feeding the true previous value to a decoder in ``epoch`` (1-based).
+
+    Scheduled sampling decays (Bengio et al., 2015), with i = epoch - 1:
+    linear ``max(0, 1 - c i)`` (c defaults to 1/epochs), exponential ``k^i`` (k in (0, 1),
+    default 0.85), inverse sigmoid ``k / (k + exp(i / k))`` (k >= 1, default 5).
+    """
+    i, k = epoch - 1, config.teacher_forcing_k
+    kind = config.teacher_forcing
+    if kind == "always":
+        return 1.0
+    if kind == "never":
+        return 0.0
+    if kind == "linear":
+        c = 1.0 / config.epochs if k is None else k
+        if c <= 0:
+            raise ConfigError(f"linear teacher forcing needs a positive slope, got {c}")
+        return max(0.0, 1.0 - c * i)
+    if kind == "exponential":
+        k = 0.85 if k is None else k
+        if not 0 < k < 1:
+            raise ConfigError(f"exponential teacher forcing needs 0 < k < 1, got {k}")
+        return k**i
+    k = 5.0 if k is None else k
+    if k < 1:
+        raise ConfigError(f"inverse-sigmoid teacher forcing needs k >= 1, got {k}")
+    return k / (k + math.exp(i / k))
+
+
+# -- forecasting -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ForecastConfig:
+    """Everything a :class:`qseq.Forecaster` fit depends on besides the data.
+
+    Window: ``lookback`` bars of ``features`` in, the ``target`` at each of ``horizons`` bars
+    ahead out (``5`` means 1..5). Network: the registry ``model`` with ``hidden_size`` state,
+    ``num_layers`` stacked layers, a ``ticker_dim`` embedding per ticker of a panel, and
+    ``quantiles`` for bands. Split: the last ``test_frac`` and the ``val_frac`` before it (by
+    date, purged by the longest horizon) are held out; early stopping watches validation.
+    """
+
+    model: str = param("gru", "Model from the registry (qseq models).", choices=_models("forecast"))
+    lookback: int = param(64, "Input window in bars.")
+    horizons: int | tuple[int, ...] = param((1, 2, 3, 4, 5), "Forecast horizons: N (1..N bars) or a "
+                                      "comma list like 1,5,22.", cli="--horizon")
+    features: tuple[str, ...] = param(DEFAULT_FEATURES, "Input features, comma-separated "
+                                      "(log_return, log_volume_change, volume_zscore_N, "
+                                      "parkinson_vol_N, garman_klass_vol_N).")
+    target: str = param("log_return", "What is forecast.", choices=_targets)
+    future_features: tuple[str, ...] = param((), "Known-future calendar inputs of the forecast "
+                                             "dates for seq2seq decoders, comma-separated "
+                                             "(day_of_week, month, gap_days, turn_of_month) or "
+                                             "'all'.", choices=_future_features)
+    exchange: str = param("XNYS", "Exchange calendar (ISO MIC, e.g. XNYS, XLON, XTKS) for "
+                          "dating forecasts and calendar inputs.")
+    hidden_size: int = param(64, "Recurrent state width.")
+    num_layers: int = param(2, "Stacked recurrent layers.", cli="--layers")
+    dropout: float = param(0.0, "Dropout between stacked layers.")
+    ticker_dim: int = param(8, "Ticker-embedding width (panels of several tickers).")
+    quantiles: tuple[float, ...] = param((), "Quantile levels for bands, e.g. 0.1,0.5,0.9 "
+                                         "(pinball loss).")
+    val_frac: float = param(0.15, "Share of dates held out for early stopping.", hidden=True)
+    test_frac: float = param(0.15, "Share of dates held out for the test metrics.", hidden=True)
+    seed: int = param(0, "Random seed (same seed, same model).")
+    train: TrainConfig = param(TrainConfig, "Training loop settings.")
+
+    def __post_init__(self) -> None:
+        from qseq.models import get_spec, list_models
+
+        set_ = object.__setattr__
+        set_(self, "horizons", normalize_horizons(self.horizons))
+        set_(self, "features", _strings(self.features))
+        future = _strings(self.future_features)
+        set_(self, "future_features", tuple(_future_features()) if future == ("all",) else future)
+        try:
+            set_(self, "quantiles", tuple(float(q) for q in _strings(self.quantiles)))
+        except ValueError:
+            raise ConfigError(f"quantiles must be numbers like 0.1,0.5,0.9; got {self.quantiles!r}") from None
+        if isinstance(self.train, dict):
+            set_(self, "train", TrainConfig(**self.train))
+        spec = get_spec(self.model)
+        _positive_int("lookback", self.lookback, minimum=2)
+        _choice("target", self.target, _targets())
+        _check_features(self.features)
+        unknown = [n for n in self.future_features if n not in _future_features()]
+        if unknown or len(set(self.future_features)) != len(self.future_features):
+            raise ConfigError(f"future_features must be distinct names from "
+                              f"{list(_future_features())}, got {list(self.future_features)}")
+        if self.future_features and not spec.future_inputs:
+            takes = sorted(n for n in list_models() if get_spec(n).future_inputs)
+            raise ConfigError(f"model {self.model!r} has no decoder for known-future inputs "
+                              f"(future_features); use one of {takes}")
+        _check_quantiles(self.quantiles)
+        _check_network(self)
+        _fraction("val_frac", self.val_frac)
+        _fraction("test_frac", self.test_frac)
+        if self.val_frac + self.test_frac >= 1:
+            raise ConfigError(f"val_frac={self.val_frac} and test_frac={self.test_frac} must sum to < 1")
+        if not isinstance(self.exchange, str) or not self.exchange:
+            raise ConfigError(f"exchange must be a calendar code like XNYS, got {self.exchange!r}")
+
+    def replace(self, **changes: Any) -> ForecastConfig:
+        """A copy with ``changes`` (validated like a new config; unknown names are errors)."""
+        return dataclasses.replace(self, **check_names(type(self), changes))
+
+
+# -- anomaly detection -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class AnomalyConfig:
+    """Everything an :class:`qseq.AnomalyDetector` fit depends on besides the data.
+
+    The normal period (window end dates up to ``train_end``; default the first half) is split
+    chronologically into training, validation (``val_frac``) and calibration (``calib_frac``)
+    windows; the threshold is set on calibration scores for a false-alarm rate ``target_far``
+    (``pot``: peaks over threshold with a generalised Pareto tail, or the empirical ``quantile``).
+    """
+
+    model: str = param("lstm_ae", "Autoencoder from the registry (qseq models).",
+                       choices=_models("autoencoder"))
+    lookback: int = param(32, "Window length in bars.")
+    features: tuple[str, ...] = param(ANOMALY_FEATURES, "Reconstructed features, comma-separated.")
+    train_end: str | None = param(None, "Last date of the normal period (YYYY-MM-DD; default: the "
+                                  "first half of the dates).")
+    threshold: str = param("pot", "Threshold method.", choices=_threshold_methods)
+    target_far: float = param(0.01, "Target false-alarm rate per bar.")
+    hidden_size: int = param(32, "Recurrent state width.")
+    num_layers: int = param(1, "Stacked recurrent layers.", cli="--layers")
+    dropout: float = param(0.0, "Dropout between stacked layers.")
+    ticker_dim: int = param(4, "Ticker-embedding width (panels of several tickers).")
+    val_frac: float = param(0.1, "Share of the normal period for early stopping.", hidden=True)
+    calib_frac: float = param(0.2, "Share of the normal period for threshold calibration.",
+                              hidden=True)
+    seed: int = param(0, "Random seed (same seed, same model).")
+    train: TrainConfig = param(TrainConfig, "Training loop settings.")
+
+    def __post_init__(self) -> None:
+        from qseq.models import get_spec
+
+        object.__setattr__(self, "features", _strings(self.features))
+        if isinstance(self.train, dict):
+            object.__setattr__(self, "train", TrainConfig(**self.train))
+        get_spec(self.model, kind="autoencoder")
+        _positive_int("lookback", self.lookback, minimum=2)
+        _check_features(self.features)
+        if self.train_end is not None:
+            import pandas as pd
+
+            try:
+                object.__setattr__(self, "train_end", str(pd.Timestamp(self.train_end).date()))
+            except (ValueError, TypeError):
+                raise ConfigError(f"bad train_end date {self.train_end!r}; use YYYY-MM-DD") from None
+        if not (0 <= self.val_frac < 1 and 0 < self.calib_frac < 1
+                and self.val_frac + self.calib_frac < 0.9):
+            raise ConfigError(f"val_frac={self.val_frac} and calib_frac={self.calib_frac} must "
+                              "leave at least 10% of the normal period for training")
+        from qseq.anomaly.thresholds import check_far
+
+        _choice("threshold method", self.threshold, _threshold_methods())
+        check_far(self.target_far)
+        _check_network(self)
+
+    def replace(self, **changes: Any) -> AnomalyConfig:
+        return dataclasses.replace(self, **check_names(type(self), changes))
+
+
+# -- helpers for the surfaces ----------------------------------------------------------------
+def check_names(cls: type, values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` if every key is a field of ``cls``; else a ConfigError naming the unknown key
+    with a close match."""
+    import difflib
+
+    names = [f.name for f in dataclasses.fields(cls)]
+    for key in values:
+        if key not in names:
+            close = difflib.get_close_matches(str(key), names, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; known: {names}"
+            raise ConfigError(f"unknown {cls.__name__} parameter {key!r}{hint}")
+    return values
+
+
+def build(cls: type, config: Any = None, **values: Any) -> Any:
+    """``config`` (an instance of ``cls``, or None for the defaults) with ``values`` replaced."""
+    if config is not None and not isinstance(config, cls):
+        raise ConfigError(f"config must be a {cls.__name__}, got {type(config).__name__}")
+    check_names(cls, values)
+    return cls(**values) if config is None else dataclasses.replace(config, **values)
+
+
+def fields_of(cls: type) -> Iterator[tuple[dataclasses.Field, Any]]:
+    """(field, resolved type hint) for every field of config ``cls``."""
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        yield f, hints[f.name]
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """Plain JSON-able data of a config (tuples as lists)."""
+    return json_ready(dataclasses.asdict(config))
+
+
+def json_ready(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    return value
+
+
+def from_dict(cls: type, data: dict[str, Any]) -> Any:
+    """Rebuild config ``cls`` from :func:`to_dict` data (nested TrainConfig included)."""
+    check_names(cls, data)
+    values = dict(data)
+    for f, hint in fields_of(cls):
+        if f.name in values and dataclasses.is_dataclass(hint) and isinstance(values[f.name], dict):
+            values[f.name] = from_dict(hint, values[f.name])
+    return cls(**values)

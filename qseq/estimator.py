@@ -1,0 +1,135 @@
+"""The skeleton both estimators share (``Forecaster``, ``AnomalyDetector``): a frozen config
+built from keywords, a fit-check, training with an optional progress bar, and persistence as
+``model.safetensors`` + ``config.json`` (the config, then the fitted state).
+
+Subclasses set ``config_class`` and ``kind``, build their model in ``_build_model`` and name
+their fitted state in ``_fitted_state`` / ``_restore_state``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar
+
+from qseq import __version__
+from qseq.config import build, fields_of, from_dict, to_dict
+from qseq.errors import CheckpointError, NotFittedError
+
+
+class Estimator:
+    """Base of the estimators: ``Estimator(config=None, *, device="auto", **params)``.
+
+    ``params`` are fields of ``config_class`` (unknown names are errors naming the closest
+    field); they replace the fields of ``config`` (default: the config's defaults).
+    """
+
+    config_class: ClassVar[type]
+    kind: ClassVar[str]
+
+    def __init__(self, config: Any = None, *, device: str = "auto", **params: Any) -> None:
+        from qseq.train import resolve_device
+
+        if isinstance(config, str):  # Forecaster("gru", ...): the model name
+            params = {"model": config, **params}
+            config = None
+        self.config = build(self.config_class, config, **params)
+        resolve_device(device)  # fail now, not after data preparation
+        self.device = device
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "config_class" in cls.__dict__:
+            # help(Forecaster) and notebooks show every config field as a keyword
+            params = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+                      inspect.Parameter("config", inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                        default=None),
+                      inspect.Parameter("device", inspect.Parameter.KEYWORD_ONLY, default="auto")]
+            params += [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, annotation=hint,
+                                         default=f.default if f.default is not dataclasses.MISSING
+                                         else f.default_factory())
+                       for f, hint in fields_of(cls.config_class)]
+            init = cls.__init__ if "__init__" in cls.__dict__ else None
+            if init is None:
+                def init(self: Estimator, config: Any = None, *, device: str = "auto",
+                         **values: Any) -> None:
+                    Estimator.__init__(self, config, device=device, **values)
+                cls.__init__ = init  # type: ignore[method-assign]
+            cls.__init__.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.config!r})"
+
+    # -- fitting -------------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            raise NotFittedError(f"this {type(self).__name__} is not fitted; call fit(panel) or "
+                                 f"{type(self).__name__}.load(path) first")
+
+    @staticmethod
+    def _train(fit: Callable[..., Any], epochs: int, *, progress: bool,
+               on_epoch: Callable[[Any], None] | None, **kwargs: Any) -> Any:
+        """``fit(on_epoch=...)`` with a progress bar when asked and no callback is given."""
+        bar = None
+        callback = on_epoch
+        if progress and on_epoch is None:
+            from qseq.progress import epoch_progress
+
+            bar = epoch_progress(epochs)
+            callback = bar.update
+        try:
+            return fit(on_epoch=callback, **kwargs)
+        finally:
+            if bar is not None:
+                bar.close()
+
+    # -- persistence ---------------------------------------------------------------------
+    def _fitted_state(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _restore_state(self, saved: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def _build_model(self, model_config: Any) -> Any:
+        raise NotImplementedError
+
+    @classmethod
+    def _legacy_config(cls, saved: dict[str, Any]) -> dict[str, Any]:
+        """The config fields of a checkpoint written before the one-config layout."""
+        raise KeyError("config")
+
+    def config_dict(self) -> dict[str, Any]:
+        """Everything ``config.json`` holds: version, kind, config, model shape, fitted state."""
+        from dataclasses import asdict
+
+        self._check_fitted()
+        return {"qseq_version": __version__, "kind": self.kind, "config": to_dict(self.config),
+                "model_config": asdict(self.model_config_), **self._fitted_state()}
+
+    def save(self, directory: str | Path) -> Path:
+        """Write ``model.safetensors`` + ``config.json`` into ``directory``."""
+        from qseq.checkpoint import save_checkpoint
+
+        return save_checkpoint(directory, self.model_, self.config_dict())
+
+    @classmethod
+    def load(cls, directory: str | Path, device: str = "auto") -> Estimator:
+        """Rebuild from the registry and load the weights strictly. Checkpoints of older qseq
+        versions (their parameters in ``spec``/``train``/``seed``) load too."""
+        from qseq.checkpoint import config_fields, load_weights, read_config
+        from qseq.models import ModelConfig
+
+        saved = read_config(directory)
+        kind = saved.get("kind", "forecaster")
+        if kind != cls.kind:
+            raise CheckpointError(f"{directory} holds a {kind} checkpoint, not a {cls.kind}; "
+                                  f"load it with the matching class")
+        with config_fields(directory, f"re-train the {cls.kind}"):
+            values = saved["config"] if "config" in saved else cls._legacy_config(saved)
+            self = cls(from_dict(cls.config_class, values), device=device)
+            self.model_config_ = ModelConfig(**saved["model_config"])
+            self._restore_state(saved)
+        self.model_ = load_weights(directory, self._build_model(self.model_config_), saved).eval()
+        return self
