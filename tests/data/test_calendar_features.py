@@ -57,7 +57,7 @@ def test_future_inputs_shape_and_bad_names():
         future_size(("weekday",))
     with pytest.raises(ConfigError, match="listed twice"):
         future_size(("month", "month"))
-    with pytest.raises(DataError, match="not an NYSE session"):
+    with pytest.raises(DataError, match="2024-03-29 is not a session of XNYS"):
         calendar_features(days("2024-03-29"), ("month",))
 
 
@@ -88,4 +88,55 @@ def test_future_inputs_never_read_later_rows(spx_small):
 def test_non_nyse_dates_are_reported():
     assert warn_if_not_nyse(days("2024-04-01", "2024-04-02")) is None
     weekends = np.arange(np.datetime64("2024-01-01"), np.datetime64("2024-03-01"))
-    assert "not NYSE sessions" in warn_if_not_nyse(weekends)
+    assert "not XNYS sessions" in warn_if_not_nyse(weekends)
+    london = days("2020-11-25", "2020-11-26", "2020-11-27")  # 11-26: US Thanksgiving
+    assert warn_if_not_nyse(london, exchange="XLON") is None
+    assert "1 of 3 panel dates are not XNYS sessions (e.g. 2020-11-26)" in warn_if_not_nyse(london)
+
+
+def test_one_off_closures_hurricane_sandy():
+    """NYSE closed 2012-10-29..30: the session after Friday 10-26 is Wednesday 10-31, which
+    follows a four-day gap and is the last session of October."""
+    got = future_dates(days("2012-10-25", "2012-10-26", "2012-10-28"), (1, 2, 3))
+    want = [["2012-10-26", "2012-10-31", "2012-11-01"],
+            ["2012-10-31", "2012-11-01", "2012-11-02"],
+            ["2012-10-31", "2012-11-01", "2012-11-02"]]  # a Sunday anchor
+    np.testing.assert_array_equal(got, np.array(want, dtype="datetime64[D]"))
+    f = calendar_features(days("2012-10-26", "2012-10-31", "2012-11-01", "2012-11-02",
+                               "2012-11-05", "2012-11-06"), ("gap_days", "turn_of_month"))
+    assert f[:, 0].tolist() == [0, 4, 0, 0, 2, 0]
+    assert f[:, 1].tolist() == [0, 1, 1, 1, 1, 0]  # last of October, first three of November
+    x = future_inputs(days("2012-10-26"), (1, 2), ("gap_days",))
+    assert x[..., 0].tolist() == [[4, 0]]
+    for closed in ("2012-10-29", "2012-10-30"):
+        with pytest.raises(DataError, match=f"{closed} is not a session of XNYS"):
+            calendar_features(days(closed), ("gap_days",))
+
+
+def test_one_off_closures_september_2001():
+    assert future_dates(days("2001-09-10"), (1,))[0, 0] == np.datetime64("2001-09-17")
+    assert calendar_features(days("2001-09-17"), ("gap_days",))[0, 0] == 6
+
+
+def test_another_exchange():
+    """London closes 2020-12-25 and 2020-12-28 (Boxing Day observed); New York opens 12-28 and
+    is closed on US Thanksgiving, a London session."""
+    got = future_dates(days("2020-12-23"), (1, 2, 3), exchange="XLON")
+    np.testing.assert_array_equal(got, days("2020-12-24", "2020-12-29", "2020-12-30")[None])
+    assert calendar_features(days("2020-12-29"), ("gap_days",), exchange="XLON")[0, 0] == 4
+    assert calendar_features(days("2020-12-29"), ("gap_days",))[0, 0] == 0
+    x = future_inputs(days("2020-11-25"), (1,), ("gap_days",), exchange="XLON")
+    assert x.shape == (1, 1, 1) and x[0, 0, 0] == 0  # 2020-11-26 follows 11-25 in London
+    with pytest.raises(DataError, match="2020-11-26 is not a session of XNYS"):
+        calendar_features(days("2020-11-26"), ("month",))
+    with pytest.raises(ConfigError, match="unknown exchange calendar 'XNYZ'"):
+        future_inputs(days("2020-11-25"), (1,), ("month",), exchange="XNYZ")
+
+
+def test_dates_outside_the_calendar_window_raise():
+    with pytest.raises(DataError, match="outside the XNYS calendar"):
+        future_inputs(days("2100-01-04"), (1,), ("month",))
+    with pytest.raises(DataError, match="outside the XNYS calendar"):
+        future_inputs(days("1969-12-31"), (1,), ("month",))
+    with pytest.raises(DataError, match="first session of the XNYS calendar window"):
+        calendar_features(days("1970-01-02"), ("gap_days",))
