@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
@@ -27,18 +28,27 @@ def list_data(console: Console) -> None:
     console.print(table)
     for proxy, (inner, note) in bundled.PROXIES.items():
         console.print(f"{proxy} -> {inner}: {note}")
-    cached = cache.cached_tickers()
-    table = Table(title=f"cache ({cache.cache_dir()})")
-    for col in ("ticker", "start", "end", "bars"):
-        table.add_column(col)
-    for ticker in cached:
-        frame = cache.read_cache(ticker)
-        dates = frame.index.get_level_values("date")
-        table.add_row(ticker, str(dates.min().date()), str(dates.max().date()), f"{len(frame):,}")
-    if cached:
-        console.print(table)
-    else:
+    entries = cache.cache_entries()
+    if not entries:
         console.print(f"cache ({cache.cache_dir()}): empty; 'qseq data fetch TICKER' fills it")
+        return
+    table = Table(title=f"cache ({cache.cache_dir()})")
+    for col in ("ticker", "start", "end", "bars", "status"):
+        table.add_column(col)
+    problems: list[str] = []
+    for ticker, path in entries:
+        try:
+            frame = cache.read_cache_file(path, ticker)
+        except DataError as exc:  # one bad file must not hide the good ones
+            problems.append(str(exc))
+            table.add_row(escape(ticker), "-", "-", "-", "[red]unreadable[/red] (see below)")
+            continue
+        dates = frame.index.get_level_values("date")
+        table.add_row(escape(ticker), str(dates.min().date()), str(dates.max().date()),
+                      f"{len(frame):,}", "ok")
+    console.print(table)
+    for problem in problems:
+        console.print(f"[red]bad cache file[/red]: {escape(problem)}", soft_wrap=True)
 
 
 def fetch_data(console: Console, tickers: tuple[str, ...], start: str | None,
@@ -67,15 +77,15 @@ def validate_data(console: Console, target: str, source: str, offline: bool) -> 
     """Report on the data as the source provides it, before any repair policy."""
     panel = collect_prices(target, source=source, offline=offline, raw=True)
     report = validate_panel(panel, raise_on_error=False)
+    for issue in report.issues:  # before the per-ticker table, which can run to hundreds of rows
+        console.print(f"[red]issue[/red]: {escape(issue.message())}", soft_wrap=True)
     table = Table(title=f"validation of {target} ({panel.attrs.get('source')})")
     for col in ("ticker", "rows", "start", "end"):
         table.add_column(col)
     for ticker, rows, start, end in report.summary.reset_index().itertuples(index=False):
-        table.add_row(str(ticker), str(rows), str(start.date()), str(end.date()))
+        table.add_row(escape(str(ticker)), str(rows), str(start.date()), str(end.date()))
     console.print(table)
     if report.ok:
         console.print("[green]ok[/green]: no issues")
         return
-    for issue in report.issues:
-        console.print(f"[red]issue[/red]: {issue.message()}")
-    raise DataError(f"{target}: {len(report.issues)} validation issues (listed above)")
+    raise DataError(f"{target}: {len(report.issues)} validation issues (listed before the table)")

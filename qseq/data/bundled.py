@@ -105,6 +105,11 @@ def load_dataset(name: str, raw: bool = False) -> pd.DataFrame:
     return _load_dataset_cached(name, path.stat().st_mtime, raw).copy()
 
 
+def is_dataset_name(name: str) -> bool:
+    """Whether ``name`` (any case) names a bundled dataset, e.g. ``sp500`` or ``SP500_524``."""
+    return name.lower() in DATASETS
+
+
 def find_bundled(ticker: str) -> tuple[str, str, str | None]:
     """Return ``(dataset, ticker_in_dataset, proxy_note)`` for a ticker, or raise DataError."""
     key = ticker.upper()
@@ -114,7 +119,7 @@ def find_bundled(ticker: str) -> tuple[str, str, str | None]:
     for spec in DATASETS.values():
         if key in spec.tickers:
             return spec.name, key, note
-    if key in {n.upper() for n in DATASETS}:
+    if is_dataset_name(key):
         return key.lower(), "*", None
     raise DataError(
         f"no bundled data for {ticker!r}; bundled tickers: {sorted(bundled_tickers())} "

@@ -13,9 +13,9 @@ from pathlib import Path
 import pandas as pd
 
 from qseq._io import atomic_write_with
+from qseq.data.schema import normalize_ticker  # also imported from here by callers
 from qseq.errors import DataError
 
-_TICKER_RE = re.compile(r"^[A-Z0-9^][A-Z0-9.^=\-_]{0,31}$")
 _SAFE = set("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 
 
@@ -25,19 +25,6 @@ def qseq_home() -> Path:
 
 def cache_dir() -> Path:
     return qseq_home() / "cache" / "daily"
-
-
-def normalize_ticker(ticker: str) -> str:
-    """Upper-case and check a ticker symbol (letters, digits and ``. ^ = - _``)."""
-    if not isinstance(ticker, str):
-        raise DataError(f"ticker must be a string, got {type(ticker).__name__}")
-    key = ticker.strip().upper()
-    if not _TICKER_RE.match(key):
-        raise DataError(
-            f"invalid ticker {ticker!r}: use 1-32 letters, digits or . ^ = - _ "
-            "(for example SPY, BRK-B, ^GSPC, EURUSD=X)"
-        )
-    return key
 
 
 def encode_ticker(ticker: str) -> str:
@@ -58,15 +45,34 @@ def cache_path(ticker: str) -> Path:
 
 
 def read_cache(ticker: str) -> pd.DataFrame | None:
+    """The cached panel of ``ticker``, or ``None`` when there is no cache file for it."""
     path = cache_path(ticker)
     if not path.is_file():
         return None
+    return read_cache_file(path, normalize_ticker(ticker))
+
+
+def read_cache_file(path: Path, ticker: str) -> pd.DataFrame:
+    """Read one cache file; an unreadable file or one without the cache layout (a panel indexed
+    by ``(date, ticker)`` with a ``close`` column) is a one-line DataError naming the file and
+    the fix."""
+    fix = f"delete it or re-fetch with 'qseq data fetch {ticker}'"
     try:
         frame = pd.read_parquet(path)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, TypeError, NotImplementedError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(f"cached file {path} is unreadable ({first}); {fix}") from None
+    idx = frame.index
+    layout_ok = (
+        isinstance(idx, pd.MultiIndex) and list(idx.names) == ["date", "ticker"]
+        and isinstance(idx.get_level_values("date"), pd.DatetimeIndex) and "close" in frame.columns
+    )
+    if not layout_ok:
         raise DataError(
-            f"cached file {path} is unreadable ({exc}); delete it and run 'qseq data fetch {ticker}'"
-        ) from None
+            f"cached file {path} is not a qseq cache file (index {list(idx.names)}, columns "
+            f"{[str(c) for c in frame.columns][:8]}; expected a (date, ticker) index and a close "
+            f"column); {fix}"
+        )
     return frame
 
 
@@ -77,8 +83,13 @@ def write_cache(ticker: str, panel: pd.DataFrame) -> Path:
     return path
 
 
-def cached_tickers() -> list[str]:
+def cache_entries() -> list[tuple[str, Path]]:
+    """``(ticker, path)`` for every Parquet file in the cache folder, sorted by ticker."""
     folder = cache_dir()
     if not folder.is_dir():
         return []
-    return sorted(decode_ticker(p.stem) for p in folder.glob("*.parquet"))
+    return sorted((decode_ticker(p.stem), p) for p in folder.glob("*.parquet"))
+
+
+def cached_tickers() -> list[str]:
+    return [ticker for ticker, _ in cache_entries()]

@@ -4,6 +4,8 @@ A *panel* is a long ``pd.DataFrame`` indexed by ``(date, ticker)`` (sorted, uniq
 dates) with float64 columns drawn from :data:`PRICE_COLUMNS`; ``close`` is always present.
 Prices are split/dividend adjusted when the source carries an adjusted close (the OHLC bars are
 scaled by ``adj_close / close``, as ``yfinance`` does with ``auto_adjust=True``).
+
+Tickers are 1-32 upper-case letters, digits or ``. ^ = - _`` (:func:`normalize_ticker`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,34 @@ _ALIASES = {
     "volume": "volume", "vol": "volume",
 }
 _REQUIRED = ("date", "close")
+TICKER_MAX_LEN = 32
+_TICKER_RE = re.compile(rf"^[A-Z0-9^][A-Z0-9.^=\-_]{{0,{TICKER_MAX_LEN - 1}}}$")
+_FILE_SUFFIX_RE = re.compile(r"\.(csv|parquet|pq|txt)(\.gz)?$", flags=re.I)
+
+
+def normalize_ticker(ticker: str) -> str:
+    """Upper-case and check a ticker symbol (letters, digits and ``. ^ = - _``)."""
+    if not isinstance(ticker, str):
+        raise DataError(f"ticker must be a string, got {type(ticker).__name__}")
+    key = ticker.strip().upper()
+    if not _TICKER_RE.match(key):
+        raise DataError(
+            f"invalid ticker {ticker!r}: use 1-{TICKER_MAX_LEN} letters, digits or . ^ = - _ "
+            "(for example SPY, BRK-B, ^GSPC, EURUSD=X)"
+        )
+    return key
+
+
+def ticker_from_filename(path: str | Path) -> str | None:
+    """The ticker a single-ticker file without a ticker column is named by: the file name
+    without its suffix, up to the first ``_`` or space, upper-cased, with characters outside
+    the ticker set dropped and cut to 32 characters (``spy.csv`` -> ``SPY``,
+    ``samsung_005930_ohlcv_2000_2025.csv`` -> ``SAMSUNG``, ``BRK-B.parquet`` -> ``BRK-B``).
+    ``None`` when nothing usable is left (then the caller must name it)."""
+    stem = _FILE_SUFFIX_RE.sub("", Path(path).name)
+    token = re.split(r"[_\s]", stem.strip(), maxsplit=1)[0].upper()
+    token = re.sub(r"[^A-Z0-9.^=\-]", "", token)[:TICKER_MAX_LEN]
+    return token if _TICKER_RE.match(token) else None
 
 
 def _canonical(name: object) -> str:
@@ -190,13 +220,16 @@ def read_price_file(
 ) -> pd.DataFrame:
     """Read a CSV (optionally gzipped) or Parquet price file into a canonical panel.
 
-    Single-ticker files without a ticker column take ``ticker`` or, failing that, the file stem.
+    ``ticker`` names the series of a single-ticker file (one without a ticker column or a
+    yfinance ticker header); without it the name comes from :func:`ticker_from_filename`.
+    For a file that carries its tickers, ``ticker`` selects one of them (DataError if absent).
+    A repeated date (of one ticker) is a DataError naming the file and the date.
     """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"file not found: {path}; check the path")
     name = path.name.lower()
-    default_ticker = ticker or re.sub(r"\.(csv|parquet|pq)(\.gz)?$", "", path.name, flags=re.I)
+    key = None if ticker is None else normalize_ticker(ticker)
     try:
         if name.endswith((".parquet", ".pq")):
             frame = pd.read_parquet(path)
@@ -215,9 +248,24 @@ def read_price_file(
     if frame.empty:
         raise DataError(f"{path} contains no rows")
     try:
-        return normalize_prices(frame, ticker=default_ticker, adjust=adjust)
+        panel = normalize_prices(frame, ticker=key or ticker_from_filename(path), adjust=adjust)
     except DataError as exc:
         raise DataError(f"{path}: {exc}") from None
+    tickers = panel_tickers(panel)
+    if key is not None and tickers != [key]:
+        if key not in tickers:
+            shown = tickers[:20] + (["..."] if len(tickers) > 20 else [])
+            raise DataError(f"{path} has no ticker {key}; it holds {shown}: pick one of them")
+        panel = panel.xs(key, level="ticker", drop_level=False)
+    if panel.index.has_duplicates:
+        dup = panel.index.duplicated()
+        date, dup_ticker = panel.index[dup][0]
+        stamp = pd.Timestamp(date)
+        when = str(stamp.date()) if stamp == stamp.normalize() else str(stamp)
+        which = f"date {when}" if len(panel_tickers(panel)) == 1 else f"{dup_ticker} on {when}"
+        more = f" ({int(dup.sum())} repeated rows in all)" if dup.sum() > 1 else ""
+        raise DataError(f"{path}: {which} appears twice{more}; remove the duplicate row")
+    return panel
 
 
 def panel_tickers(panel: pd.DataFrame) -> list[str]:

@@ -53,6 +53,8 @@ def _one_ticker(
     """Return ``(panel, source_used, detail, note)`` for one ticker."""
     key = cache.normalize_ticker(ticker)
     tried: list[str] = []
+    if source == "auto" and bundled.is_dataset_name(key):
+        source = "bundled"  # a bundled dataset's name is never a Yahoo symbol or a cache file
     if source in ("auto", "cache"):
         frame = cache.read_cache(key)
         if frame is not None:
@@ -112,6 +114,7 @@ def collect_prices(
     *,
     offline: bool = False,
     raw: bool = False,
+    ticker: str | None = None,
 ) -> pd.DataFrame:
     """Gather prices from the sources without repair policies or validation (see
     :func:`load_prices`). ``raw`` also skips the declared repairs of bundled datasets."""
@@ -127,7 +130,10 @@ def collect_prices(
         if source not in ("auto", "file"):
             raise DataError(f"a file path was given with source {source!r}; use source='file'")
         path = Path(ticker_or_path)  # type: ignore[arg-type]
-        parts = [(read_price_file(path), "file", str(path), None)]
+        parts = [(read_price_file(path, ticker=ticker), "file", str(path), None)]
+    elif ticker is not None:
+        raise DataError(f"ticker={ticker!r} names or picks the series of a price file; "
+                        f"{ticker_or_path!r} is not a file path: pass tickers as the first argument")
     else:
         names = [ticker_or_path] if isinstance(ticker_or_path, str) else list(ticker_or_path)
         if not names:
@@ -165,18 +171,22 @@ def load_prices(
     offline: bool = False,
     nan_policy: NanPolicy = "raise",
     ohlc_policy: OhlcPolicy = "raise",
+    ticker: str | None = None,
 ) -> pd.DataFrame:
     """Load daily bars as a validated panel indexed by ``(date, ticker)``.
 
     ``ticker_or_path`` is a ticker (``"SPY"``), a list of tickers, a bundled dataset name
     (``"stocks5"``, ``"sp500_524"``) or a CSV/Parquet path. ``source="auto"`` tries the Parquet
     cache, then yfinance (skipped with ``offline=True``), then the bundled samples.
+    A bundled dataset name goes straight to the bundled data, with no network attempt.
+    ``ticker`` is for a file: it names the series of a single-ticker file (one without a ticker
+    column; the default is the leading symbol of the file name, see
+    :func:`qseq.data.schema.ticker_from_filename`) or picks one ticker of a panel file.
     ``start``/``end`` are inclusive dates. Provenance is in ``panel.attrs``: ``source``,
-    ``detail`` and ``notes`` (for example that a bundled series stands in as a proxy).
+    ``detail`` and ``notes`` (for example that a bundled series stands in as a proxy, or how
+    many rows a repair policy changed).
     """
-    panel = collect_prices(ticker_or_path, start, end, source, offline=offline)
-    attrs = dict(panel.attrs)
-    panel = apply_ohlc_policy(apply_nan_policy(panel, nan_policy), ohlc_policy)
+    panel = collect_prices(ticker_or_path, start, end, source, offline=offline, ticker=ticker)
+    panel = apply_ohlc_policy(apply_nan_policy(panel, nan_policy), ohlc_policy)  # keep attrs
     validate_panel(panel)
-    panel.attrs.update(attrs)
     return panel

@@ -5,6 +5,7 @@ Nothing is ever back-filled: a repair may only use the past (forward fill) or dr
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -13,6 +14,7 @@ import pandas as pd
 
 from qseq.errors import DataError
 
+log = logging.getLogger(__name__)
 NanPolicy = Literal["raise", "drop", "ffill"]
 OhlcPolicy = Literal["raise", "clip", "drop"]
 NAN_POLICIES = ("raise", "drop", "ffill")
@@ -137,29 +139,69 @@ def _ohlc_violations(panel: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     return hi, lo
 
 
+def _with_notes(result: pd.DataFrame, source: pd.DataFrame, *notes: str | None) -> pd.DataFrame:
+    """``result`` carrying ``source``'s attrs, with ``notes`` logged and appended to
+    ``attrs["notes"]``."""
+    kept = [n for n in notes if n]
+    for note in kept:
+        log.info("%s", note)
+    result.attrs = {**source.attrs, "notes": [*source.attrs.get("notes", []), *kept]}
+    return result
+
+
+def repair_note(did: str, rows: pd.Index, why: str = "") -> str | None:
+    """One line saying what a repair did to which rows of a ``(date, ticker)`` index, e.g.
+    ``"ohlc_policy='clip' clipped high/low on 3 rows of SPY (first: 2001-01-02, ...)"``;
+    ``None`` when ``rows`` is empty."""
+    if len(rows) == 0:
+        return None
+    tickers = rows.get_level_values("ticker").unique()
+    one = len(tickers) == 1
+    first = [str(pd.Timestamp(d).date()) if one else f"{t} {pd.Timestamp(d).date()}"
+             for d, t in rows[:3]]
+    who = tickers[0] if one else f"{len(tickers)} tickers"
+    plural = "row" if len(rows) == 1 else "rows"
+    more = ", ..." if len(rows) > 3 else ""
+    return (f"{did} {len(rows)} {plural} of {who} ({why + '; ' if why else ''}"
+            f"first: {', '.join(first)}{more})")
+
+
 def apply_nan_policy(panel: pd.DataFrame, policy: NanPolicy) -> pd.DataFrame:
     """``raise`` leaves NaN for validation to report; ``drop`` removes rows with any NaN;
     ``ffill`` carries the last observed value forward within each ticker (never backwards),
-    then drops the leading rows that have no past to fill from."""
+    then drops the leading rows that have no past to fill from. The rows a repair changed are
+    logged and noted in ``attrs["notes"]`` (count and first dates)."""
     if policy not in NAN_POLICIES:
         raise DataError(f"unknown nan_policy {policy!r}; choose one of {list(NAN_POLICIES)}")
     if policy == "raise":
         return panel
-    if policy == "ffill":
-        panel = panel.groupby(level="ticker", sort=False).ffill()
-    return panel.dropna(how="any")
+    missing = panel.isna().any(axis=1).to_numpy()
+    filled = panel.groupby(level="ticker", sort=False).ffill() if policy == "ffill" else panel
+    kept = filled.notna().all(axis=1).to_numpy()
+    tag = f"nan_policy='{policy}'"
+    return _with_notes(
+        filled[kept], panel,
+        repair_note(f"{tag} forward-filled", panel.index[missing & kept]),
+        repair_note(f"{tag} dropped", panel.index[~kept],
+                    "missing values" + (" with no earlier value" if policy == "ffill" else "")),
+    )
 
 
 def apply_ohlc_policy(panel: pd.DataFrame, policy: OhlcPolicy) -> pd.DataFrame:
-    """``clip`` widens high/low to contain open and close; ``drop`` removes offending rows."""
+    """``clip`` widens high/low to contain open and close; ``drop`` removes offending rows.
+    The rows a repair changed are logged and noted in ``attrs["notes"]`` (count and first
+    dates)."""
     if policy not in OHLC_POLICIES:
         raise DataError(f"unknown ohlc_policy {policy!r}; choose one of {list(OHLC_POLICIES)}")
     if policy == "raise" or not {"open", "high", "low", "close"} <= set(panel.columns):
         return panel
     hi, lo = _ohlc_violations(panel)
+    bad = (hi | lo).to_numpy()
     if policy == "drop":
-        return panel[~(hi | lo)]
-    panel = panel.copy()
-    panel["high"] = np.maximum(panel["high"], np.maximum(panel["open"], panel["close"]))
-    panel["low"] = np.minimum(panel["low"], np.minimum(panel["open"], panel["close"]))
-    return panel
+        return _with_notes(panel[~bad], panel, repair_note(
+            "ohlc_policy='drop' dropped", panel.index[bad], "high/low do not contain open and close"))
+    out = panel.copy()
+    out["high"] = np.maximum(panel["high"], np.maximum(panel["open"], panel["close"]))
+    out["low"] = np.minimum(panel["low"], np.minimum(panel["open"], panel["close"]))
+    return _with_notes(out, panel, repair_note("ohlc_policy='clip' clipped high/low on",
+                                               panel.index[bad]))

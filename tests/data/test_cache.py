@@ -197,3 +197,29 @@ def test_load_prices_from_cache(qseq_home, sp500):
     assert panel.attrs["detail"] == str(cache.cache_path("SPY"))
     assert panel.index.get_level_values("date").min() == pd.Timestamp("2018-01-02")
     assert list(panel.index.get_level_values("ticker").unique()) == ["SPY"]
+
+
+@pytest.mark.parametrize("frame", [
+    pd.DataFrame({"Date": pd.to_datetime(["2020-01-02"]), "Close": [1.0]}),  # a user's flat file
+    pd.DataFrame({"close": [1.0]}, index=pd.MultiIndex.from_tuples(
+        [(pd.Timestamp("2020-01-02"), "SPY")], names=["day", "symbol"])),
+    pd.DataFrame({"open": [1.0]}, index=pd.MultiIndex.from_tuples(
+        [(pd.Timestamp("2020-01-02"), "SPY")], names=["date", "ticker"])),
+], ids=["flat", "index-names", "no-close"])
+def test_cache_file_with_the_wrong_layout_is_one_line_naming_file_and_fix(qseq_home, frame):
+    path = cache.cache_path("SPY")
+    path.parent.mkdir(parents=True)
+    frame.to_parquet(path)
+    for load in (lambda: cache.read_cache("SPY"), lambda: qseq.load_prices("SPY", offline=True)):
+        with pytest.raises(DataError) as info:
+            load()
+        msg = str(info.value)
+        assert "\n" not in msg and str(path) in msg and "is not a qseq cache file" in msg
+        assert msg.endswith("delete it or re-fetch with 'qseq data fetch SPY'")
+
+
+def test_cache_entries_pair_tickers_with_their_files(qseq_home, sp500):
+    assert cache.cache_entries() == []
+    for t in ("SPY", "^GSPC"):
+        cache.write_cache(t, sp500.iloc[:3])
+    assert cache.cache_entries() == [("SPY", cache.cache_path("SPY")), ("^GSPC", cache.cache_path("^GSPC"))]

