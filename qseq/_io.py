@@ -8,8 +8,21 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
-_UMASK = os.umask(0)
+_UMASK = os.umask(0)  # the umask at import: the fallback where /proc cannot tell
 os.umask(_UMASK)
+
+
+def current_umask() -> int:
+    """The process umask, read from ``/proc/self/status`` (Linux) so that a later ``os.umask``
+    call is honoured without the race of setting it to read it; else the umask at import."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return _UMASK
 
 
 @contextmanager
@@ -22,12 +35,14 @@ def atomic_path(target: str | os.PathLike[str]):
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
-    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; published files get the usual mode
     tmp_path = Path(tmp)
     try:
         yield tmp_path
         with open(tmp_path, "rb+") as fh:
             os.fsync(fh.fileno())
+        # mkstemp creates 0600, and a writer may have replaced the file with its own mode:
+        # the published file gets the mode of any new file, 0666 less the umask.
+        os.chmod(tmp_path, 0o666 & ~current_umask())
         os.replace(tmp_path, target)
     finally:
         if tmp_path.exists():
