@@ -3,6 +3,7 @@ figure is present and drawn, and data-derived text is escaped (an injected scrip
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from qseq.backtest.report import FIGURES
 from qseq.pipeline.run import run_pipeline
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+REQUIRE_BROWSER = os.environ.get("QSEQ_REQUIRE_BROWSER") == "1"  # bash .ci/run sets it
 EVIL = "<script>window.__pwned = 1</script><img src=x onerror='window.__pwned=2'>"
 
 SPEC = """
@@ -45,8 +47,13 @@ def test_report_is_self_contained_and_escaped(report):
         assert f'id="fig-{name}"' in text
 
 
-def test_report_renders_in_headless_chromium(report):
+@pytest.mark.slow
+@pytest.mark.skipif(not CHROMIUM and not REQUIRE_BROWSER,
+                    reason="no chromium binary on PATH: apt-get install chromium to run it "
+                           "(bash .ci/run does, and sets QSEQ_REQUIRE_BROWSER=1 to make it required)")
+def test_report_renders_in_headless_chromium(request):
     assert CHROMIUM, "headless Chromium is required: apt-get install chromium (bash .ci/run does it)"
+    report = request.getfixturevalue("report")  # after the check: no pipeline run to fail on
     from playwright.sync_api import sync_playwright
 
     errors: list[str] = []

@@ -158,6 +158,7 @@ def test_volatility_pipeline_scores_qlike_against_har_and_garch(tmp_path):
     assert {"har", "garch"} <= set(dm["benchmark"])
 
 
+@pytest.mark.slow
 def test_scheduler_runs_each_spec_and_survives_a_failing_one(tmp_path):
     specs = tmp_path / "pipelines"
     specs.mkdir()
