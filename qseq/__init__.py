@@ -1,16 +1,54 @@
-"""qseq: recurrent and sequence-to-sequence forecasting for sequential market data."""
+"""qseq: recurrent and sequence-to-sequence forecasting for sequential market data.
+
+``import qseq`` is cheap: the names below are imported on first use (PEP 562), so torch, pandas,
+scipy and plotly load only when something that needs them is touched (``qseq.Forecaster``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
-from qseq.anomaly import AnomalyDetector
-from qseq.backtest.folds import WalkForwardConfig
-from qseq.backtest.walk_forward import WalkForwardSpec, walk_forward
-from qseq.data import load_prices, validate_panel
-from qseq.errors import DataError, QseqError
-from qseq.forecaster import Forecaster
-from qseq.models import list_models
-from qseq.train import TrainConfig
+# public name -> the module that defines it
+_LAZY = {
+    "AnomalyDetector": "qseq.anomaly",
+    "DataError": "qseq.errors",
+    "Forecaster": "qseq.forecaster",
+    "QseqError": "qseq.errors",
+    "TrainConfig": "qseq.config",  # re-exported by qseq.train, which loads torch
+    "WalkForwardConfig": "qseq.backtest.folds",
+    "WalkForwardSpec": "qseq.backtest.walk_forward",
+    "list_models": "qseq.models",
+    "load_prices": "qseq.data",
+    "validate_panel": "qseq.data",
+    "walk_forward": "qseq.backtest.walk_forward",
+}
+
+if TYPE_CHECKING:  # what type checkers and IDEs see
+    from qseq.anomaly import AnomalyDetector
+    from qseq.backtest.folds import WalkForwardConfig
+    from qseq.backtest.walk_forward import WalkForwardSpec, walk_forward
+    from qseq.config import TrainConfig
+    from qseq.data import load_prices, validate_panel
+    from qseq.errors import DataError, QseqError
+    from qseq.forecaster import Forecaster
+    from qseq.models import list_models
 
 __all__ = ["AnomalyDetector", "DataError", "Forecaster", "QseqError", "TrainConfig", "WalkForwardConfig",
            "WalkForwardSpec", "__version__", "list_models", "load_prices", "validate_panel",
            "walk_forward"]
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

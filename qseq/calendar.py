@@ -174,8 +174,3 @@ def session_positions(days: np.ndarray, *, exchange: str = DEFAULT_EXCHANGE) -> 
                         "holiday); pass trading days of that exchange")
     return pos.astype(np.int64)
 
-
-def __getattr__(name: str):
-    if name == "_BDAY":  # deprecated: the old NYSE CustomBusinessDay; use sessions_between
-        return get_calendar(DEFAULT_EXCHANGE).day
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,6 +9,8 @@ a config is built.
 - :class:`TrainConfig`: the training loop (epochs, optimiser, early stopping, teacher forcing).
 - :class:`ForecastConfig`: what a forecaster sees and predicts (model, window, network, split).
 - :class:`AnomalyConfig`: what an autoencoder reconstructs and how its threshold is set.
+- :class:`WalkForwardConfig`, :class:`StrategyConfig`, :class:`CostsConfig`: how a walk-forward
+  run lays out folds, turns forecasts into positions, and charges for trading.
 """
 
 from __future__ import annotations
@@ -23,6 +25,10 @@ from typing import Any
 from qseq.errors import ConfigError
 
 LOSSES = ("mse", "huber")
+TRAIN_WINDOWS = ("expanding", "rolling")
+REFITS = ("full", "warm")
+RULES = ("sign", "threshold", "vol_scaled")
+STRATEGY_KINDS = ("single", "cross_sectional")
 SCHEDULES = ("cosine", "plateau", "none")
 TF_SCHEDULES = ("inverse_sigmoid", "linear", "exponential", "always", "never")
 DEFAULT_FEATURES = ("log_return", "log_volume_change")
@@ -36,7 +42,7 @@ def param(default: Any, help: str, *, cli: str | None = None, choices: Callable[
     """A config field: its default, the help text every surface shows, the CLI flag (default
     ``--field-name``) and, for string fields, a function listing the valid values."""
     meta = {"help": help, "cli": cli, "choices": choices, "hidden": hidden}
-    if isinstance(default, (list, dict, set)) or dataclasses.is_dataclass(default):
+    if callable(default) or isinstance(default, (list, dict, set)):  # a class or factory
         factory = default if callable(default) else (lambda d=default: d)
         return field(default_factory=factory, metadata=meta)
     return field(default=default, metadata=meta)
@@ -261,10 +267,9 @@ class ForecastConfig:
         _positive_int("lookback", self.lookback, minimum=2)
         _choice("target", self.target, _targets())
         _check_features(self.features)
-        unknown = [n for n in self.future_features if n not in _future_features()]
-        if unknown or len(set(self.future_features)) != len(self.future_features):
-            raise ConfigError(f"future_features must be distinct names from "
-                              f"{list(_future_features())}, got {list(self.future_features)}")
+        from qseq.data.calendar_features import check_future_features
+
+        check_future_features(self.future_features)
         if self.future_features and not spec.future_inputs:
             takes = sorted(n for n in list_models() if get_spec(n).future_inputs)
             raise ConfigError(f"model {self.model!r} has no decoder for known-future inputs "
@@ -310,7 +315,7 @@ class AnomalyConfig:
     calib_frac: float = param(0.2, "Share of the normal period for threshold calibration.",
                               hidden=True)
     seed: int = param(0, "Random seed (same seed, same model).")
-    train: TrainConfig = param(TrainConfig, "Training loop settings.")
+    train: TrainConfig = param(lambda: TrainConfig(epochs=10, lr=2e-3), "Training loop settings.")
 
     def __post_init__(self) -> None:
         from qseq.models import get_spec
@@ -340,6 +345,115 @@ class AnomalyConfig:
 
     def replace(self, **changes: Any) -> AnomalyConfig:
         return dataclasses.replace(self, **check_names(type(self), changes))
+
+
+# -- walk-forward and backtests --------------------------------------------------------------
+@dataclass(frozen=True)
+class WalkForwardConfig:
+    """How folds are laid out and refit.
+
+    train_window: ``expanding`` (all bars since the start) or ``rolling`` (the last
+                  ``train_bars`` bars)
+    train_bars:   bars of training history before the first test block (and the rolling size)
+    test_bars:    bars per test block; the model is refit every ``test_bars`` bars
+    refit:        ``full`` (a fresh model per fold) or ``warm`` (fine-tune the previous fold's
+                  weights for ``warm_epochs``)
+    warm_bars:    with ``warm``, fine-tune on the windows of the last ``warm_bars`` training bars
+                  only (None: the whole training window); scalers still see every training row
+    purge:        bars between the last training anchor and the test block (None: max horizon)
+    embargo:      extra bars dropped between training targets and the test block
+    val_frac:     share of the training dates held out (after a purge gap) for early stopping
+    max_folds:    keep only the last ``max_folds`` folds (None: all)
+    first_test:   first test date (None: right after the initial ``train_bars``)
+    """
+
+    train_window: str = param("expanding", "Training window: expanding (all bars so far) or "
+                              "rolling (the last train-bars).", choices=lambda: TRAIN_WINDOWS)
+    train_bars: int = param(756, "Bars of training history before the first test block (and "
+                            "the rolling size).")
+    test_bars: int = param(21, "Bars per test block; the model is refit every test-bars bars.")
+    refit: str = param("full", "full (a fresh model per fold) or warm (fine-tune the previous "
+                       "fold's weights).", choices=lambda: REFITS)
+    warm_epochs: int = param(3, "Epochs of each warm-start fine-tune.")
+    warm_bars: int | None = param(None, "Warm start: fine-tune on the last N training bars only.")
+    purge: int | None = param(None, "Bars between the last training anchor and the test block "
+                              "(default: the longest horizon).")
+    embargo: int = param(0, "Extra bars dropped between training targets and the test block.")
+    val_frac: float = param(0.1, "Share of each fold's training dates held out for early "
+                            "stopping.", hidden=True)
+    max_folds: int | None = param(None, "Only the last N folds.")
+    first_test: str | None = param(None, "First test date (YYYY-MM-DD).")
+
+    def __post_init__(self) -> None:
+        if self.train_window not in TRAIN_WINDOWS:
+            raise ConfigError(f"train_window must be one of {list(TRAIN_WINDOWS)}, "
+                              f"got {self.train_window!r}")
+        if self.refit not in REFITS:
+            raise ConfigError(f"refit must be one of {list(REFITS)}, got {self.refit!r}")
+        if self.first_test is not None and hasattr(self.first_test, "isoformat"):
+            object.__setattr__(self, "first_test", self.first_test.isoformat())
+        for name in ("train_bars", "test_bars", "warm_epochs"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ConfigError(f"walk_forward.{name} must be a positive integer, got {value!r}")
+        if self.warm_bars is not None and (not isinstance(self.warm_bars, int) or self.warm_bars < 1):
+            raise ConfigError(f"walk_forward.warm_bars must be a positive integer, got {self.warm_bars!r}")
+        if self.purge is not None and (not isinstance(self.purge, int) or self.purge < 0):
+            raise ConfigError(f"walk_forward.purge must be an integer >= 0, got {self.purge!r}")
+        if not isinstance(self.embargo, int) or self.embargo < 0:
+            raise ConfigError(f"walk_forward.embargo must be an integer >= 0, got {self.embargo!r}")
+        if not 0 <= self.val_frac < 0.5:
+            raise ConfigError(f"walk_forward.val_frac must be in [0, 0.5), got {self.val_frac}")
+        if self.max_folds is not None and (not isinstance(self.max_folds, int) or self.max_folds < 1):
+            raise ConfigError(f"walk_forward.max_folds must be a positive integer, got {self.max_folds!r}")
+
+
+@dataclass(frozen=True)
+class StrategyConfig:
+    """How forecasts become positions (acting on the next bar).
+
+    kind: ``single`` (one position per ticker from its own forecast; a panel holds an equal
+    share per ticker) or ``cross_sectional`` (rank tickers each day: long the top k, short the
+    bottom k, or long-only). rule (single): ``sign``, ``threshold`` (|forecast| > threshold) or
+    ``vol_scaled`` (forecast / trailing vol over ``vol_window`` bars x scale), capped at ``cap``.
+    signal_horizon: which forecast horizon is the signal (``sum``: the sum over horizons).
+    """
+
+    kind: str = param("single", "single (a position per ticker) or cross_sectional (rank "
+                      "tickers each day).", choices=lambda: STRATEGY_KINDS)
+    rule: str = param("sign", "Position rule for single: sign, threshold or vol_scaled.",
+                      choices=lambda: RULES)
+    threshold: float = param(0.0, "Smallest |forecast| that opens a position (threshold rule).")
+    scale: float = param(1.0, "Position per unit of forecast / trailing vol (vol_scaled rule).")
+    cap: float = param(1.0, "Largest absolute position.")
+    long_only: bool = param(False, "No short positions.")
+    k: int = param(5, "Tickers held long (and short) by the cross-sectional strategy.")
+    vol_window: int = param(20, "Bars of trailing volatility (vol_scaled rule).")
+    signal_horizon: int | str = param(1, "Forecast horizon used as the signal, or 'sum'.")
+
+    def __post_init__(self) -> None:
+        if self.kind not in STRATEGY_KINDS:
+            raise ConfigError(f"strategy.kind must be one of {list(STRATEGY_KINDS)}, got {self.kind!r}")
+        if self.rule not in RULES:
+            raise ConfigError(f"strategy.rule must be one of {list(RULES)}, got {self.rule!r}")
+        if self.cap <= 0 or self.threshold < 0 or self.k < 1 or self.vol_window < 2:
+            raise ConfigError("strategy: cap must be > 0, threshold >= 0, k >= 1, vol_window >= 2")
+        if self.signal_horizon != "sum" and not (isinstance(self.signal_horizon, int)
+                                                 and self.signal_horizon >= 1):
+            raise ConfigError("strategy.signal_horizon must be a horizon or 'sum', "
+                              f"got {self.signal_horizon!r}")
+
+
+@dataclass(frozen=True)
+class CostsConfig:
+    """Trading costs in basis points of turnover, plus slippage (also bps of turnover)."""
+
+    bps: float = param(1.0, "Cost in basis points of turnover.")
+    slippage_bps: float = param(0.0, "Slippage in basis points of turnover.")
+
+    def __post_init__(self) -> None:
+        if self.bps < 0 or self.slippage_bps < 0:
+            raise ConfigError("costs.bps and costs.slippage_bps must be >= 0")
 
 
 # -- helpers for the surfaces ----------------------------------------------------------------

@@ -124,8 +124,12 @@ class Estimator:
         saved = read_config(directory)
         kind = saved.get("kind", "forecaster")
         if kind != cls.kind:
-            raise CheckpointError(f"{directory} holds a {kind} checkpoint, not a {cls.kind}; "
-                                  f"load it with the matching class")
+            def named(k: str) -> str:
+                words = str(k).replace("_", " ")
+                return f"{'an' if words[:1] in 'aeiou' else 'a'} {words}"
+
+            raise CheckpointError(f"{directory} holds {named(kind)} checkpoint, not {named(cls.kind)}; "
+                                  "load it with the matching class")
         with config_fields(directory, f"re-train the {cls.kind}"):
             values = saved["config"] if "config" in saved else cls._legacy_config(saved)
             self = cls(from_dict(cls.config_class, values), device=device)

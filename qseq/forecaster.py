@@ -20,8 +20,8 @@ from qseq.estimator import Estimator
 if TYPE_CHECKING:
     from torch import nn
 
-    from qseq.backtest.folds import WalkForwardConfig
     from qseq.backtest.walk_forward import WalkForwardResult
+    from qseq.config import WalkForwardConfig
     from qseq.data.windows import Windows
     from qseq.train import EpochLog
 
@@ -100,7 +100,8 @@ class Forecaster(Estimator):
         cfg = self.config
         return make_windows(panel, cfg.features, cfg.lookback, cfg.horizons, cfg.target,
                             tickers=getattr(self, "tickers_", None),
-                            require_targets=require_targets, future_features=cfg.future_features)
+                            require_targets=require_targets, future_features=cfg.future_features,
+                            exchange=cfg.exchange)
 
     def fit_windows(
         self,
@@ -296,7 +297,7 @@ class Forecaster(Estimator):
             if len(days) != len(xt):
                 raise DataError(f"got {len(days)} anchor dates for {len(xt)} windows")
             extra["future"] = torch.from_numpy(
-                future_inputs(days, cfg.horizons, cfg.future_features))
+                future_inputs(days, cfg.horizons, cfg.future_features, exchange=cfg.exchange))
         mx, sx, my, sy = self._scaler_tensors()
         with torch.inference_mode():
             y = self.model_((xt - mx) / sx, ids, **extra).y_hat

@@ -8,8 +8,8 @@ import pytest
 import statsmodels.api as sm
 from scipy import stats
 
-from qseq.metrics import diebold_mariano, forecast_metrics, qlike, strategy_metrics
 from qseq.errors import DataError
+from qseq.metrics import diebold_mariano, forecast_metrics, qlike, strategy_metrics
 
 
 def _frame(y_hat, y_true, dates=None, tickers=None, horizon=1, fold=None) -> pd.DataFrame:

@@ -10,8 +10,6 @@ import numpy as np
 import pandas as pd
 
 from qseq.backtest.strategy import (
-    CostsConfig,
-    StrategyConfig,
     backtest,
     buy_and_hold,
     cross_sectional_positions,
@@ -19,6 +17,7 @@ from qseq.backtest.strategy import (
     trailing_vol,
 )
 from qseq.backtest.walk_forward import WalkForwardResult
+from qseq.config import CostsConfig, StrategyConfig
 from qseq.errors import ConfigError, DataError
 from qseq.metrics import (
     PERIODS_PER_YEAR,

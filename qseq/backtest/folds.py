@@ -14,64 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from qseq.config import WalkForwardConfig
 from qseq.data.windows import Windows, purged_split
 from qseq.errors import ConfigError, DataError
-
-TRAIN_WINDOWS = ("expanding", "rolling")
-REFITS = ("full", "warm")
-
-
-@dataclass(frozen=True)
-class WalkForwardConfig:
-    """How folds are laid out and refit.
-
-    train_window: ``expanding`` (all bars since the start) or ``rolling`` (the last
-                  ``train_bars`` bars)
-    train_bars:   bars of training history before the first test block (and the rolling size)
-    test_bars:    bars per test block; the model is refit every ``test_bars`` bars
-    refit:        ``full`` (a fresh model per fold) or ``warm`` (fine-tune the previous fold's
-                  weights for ``warm_epochs``)
-    warm_bars:    with ``warm``, fine-tune on the windows of the last ``warm_bars`` training bars
-                  only (None: the whole training window); scalers still see every training row
-    purge:        bars between the last training anchor and the test block (None: max horizon)
-    embargo:      extra bars dropped between training targets and the test block
-    val_frac:     share of the training dates held out (after a purge gap) for early stopping
-    max_folds:    keep only the last ``max_folds`` folds (None: all)
-    first_test:   first test date (None: right after the initial ``train_bars``)
-    """
-
-    train_window: str = "expanding"
-    train_bars: int = 756
-    test_bars: int = 21
-    refit: str = "full"
-    warm_epochs: int = 3
-    warm_bars: int | None = None
-    purge: int | None = None
-    embargo: int = 0
-    val_frac: float = 0.1
-    max_folds: int | None = None
-    first_test: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.train_window not in TRAIN_WINDOWS:
-            raise ConfigError(f"train_window must be one of {list(TRAIN_WINDOWS)}, "
-                              f"got {self.train_window!r}")
-        if self.refit not in REFITS:
-            raise ConfigError(f"refit must be one of {list(REFITS)}, got {self.refit!r}")
-        for name in ("train_bars", "test_bars", "warm_epochs"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ConfigError(f"walk_forward.{name} must be a positive integer, got {value!r}")
-        if self.warm_bars is not None and (not isinstance(self.warm_bars, int) or self.warm_bars < 1):
-            raise ConfigError(f"walk_forward.warm_bars must be a positive integer, got {self.warm_bars!r}")
-        if self.purge is not None and (not isinstance(self.purge, int) or self.purge < 0):
-            raise ConfigError(f"walk_forward.purge must be an integer >= 0, got {self.purge!r}")
-        if not isinstance(self.embargo, int) or self.embargo < 0:
-            raise ConfigError(f"walk_forward.embargo must be an integer >= 0, got {self.embargo!r}")
-        if not 0 <= self.val_frac < 0.5:
-            raise ConfigError(f"walk_forward.val_frac must be in [0, 0.5), got {self.val_frac}")
-        if self.max_folds is not None and (not isinstance(self.max_folds, int) or self.max_folds < 1):
-            raise ConfigError(f"walk_forward.max_folds must be a positive integer, got {self.max_folds!r}")
 
 
 @dataclass(frozen=True)

@@ -13,62 +13,14 @@ Conventions (all frames are indexed by bar date, one column per ticker):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from qseq.config import RULES
 from qseq.errors import ConfigError, DataError
 
-RULES = ("sign", "threshold", "vol_scaled")
-STRATEGY_KINDS = ("single", "cross_sectional")
 RESULT_COLUMNS = ("gross_return", "cost", "net_return", "turnover", "gross_exposure", "equity")
-
-
-@dataclass(frozen=True)
-class StrategyConfig:
-    """How forecasts become positions (acting on the next bar).
-
-    kind: ``single`` (one position per ticker from its own forecast; a panel holds an equal
-    share per ticker) or ``cross_sectional`` (rank tickers each day: long the top k, short the
-    bottom k, or long-only). rule (single): ``sign``, ``threshold`` (|forecast| > threshold) or
-    ``vol_scaled`` (forecast / trailing vol over ``vol_window`` bars x scale), capped at ``cap``.
-    signal_horizon: which forecast horizon is the signal (``sum``: the sum over horizons).
-    """
-
-    kind: str = "single"
-    rule: str = "sign"
-    threshold: float = 0.0
-    scale: float = 1.0
-    cap: float = 1.0
-    long_only: bool = False
-    k: int = 5
-    vol_window: int = 20
-    signal_horizon: int | str = 1
-
-    def __post_init__(self) -> None:
-        if self.kind not in STRATEGY_KINDS:
-            raise ConfigError(f"strategy.kind must be one of {list(STRATEGY_KINDS)}, got {self.kind!r}")
-        if self.rule not in RULES:
-            raise ConfigError(f"strategy.rule must be one of {list(RULES)}, got {self.rule!r}")
-        if self.cap <= 0 or self.threshold < 0 or self.k < 1 or self.vol_window < 2:
-            raise ConfigError("strategy: cap must be > 0, threshold >= 0, k >= 1, vol_window >= 2")
-        if self.signal_horizon != "sum" and not (isinstance(self.signal_horizon, int)
-                                                 and self.signal_horizon >= 1):
-            raise ConfigError("strategy.signal_horizon must be a horizon or 'sum', "
-                              f"got {self.signal_horizon!r}")
-
-
-@dataclass(frozen=True)
-class CostsConfig:
-    """Trading costs in basis points of turnover, plus slippage (also bps of turnover)."""
-
-    bps: float = 1.0
-    slippage_bps: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.bps < 0 or self.slippage_bps < 0:
-            raise ConfigError("costs.bps and costs.slippage_bps must be >= 0")
 
 
 def trailing_vol(log_returns: pd.Series | pd.DataFrame, window: int = 20) -> pd.Series | pd.DataFrame:

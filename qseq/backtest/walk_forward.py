@@ -25,9 +25,9 @@ import torch
 
 from qseq._io import atomic_write_text, atomic_write_with
 from qseq.backtest.baselines import baseline_forecast
-from qseq.backtest.folds import Fold, WalkForwardConfig, fold_windows, make_folds
+from qseq.backtest.folds import Fold, fold_windows, make_folds
 from qseq.backtest.importance import attention_summary, permutation_importance
-from qseq.config import ForecastConfig, to_dict
+from qseq.config import ForecastConfig, WalkForwardConfig, to_dict
 from qseq.data.windows import Windows, rows_covered
 from qseq.errors import ConfigError, DataError
 from qseq.forecaster import Forecaster, panel_fingerprint

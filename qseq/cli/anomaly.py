@@ -5,18 +5,10 @@ from __future__ import annotations
 
 import click
 
-from qseq.data.sources import SOURCES
-from qseq.data.validate import NAN_POLICIES, OHLC_POLICIES
+from qseq.cli.options import config_from_options, config_options, debug_option
+from qseq.config import AnomalyConfig
+from qseq.constants import NAN_POLICIES, OHLC_POLICIES, SOURCES
 from qseq.errors import ConfigError
-from qseq.models import list_models
-
-
-def _set_debug(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
-    if value:
-        import logging
-
-        ctx.find_root().meta["qseq.debug"] = True
-        logging.basicConfig(level=logging.DEBUG)
 
 
 @click.command("anomaly")
@@ -25,23 +17,7 @@ def _set_debug(ctx: click.Context, _param: click.Parameter, value: bool) -> None
                                 "to train one model on; --ticker is added if missing.")
 @click.option("--data", "data_path", type=click.Path(dir_okay=False),
               help="CSV/Parquet price file (one or many tickers) instead of a ticker source.")
-@click.option("--model", default="lstm_ae", show_default=True,
-              type=click.Choice(list_models(kind="autoencoder")))
-@click.option("--train-end", help="Last date of the normal period (training + calibration); "
-                                  "default: halfway through the data.")
-@click.option("--target-far", default=0.01, show_default=True, type=float,
-              help="Target false-alarm rate per bar on normal data.")
-@click.option("--threshold", "threshold_method", default="pot", show_default=True,
-              type=click.Choice(["pot", "quantile"]),
-              help="Peaks-over-threshold (GPD tail fit) or the empirical quantile.")
-@click.option("--lookback", default=32, show_default=True, type=int, help="Window bars.")
-@click.option("--epochs", default=10, show_default=True, type=int)
-@click.option("--batch-size", default=256, show_default=True, type=int)
-@click.option("--lr", default=2e-3, show_default=True, type=float)
-@click.option("--hidden-size", default=32, show_default=True, type=int)
-@click.option("--layers", default=1, show_default=True, type=int)
-@click.option("--ticker-dim", default=4, show_default=True, type=int,
-              help="Width of the ticker embedding (panels only).")
+@config_options(AnomalyConfig, base=None)
 @click.option("--start", help="First date used (YYYY-MM-DD).")
 @click.option("--end", help="Last date used (YYYY-MM-DD).")
 @click.option("--source", default="auto", show_default=True, type=click.Choice(list(SOURCES)))
@@ -55,19 +31,14 @@ def _set_debug(ctx: click.Context, _param: click.Parameter, value: bool) -> None
 @click.option("--out", "out_dir", default="reports", show_default=True,
               type=click.Path(file_okay=False), help="Folder for the report and checkpoints.")
 @click.option("--refit", is_flag=True, help="Train even if a matching saved detector exists.")
-@click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
-@click.option("--debug", is_flag=True, expose_value=False, is_eager=True, callback=_set_debug,
-              help="Show tracebacks and debug logs.")
+@debug_option
 def anomaly(**opts) -> None:
     """Detect anomalous bars with a recurrent autoencoder trained on a normal period."""
     from qseq.cli.main import console
 
-    if opts["epochs"] < 1:
-        raise ConfigError(f"--epochs must be >= 1, got {opts['epochs']}")
-    if not 0 < opts["target_far"] < 0.5:
-        raise ConfigError(f"--target-far must be in (0, 0.5), got {opts['target_far']}")
-    run_anomaly(console, **opts)
+    config = config_from_options(AnomalyConfig, opts, base=AnomalyConfig())
+    run_anomaly(console, config, **opts)
 
 
 def _load_panel(opts: dict):
@@ -109,17 +80,12 @@ def _load_panel(opts: dict):
     return panel, ticker
 
 
-def _cache_key(panel, detector, opts: dict) -> str:
-    from dataclasses import asdict
-
+def _cache_key(panel, detector) -> str:
     from qseq.checkpoint import settings_key
+    from qseq.config import to_dict
     from qseq.forecaster import panel_fingerprint
 
-    return settings_key({
-        "data": panel_fingerprint(panel), "spec": asdict(detector.spec),
-        "train": asdict(detector.train_config), "hidden": opts["hidden_size"],
-        "layers": opts["layers"], "ticker_dim": opts["ticker_dim"], "seed": opts["seed"],
-    })
+    return settings_key({"data": panel_fingerprint(panel), "config": to_dict(detector.config)})
 
 
 def _sectors():
@@ -132,7 +98,7 @@ def _sectors():
     return table.drop_duplicates("ticker").set_index("ticker")["sector"]
 
 
-def run_anomaly(console, **opts) -> None:
+def run_anomaly(console, config: AnomalyConfig, **opts) -> None:
     from pathlib import Path
 
     import pandas as pd
@@ -143,7 +109,6 @@ def run_anomaly(console, **opts) -> None:
     from qseq.anomaly.report import anomaly_report
     from qseq.cli.reuse import reuse_saved
     from qseq.data.cache import encode_ticker
-    from qseq.train import TrainConfig
 
     panel, ticker = _load_panel(opts)
     dates = panel.index.get_level_values("date")
@@ -153,15 +118,10 @@ def run_anomaly(console, **opts) -> None:
                   f"{dates.max().date()}, {len(panel)} bars")
     for note in panel.attrs.get("notes", []):
         console.print(f"[yellow]note[/yellow]: {note}")
-    detector = AnomalyDetector(
-        opts["model"], lookback=opts["lookback"], train_end=opts["train_end"],
-        threshold=opts["threshold_method"], target_far=opts["target_far"],
-        hidden_size=opts["hidden_size"], num_layers=opts["layers"], ticker_dim=opts["ticker_dim"],
-        train=TrainConfig(epochs=opts["epochs"], batch_size=opts["batch_size"], lr=opts["lr"]),
-        seed=opts["seed"], device=opts["device"])
+    detector = AnomalyDetector(config, device=opts["device"])
     out_dir = Path(opts["out_dir"])
-    name = f"{encode_ticker(ticker)}_{opts['model']}"
-    ckpt = out_dir / "checkpoints" / f"anomaly_{name}_{_cache_key(panel, detector, opts)}"
+    name = f"{encode_ticker(ticker)}_{config.model}"
+    ckpt = out_dir / "checkpoints" / f"anomaly_{name}_{_cache_key(panel, detector)}"
     saved = reuse_saved(console, ckpt, lambda p: AnomalyDetector.load(p, device=opts["device"]),
                         opts["refit"], "detector")
     if saved is not None:
@@ -170,7 +130,7 @@ def run_anomaly(console, **opts) -> None:
         detector.fit(panel, progress=True)
         detector.save(ckpt)
         r = detector.result_
-        console.print(f"[bold]model[/bold]: {opts['model']} trained {len(r.history)} epochs, "
+        console.print(f"[bold]model[/bold]: {config.model} trained {len(r.history)} epochs, "
                       f"best epoch {r.best_epoch}; saved to {ckpt}")
     sd = detector.split_dates_
     span = {k: f"{v[0]}..{v[1]}" if v else "-" for k, v in sd.items()}
@@ -206,7 +166,7 @@ def run_anomaly(console, **opts) -> None:
     last = pd.Timestamp(close.index.max()).date()
     report = out_dir / f"{name}_anomaly_{last}.html"
     anomaly_report(
-        title=f"{ticker} anomalies ({opts['model']}, {th.method} threshold, target FAR "
+        title=f"{ticker} anomalies ({config.model}, {th.method} threshold, target FAR "
               f"{th.target_far:g})",
         ticker=ticker, close=close, scores=mine, events=events, threshold=th.value,
         features=list(detector.spec.features), train_end=detector.train_end_,

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from qseq.cli.options import config_from_options, config_options
+from qseq.cli.options import config_from_options, config_options, debug_option
 from qseq.config import ForecastConfig
 from qseq.constants import NAN_POLICIES, OHLC_POLICIES, SOURCES
 
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
               type=click.Path(file_okay=False), help="Folder for the report and checkpoints.")
 @click.option("--refit", is_flag=True, help="Train even if a matching saved model exists.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
+@debug_option
 def forecast(**opts) -> None:
     """Fit (or reuse) a model and forecast the next bars."""
     from qseq.cli.main import console, err_console
@@ -45,23 +46,19 @@ def forecast(**opts) -> None:
 def _load(opts: dict) -> tuple[pd.DataFrame, str]:
     from qseq.data.cache import normalize_ticker
     from qseq.data.sources import load_prices
-    from qseq.errors import ConfigError, DataError
+    from qseq.errors import ConfigError
 
     ticker, path = opts["ticker"], opts["data_path"]
     if not ticker and not path:
         raise ConfigError("give --ticker SYMBOL or --data PATH")
     policies = {"nan_policy": opts["nan_policy"], "ohlc_policy": opts["ohlc_policy"]}
     if path:
-        panel = load_prices(Path(path), opts["start"], opts["end"], source="file", **policies)
+        panel = load_prices(Path(path), opts["start"], opts["end"], source="file",
+                            ticker=ticker or None, **policies)
         tickers = list(panel.index.get_level_values("ticker").unique())
-        if ticker:
-            key = normalize_ticker(ticker)
-            if key not in tickers:
-                raise DataError(f"{path} has no ticker {key}; it has {tickers[:20]}")
-            panel = panel.xs(key, level="ticker", drop_level=False)
-        elif len(tickers) > 1:
+        if len(tickers) > 1:
             raise ConfigError(f"{path} holds {len(tickers)} tickers; pick one with --ticker")
-        return panel, panel.index.get_level_values("ticker")[0]
+        return panel, tickers[0]
     key = normalize_ticker(ticker)  # --ticker is never read as a path
     panel = load_prices(key, opts["start"], opts["end"], source=opts["source"],
                         offline=opts["offline"], **policies)

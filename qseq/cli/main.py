@@ -6,15 +6,14 @@ command) shows the traceback instead.
 
 from __future__ import annotations
 
-import logging
 import sys
 import traceback
 
 import click
 from rich.console import Console
 
-from qseq.data.sources import SOURCES
-from qseq.data.validate import NAN_POLICIES, OHLC_POLICIES
+from qseq.cli.options import debug_option
+from qseq.constants import SOURCES
 from qseq.errors import QseqError
 from qseq.models import list_models
 
@@ -23,60 +22,11 @@ console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 
-def _set_debug(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
-    if value:
-        ctx.find_root().meta["qseq.debug"] = True
-        logging.basicConfig(level=logging.DEBUG)
-
-
-debug_option = click.option("--debug", is_flag=True, expose_value=False, is_eager=True,
-                            callback=_set_debug, help="Show tracebacks and debug logs.")
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @debug_option
 @click.version_option(package_name="qseq")
 def cli() -> None:
     """qseq: recurrent forecasting for sequential market data."""
-
-
-@cli.command()
-@click.option("--ticker", help="Ticker to forecast (SPY uses the bundled S&P 500 proxy offline).")
-@click.option("--data", "data_path", type=click.Path(dir_okay=False),
-              help="CSV/Parquet price file instead of a ticker source.")
-@click.option("--model", default="gru", show_default=True, type=click.Choice(list_models()))
-@click.option("--horizon", default=5, show_default=True, type=int, help="Forecast bars ahead.")
-@click.option("--lookback", default=64, show_default=True, type=int, help="Input window bars.")
-@click.option("--epochs", default=20, show_default=True, type=int)
-@click.option("--batch-size", default=256, show_default=True, type=int)
-@click.option("--lr", default=1e-3, show_default=True, type=float)
-@click.option("--hidden-size", default=64, show_default=True, type=int)
-@click.option("--layers", default=2, show_default=True, type=int)
-@click.option("--quantiles", help="Quantile levels for bands, e.g. 0.1,0.5,0.9 (pinball loss).")
-@click.option("--future-features",
-              help="Known-future calendar inputs of the forecast dates for seq2seq decoders, "
-                   "comma-separated: day_of_week, month, gap_days, turn_of_month (or all).")
-@click.option("--target", default="log_return", show_default=True,
-              type=click.Choice(["log_return", "cum_log_return", "realized_vol"]))
-@click.option("--start", help="First date used (YYYY-MM-DD).")
-@click.option("--end", help="Last date used (YYYY-MM-DD).")
-@click.option("--source", default="auto", show_default=True, type=click.Choice(list(SOURCES)))
-@click.option("--offline", is_flag=True, help="Never touch the network (cache, bundled, files).")
-@click.option("--nan-policy", default="raise", show_default=True,
-              type=click.Choice(list(NAN_POLICIES)))
-@click.option("--ohlc-policy", default="raise", show_default=True,
-              type=click.Choice(list(OHLC_POLICIES)))
-@click.option("--out", "out_dir", default="reports", show_default=True,
-              type=click.Path(file_okay=False), help="Folder for the report and checkpoints.")
-@click.option("--refit", is_flag=True, help="Train even if a matching saved model exists.")
-@click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
-@debug_option
-def forecast(**opts) -> None:
-    """Fit (or reuse) a model and forecast the next bars."""
-    from qseq.cli.forecast import run_forecast
-
-    run_forecast(console, err_console, **opts)
 
 
 @cli.command()
@@ -104,27 +54,11 @@ def stream(**opts) -> None:
 @click.option("--layers", default=2, show_default=True)
 @click.option("--lookback", default=64, show_default=True)
 @debug_option
-def models_cmd(features: int, horizon: int, hidden_size: int, layers: int, lookback: int) -> None:
+def models_cmd(**opts) -> None:
     """List the registered models with their parameter counts."""
-    from rich.table import Table
+    from qseq.cli.models import print_models
 
-    from qseq.models import ModelConfig, build_model, get_spec
-
-    cfg = ModelConfig(input_size=features, horizons=horizon, hidden_size=hidden_size,
-                      num_layers=layers, lookback=lookback)
-    table = Table(title=f"models (features={features}, horizon={horizon}, "
-                        f"hidden={hidden_size}, layers={layers}, lookback={lookback})")
-    for col in ("model", "kind", "parameters", "streams", "attention", "calendar inputs",
-                "description"):
-        table.add_column(col)
-    yes = {True: "yes", False: "no"}
-    for name in list_models(kind=None):
-        spec = get_spec(name, kind=None)
-        n = sum(p.numel() for p in build_model(name, cfg, kind=None).parameters())
-        attn = "temporal + feature" if spec.feature_attention else yes[spec.attention]
-        table.add_row(name, spec.kind, f"{n:,}", yes[spec.streams], attn,
-                      yes[spec.future_inputs], spec.description)
-    console.print(table)
+    print_models(console, **opts)
 
 
 @cli.group()
@@ -168,9 +102,10 @@ def data_validate(target: str, source: str, offline: bool) -> None:
 def _register_subcommands() -> None:
     # Each lives in its own module; heavy imports happen inside the command functions.
     from qseq.cli.anomaly import anomaly
+    from qseq.cli.forecast import forecast
     from qseq.cli.pipeline import backtest, pipeline
 
-    for command in (anomaly, backtest, pipeline):
+    for command in (forecast, anomaly, backtest, pipeline):
         cli.add_command(command)
 
 

@@ -19,6 +19,18 @@ import click
 from qseq.config import fields_of
 
 
+def _set_debug(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value:
+        import logging
+
+        ctx.find_root().meta["qseq.debug"] = True
+        logging.basicConfig(level=logging.DEBUG)
+
+
+debug_option = click.option("--debug", is_flag=True, expose_value=False, is_eager=True,
+                            callback=_set_debug, help="Show tracebacks and debug logs.")
+
+
 def _flags(f: dataclasses.Field, prefix: str) -> list[str]:
     plain = f"--{prefix}{f.name.replace('_', '-')}"
     cli = f.metadata.get("cli")
@@ -46,17 +58,26 @@ def _show(default: Any) -> str:
     return str(default)
 
 
-def config_options(cls: type, *, prefix: str = "", skip: tuple[str, ...] = ()) -> Callable:
+def _default(f: dataclasses.Field, base: Any) -> Any:
+    if base is not None:
+        return getattr(base, f.name)
+    return f.default if f.default is not dataclasses.MISSING else f.default_factory()
+
+
+def config_options(cls: type, *, prefix: str = "", skip: tuple[str, ...] = (),
+                   base: Any = None) -> Callable:
     """Decorator adding one option per (non-hidden) field of config ``cls`` and of its nested
-    configs. The options' values are ``None`` unless given."""
+    configs (defaults shown from ``base``, an instance, or the class). The options' values are
+    ``None`` unless given."""
     decorators = []
     for f, hint in fields_of(cls):
         if f.name in skip or f.metadata.get("hidden"):
             continue
         if dataclasses.is_dataclass(hint):
-            decorators.append(config_options(hint, prefix=prefix, skip=skip))
+            decorators.append(config_options(hint, prefix=prefix, skip=skip,
+                                             base=_default(f, base)))
             continue
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        default = _default(f, base)
         help_text = f.metadata.get("help", "")
         decorators.append(click.option(*_flags(f, prefix), f"{prefix.replace('-', '_')}{f.name}",
                                        type=_click_type(f, hint), default=None,
@@ -70,16 +91,22 @@ def config_options(cls: type, *, prefix: str = "", skip: tuple[str, ...] = ()) -
     return apply
 
 
-def config_from_options(cls: type, opts: dict[str, Any], *, prefix: str = "", **fixed: Any) -> Any:
-    """Config ``cls`` from the CLI ``opts`` (consumed: the config's keys are popped), with
-    ``fixed`` values on top."""
+def config_from_options(cls: type, opts: dict[str, Any], *, prefix: str = "", base: Any = None,
+                        **fixed: Any) -> Any:
+    """Config ``cls`` from the CLI ``opts`` (consumed: the config's keys are popped): the given
+    options replace the fields of ``base`` (default: the class defaults), ``fixed`` on top."""
     values: dict[str, Any] = {}
     for f, hint in fields_of(cls):
         key = f"{prefix.replace('-', '_')}{f.name}"
         if dataclasses.is_dataclass(hint):
-            values[f.name] = config_from_options(hint, opts, prefix=prefix)
+            nested = config_from_options(hint, opts, prefix=prefix, base=_default(f, base))
+            if nested != _default(f, base):
+                values[f.name] = nested
         elif opts.get(key) is not None:
             values[f.name] = opts.pop(key)
         else:
             opts.pop(key, None)
-    return cls(**{**values, **fixed})
+    values.update(fixed)
+    if base is not None:
+        return dataclasses.replace(base, **values)
+    return cls(**values)

@@ -9,6 +9,8 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from qseq.cli.options import config_from_options, config_options
+from qseq.config import CostsConfig, ForecastConfig, StrategyConfig, WalkForwardConfig
 from qseq.errors import QseqError
 
 console = Console(width=None if sys.stdout.isatty() else 160)
@@ -82,25 +84,10 @@ def _print_summary(outcome) -> None:
 @click.option("--ticker", "tickers", multiple=True, help="Ticker(s); repeat for a panel.")
 @click.option("--dataset", help="Bundled dataset name instead of tickers (e.g. stocks5).")
 @click.option("--data", "data_path", type=click.Path(dir_okay=False), help="CSV/Parquet price file.")
-@click.option("--model", default="gru", show_default=True)
-@click.option("--lookback", default=64, show_default=True, type=int)
-@click.option("--horizon", default=5, show_default=True, type=int)
-@click.option("--features", default="log_return,log_volume_change", show_default=True)
-@click.option("--target", default="log_return", show_default=True)
-@click.option("--hidden-size", default=32, show_default=True, type=int)
-@click.option("--layers", default=2, show_default=True, type=int)
-@click.option("--epochs", default=5, show_default=True, type=int)
-@click.option("--train-bars", default=1260, show_default=True, type=int)
-@click.option("--test-bars", default=21, show_default=True, type=int, help="Refit every N bars.")
-@click.option("--refit", default="full", show_default=True, type=click.Choice(["full", "warm"]))
-@click.option("--warm-epochs", default=3, show_default=True, type=int,
-              help="Epochs of each warm-start fine-tune.")
-@click.option("--warm-bars", type=int, help="Warm start: fine-tune on the last N bars only.")
-@click.option("--future-features", help="Calendar inputs for seq2seq decoders (e.g. day_of_week,month).")
-@click.option("--max-folds", type=int, help="Only the last N folds.")
-@click.option("--strategy", default="single", show_default=True,
-              type=click.Choice(["single", "cross_sectional"]))
-@click.option("--cost-bps", default=1.0, show_default=True, type=float)
+@config_options(ForecastConfig)
+@config_options(WalkForwardConfig)
+@config_options(StrategyConfig, prefix="strategy-")
+@config_options(CostsConfig, prefix="cost-")
 @click.option("--baselines", default="buy_and_hold,random_walk,ar", show_default=True)
 @click.option("--start", help="First date (YYYY-MM-DD).")
 @click.option("--as-of", help="Last date used (YYYY-MM-DD).")
@@ -109,40 +96,36 @@ def _print_summary(outcome) -> None:
               help="Processes (local) or Ray workers; 'auto': one per CPU, for full refits.")
 @click.option("--offline", is_flag=True)
 @click.option("--out", "out_dir", default="reports", show_default=True, type=click.Path(file_okay=False))
-@click.option("--seed", default=0, show_default=True, type=int)
 def backtest(**o) -> None:
     """Walk-forward backtest without a spec file (writes the same run folder as a pipeline)."""
+    import dataclasses
+
     from qseq.data.cache import normalize_ticker
     from qseq.pipeline.run import run_pipeline
-    from qseq.pipeline.spec import PipelineSpec, from_dict
+    from qseq.pipeline.spec import DataSection, EngineSection, PipelineSpec, WalkForwardSection
 
     given = [k for k in ("tickers", "dataset", "data_path") if o[k]]
     if len(given) != 1:
         raise click.UsageError("give --ticker (repeatable), --dataset or --data")
+    forecaster = config_from_options(ForecastConfig, o)
+    folds = config_from_options(WalkForwardConfig, o)
+    strategy = config_from_options(StrategyConfig, o, prefix="strategy-")
+    costs = config_from_options(CostsConfig, o, prefix="cost-")
     data = {"start": o["start"]}
     if o["tickers"]:
-        data["tickers"] = [normalize_ticker(t) for t in o["tickers"]]
+        data["tickers"] = tuple(normalize_ticker(t) for t in o["tickers"])
         label = "_".join(data["tickers"])[:40]
     elif o["dataset"]:
         data["dataset"], label = o["dataset"], o["dataset"]
     else:
         data["path"], label = o["data_path"], Path(o["data_path"]).stem
-    name = "".join(c if c.isalnum() or c in "_-" else "_" for c in f"backtest_{label}_{o['model']}".lower())
-    raw = {
-        "name": name, "data": data,
-        "features": [f.strip() for f in o["features"].split(",") if f.strip()],
-        "future_features": [f.strip() for f in (o["future_features"] or "").split(",") if f.strip()],
-        "target": o["target"], "window": {"lookback": o["lookback"], "horizons": o["horizon"]},
-        "model": {"name": o["model"], "hidden_size": o["hidden_size"], "num_layers": o["layers"]},
-        "training": {"epochs": o["epochs"]},
-        "walk_forward": {"train_bars": o["train_bars"], "test_bars": o["test_bars"],
-                         "refit": o["refit"], "warm_epochs": o["warm_epochs"],
-                         "warm_bars": o["warm_bars"], "max_folds": o["max_folds"]},
-        "strategy": {"kind": o["strategy"]}, "costs": {"bps": o["cost_bps"]},
-        "baselines": [b.strip() for b in o["baselines"].split(",") if b.strip()],
-        "engine": {"kind": o["engine"], "workers": o["workers"]}, "seed": o["seed"],
-    }
-    spec: PipelineSpec = from_dict(PipelineSpec, raw, "")
+    name = "".join(c if c.isalnum() or c in "_-" else "_"
+                   for c in f"backtest_{label}_{forecaster.model}".lower())
+    spec = PipelineSpec(
+        name=name, data=DataSection(**data), forecaster=forecaster,
+        walk_forward=WalkForwardSection(**dataclasses.asdict(folds)), strategy=strategy, costs=costs,
+        baselines=tuple(b.strip() for b in o["baselines"].split(",") if b.strip()),
+        engine=EngineSection(kind=o["engine"], workers=o["workers"]))
     outcome = run_pipeline(spec, as_of=o["as_of"], out_root=o["out_dir"], offline=o["offline"])
     _print_summary(outcome)
 
@@ -189,8 +172,10 @@ def pipeline_list(spec_dir: str) -> None:
             continue
         sched = f"{spec.schedule.cron} ({spec.schedule.timezone})" if spec.schedule.cron else "-"
         target = spec.data.target
-        table.add_row(spec.name, spec.model.name, ", ".join(target) if isinstance(target, list) else target,
-                      spec.target, f"{spec.walk_forward.refit} / {spec.walk_forward.test_bars} bars",
+        table.add_row(spec.name, spec.forecaster.model,
+                      ", ".join(target) if isinstance(target, list) else target,
+                      spec.forecaster.target,
+                      f"{spec.walk_forward.refit} / {spec.walk_forward.test_bars} bars",
                       sched, "ok")
     console.print(table)
     if bad:

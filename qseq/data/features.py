@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from qseq import constants
 from qseq.errors import ConfigError, DataError
 
 DEFAULT_WINDOW = 20
@@ -103,7 +104,7 @@ FEATURES: dict[str, Callable[[pd.DataFrame, int], pd.Series]] = {
     "parkinson_vol": parkinson_vol,
     "garman_klass_vol": garman_klass_vol,
 }
-TARGETS = ("log_return", "cum_log_return", "realized_vol")
+TARGETS = constants.TARGETS
 
 
 def parse_feature(name: str) -> tuple[str, int]:

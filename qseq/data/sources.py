@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from qseq import constants
 from qseq.data import bundled, cache, yahoo
 from qseq.data.schema import read_price_file
 from qseq.data.validate import (
@@ -25,7 +26,7 @@ from qseq.data.validate import (
 from qseq.errors import DataError, SourceError
 
 log = logging.getLogger(__name__)
-SOURCES = ("auto", "cache", "yfinance", "bundled", "file")
+SOURCES = constants.SOURCES
 _FILE_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq", ".txt")
 
 

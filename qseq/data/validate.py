@@ -12,13 +12,14 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from qseq import constants
 from qseq.errors import DataError
 
 log = logging.getLogger(__name__)
 NanPolicy = Literal["raise", "drop", "ffill"]
 OhlcPolicy = Literal["raise", "clip", "drop"]
-NAN_POLICIES = ("raise", "drop", "ffill")
-OHLC_POLICIES = ("raise", "clip", "drop")
+NAN_POLICIES = constants.NAN_POLICIES
+OHLC_POLICIES = constants.OHLC_POLICIES
 _REL_TOL = 1e-9
 
 

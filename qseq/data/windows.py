@@ -126,13 +126,15 @@ def make_windows(
     tickers: Sequence[str] | None = None,
     require_targets: bool = True,
     future_features: Sequence[str] = (),
+    exchange: str = "XNYS",
 ) -> Windows:
     """Build windows over every ticker of ``panel``.
 
     A row is an anchor when its ``lookback`` bars belong to one ticker and have finite features,
     and (if ``require_targets``) all its horizon targets are known. ``tickers`` fixes the ticker
     vocabulary (ids); tickers outside it raise. ``future_features`` adds known-future calendar
-    inputs (:mod:`qseq.data.calendar_features`) of the H forecast dates of every row.
+    inputs (:mod:`qseq.data.calendar_features`) of the H forecast dates of every row, dated
+    by the ``exchange`` calendar.
     """
     if lookback < 1:
         raise ConfigError(f"lookback must be >= 1, got {lookback}")
@@ -162,10 +164,10 @@ def make_windows(
     future = row_day = None
     if future_features:
         days, row_day = np.unique(row_date.astype("datetime64[D]"), return_inverse=True)
-        note = warn_if_not_nyse(days)
+        note = warn_if_not_nyse(days, exchange=exchange)
         if note:
             log.warning(note)
-        future = future_inputs(days, horizons, future_features)
+        future = future_inputs(days, horizons, future_features, exchange=exchange)
         row_day = row_day.astype(np.int64).reshape(-1)
     return Windows(values, targets, row_ticker, row_date, anchors, lookback, tuple(features),
                    vocab, future, row_day)

@@ -2,6 +2,7 @@
 
 ``forward(x [B, T, F], ticker [B] | None) -> ModelOutput`` with ``y_hat [B, H]`` (scaled target
 units) and, for models that have them, attention weights. Losses live in the training code.
+:class:`ModelConfig` lives in :mod:`qseq.models.config` (no torch) and is re-exported here.
 """
 
 from __future__ import annotations
@@ -12,59 +13,8 @@ import torch
 from torch import nn
 
 from qseq.errors import ConfigError
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """Hyper-parameters handed to every model constructor.
-
-    input_size:   F, features per time step
-    horizons:     H, number of forecast horizons (outputs per window)
-    hidden_size:  recurrent state width
-    num_layers:   stacked recurrent layers
-    dropout:      dropout between stacked layers (no effect with one layer)
-    n_tickers:    ticker vocabulary size; > 1 adds a ticker embedding
-    ticker_dim:   width of the ticker embedding joined to every time step
-    quantiles:    empty for point forecasts, else increasing levels in (0, 1); the output is
-                  then [B, H, Q] and non-crossing by construction
-    future_size:  known-future inputs per horizon (calendar features) for seq2seq decoders
-    attention:    Luong attention score (dot | general | concat)
-    lookback:     window length T, for models whose shape depends on it (DA-RNN); 0 = any
-    """
-
-    input_size: int
-    horizons: int
-    hidden_size: int = 64
-    num_layers: int = 2
-    dropout: float = 0.0
-    n_tickers: int = 1
-    ticker_dim: int = 8
-    quantiles: tuple[float, ...] = ()
-    future_size: int = 0
-    attention: str = "general"
-    lookback: int = 0
-
-    def __post_init__(self) -> None:
-        for name in ("input_size", "horizons", "hidden_size", "num_layers", "n_tickers"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ConfigError(f"model {name} must be a positive integer, got {value!r}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"model dropout must be in [0, 1), got {self.dropout}")
-        if self.n_tickers > 1 and self.ticker_dim < 1:
-            raise ConfigError(f"ticker_dim must be >= 1 for {self.n_tickers} tickers")
-        qs = tuple(float(q) for q in self.quantiles)
-        object.__setattr__(self, "quantiles", qs)
-        if qs and (any(not 0 < q < 1 for q in qs) or list(qs) != sorted(set(qs))):
-            raise ConfigError(f"quantiles must be distinct, increasing and in (0, 1), got {list(qs)}")
-        if self.future_size < 0:
-            raise ConfigError(f"future_size must be >= 0, got {self.future_size}")
-        if self.attention not in ATTENTION_SCORES:
-            raise ConfigError(f"unknown attention {self.attention!r}; choose one of "
-                              f"{list(ATTENTION_SCORES)}")
-
-
-ATTENTION_SCORES = ("dot", "general", "concat")
+from qseq.models.config import ATTENTION_SCORES as ATTENTION_SCORES  # re-exported
+from qseq.models.config import ModelConfig as ModelConfig  # re-exported
 
 
 @dataclass

@@ -1,19 +1,25 @@
 """The one registry mapping model names to constructors. The CLI choices, ``qseq models``
-and the parametrized model tests all read it."""
+and the parametrized model tests all read it.
+
+The registry is a catalogue that imports no torch: each :class:`ModelSpec` names its class as
+``"module:Class"`` plus the fixed constructor keywords (``cell="gru"``, ``bidirectional=True``),
+and :func:`build_model` imports the class only when a model is built. Listing models, reading
+their capabilities and counting their parameters (:meth:`ModelSpec.parameter_count`) stay cheap.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from functools import partial
-
-from torch import nn
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from qseq.errors import ConfigError
-from qseq.models.autoencoder import RecurrentAutoencoder
-from qseq.models.base import ModelConfig
-from qseq.models.recurrent import RecurrentForecaster
-from qseq.models.seq2seq import DualStageAttentionForecaster, Seq2SeqForecaster
+from qseq.models.config import ModelConfig
+from qseq.models.sizes import PARAMETER_COUNTS
+
+if TYPE_CHECKING:
+    from torch import nn
 
 # forecast: forward -> y_hat [B, H(, Q)]; autoencoder: forward -> reconstruction x_hat [B, T, F]
 KINDS = ("forecast", "autoencoder")
@@ -21,18 +27,53 @@ KINDS = ("forecast", "autoencoder")
 
 @dataclass(frozen=True)
 class ModelSpec:
+    """One registered model.
+
+    name:              registry key (``qseq forecast --model NAME``)
+    model:             the class, as ``"module:Class"``; imported by :meth:`build` only
+    description:       one line for ``qseq models``
+    options:           fixed constructor keywords, ``Class(config, **options)``
+    streams:           can advance bar by bar (``stream_step``/``stream_forecast``)
+    attention:         returns temporal attention weights [B, H, T]
+    feature_attention: also returns input (feature) attention weights [B, T, F]
+    future_inputs:     a decoder that takes known-future inputs [B, H, C]
+    kind:              one of :data:`KINDS`
+    """
+
     name: str
-    build: Callable[[ModelConfig], nn.Module]
+    model: str
     description: str
+    options: Mapping[str, Any] = field(default_factory=dict, hash=False)
     streams: bool = False
     attention: bool = False
     feature_attention: bool = False
-    future_inputs: bool = False  # a decoder that takes known-future inputs [B, H, C]
+    future_inputs: bool = False
     kind: str = "forecast"
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ConfigError(f"unknown model kind {self.kind!r}; choose one of {list(KINDS)}")
+        module, _, cls = self.model.partition(":")
+        if not module or not cls:
+            raise ConfigError(f"model {self.name!r}: expected the class as 'module:Class', "
+                              f"got {self.model!r}")
+        object.__setattr__(self, "options", dict(self.options))  # a copy: the caller keeps theirs
+
+    def model_class(self) -> type[nn.Module]:
+        """Import and return the model class (this is where torch gets loaded)."""
+        module, _, cls = self.model.partition(":")
+        return getattr(importlib.import_module(module), cls)
+
+    def build(self, config: ModelConfig) -> nn.Module:
+        return self.model_class()(config, **self.options)
+
+    def parameter_count(self, config: ModelConfig) -> int:
+        """Trainable parameters of ``build(config)``, from the formulas in
+        :mod:`qseq.models.sizes` (no torch); a class without a formula is built and counted."""
+        count = PARAMETER_COUNTS.get(self.model)
+        if count is None:
+            return sum(p.numel() for p in self.build(config).parameters())
+        return count(config, **self.options)
 
 
 MODELS: dict[str, ModelSpec] = {}  # forecasters (what ``qseq forecast`` and its tests run)
@@ -69,33 +110,38 @@ def build_model(name: str, config: ModelConfig, kind: str | None = "forecast") -
     return get_spec(name, kind).build(config)
 
 
+_RECURRENT = "qseq.models.recurrent:RecurrentForecaster"
+_SEQ2SEQ = "qseq.models.seq2seq:Seq2SeqForecaster"
+_DA_RNN = "qseq.models.seq2seq:DualStageAttentionForecaster"
+_AUTOENCODER = "qseq.models.autoencoder:RecurrentAutoencoder"
+
 for _cell, _desc in (("rnn", "vanilla (tanh) RNN"), ("lstm", "LSTM"), ("gru", "GRU"),
                      ("lstm_peephole", "LSTM with peephole connections")):
-    register(ModelSpec(_cell, partial(RecurrentForecaster, cell=_cell),
-                       f"{_desc} encoder + linear multi-horizon head", streams=True))
+    register(ModelSpec(_cell, _RECURRENT, f"{_desc} encoder + linear multi-horizon head",
+                       {"cell": _cell}, streams=True))
 for _cell, _desc in (("rnn", "vanilla RNN"), ("lstm", "LSTM"), ("gru", "GRU")):
-    register(ModelSpec(f"bi{_cell}", partial(RecurrentForecaster, cell=_cell, bidirectional=True),
-                       f"bidirectional {_desc} encoder + linear multi-horizon head"))
-register(ModelSpec("seq2seq", partial(Seq2SeqForecaster, cell="gru"),
+    register(ModelSpec(f"bi{_cell}", _RECURRENT,
+                       f"bidirectional {_desc} encoder + linear multi-horizon head",
+                       {"cell": _cell, "bidirectional": True}))
+register(ModelSpec("seq2seq", _SEQ2SEQ,
                    "GRU encoder-decoder, autoregressive decoder (teacher forcing / scheduled "
-                   "sampling)", streams=True, future_inputs=True))
-register(ModelSpec("lstm_seq2seq", partial(Seq2SeqForecaster, cell="lstm"),
-                   "LSTM encoder-decoder, autoregressive decoder", streams=True,
-                   future_inputs=True))
-register(ModelSpec("attn_seq2seq", partial(Seq2SeqForecaster, cell="gru", attention="bahdanau"),
-                   "GRU encoder-decoder with Bahdanau (additive) attention", attention=True,
-                   future_inputs=True))
-register(ModelSpec("luong_seq2seq", partial(Seq2SeqForecaster, cell="gru", attention="luong"),
+                   "sampling)", {"cell": "gru"}, streams=True, future_inputs=True))
+register(ModelSpec("lstm_seq2seq", _SEQ2SEQ, "LSTM encoder-decoder, autoregressive decoder",
+                   {"cell": "lstm"}, streams=True, future_inputs=True))
+register(ModelSpec("attn_seq2seq", _SEQ2SEQ, "GRU encoder-decoder with Bahdanau (additive) attention",
+                   {"cell": "gru", "attention": "bahdanau"}, attention=True, future_inputs=True))
+register(ModelSpec("luong_seq2seq", _SEQ2SEQ,
                    "GRU encoder-decoder with Luong attention (ModelConfig.attention: dot, "
-                   "general, concat)", attention=True, future_inputs=True))
-register(ModelSpec("da_rnn", partial(DualStageAttentionForecaster, cell="lstm"),
+                   "general, concat)", {"cell": "gru", "attention": "luong"}, attention=True,
+                   future_inputs=True))
+register(ModelSpec("da_rnn", _DA_RNN,
                    "dual-stage attention RNN: input (feature) attention encoder + temporal "
-                   "attention decoder", attention=True, feature_attention=True,
+                   "attention decoder", {"cell": "lstm"}, attention=True, feature_attention=True,
                    future_inputs=True))
 for _cell, _desc in (("lstm", "LSTM"), ("gru", "GRU")):
-    register(ModelSpec(f"{_cell}_ae", partial(RecurrentAutoencoder, cell=_cell),
+    register(ModelSpec(f"{_cell}_ae", _AUTOENCODER,
                        f"{_desc} encoder-decoder reconstructing its input window",
-                       kind="autoencoder"))
-    register(ModelSpec(f"attn_{_cell}_ae", partial(RecurrentAutoencoder, cell=_cell, attention=True),
+                       {"cell": _cell}, kind="autoencoder"))
+    register(ModelSpec(f"attn_{_cell}_ae", _AUTOENCODER,
                        f"{_desc} encoder-decoder autoencoder with Bahdanau attention in the decoder",
-                       attention=True, kind="autoencoder"))
+                       {"cell": _cell, "attention": True}, attention=True, kind="autoencoder"))

@@ -26,10 +26,8 @@ from typing import Any
 
 import yaml
 
-from qseq.backtest.folds import WalkForwardConfig
-from qseq.backtest.strategy import CostsConfig, StrategyConfig
 from qseq.backtest.walk_forward import BASELINES, ENGINES, WalkForwardSpec
-from qseq.config import ForecastConfig
+from qseq.config import CostsConfig, ForecastConfig, StrategyConfig, WalkForwardConfig
 from qseq.data.cache import normalize_ticker
 from qseq.data.sources import SOURCES
 from qseq.data.validate import NAN_POLICIES, OHLC_POLICIES
@@ -194,7 +192,9 @@ def convert_legacy(raw: dict[str, Any]) -> dict[str, Any]:
         for key in body:
             if f"{section}.{key}" not in _LEGACY:
                 known = sorted(k.split(".")[1] for k in _LEGACY if k.startswith(f"{section}."))
-                raise ConfigError(f"unknown key '{section}.{key}'; known keys: {known}")
+                close = difflib.get_close_matches(str(key), known, n=1)
+                hint = f"did you mean {close[0]!r}?" if close else f"known keys: {known}"
+                raise ConfigError(f"unknown key '{section}.{key}'; {hint}")
     for old, new in _LEGACY.items():
         section, _, key = old.partition(".")
         if key:

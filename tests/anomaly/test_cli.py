@@ -43,7 +43,7 @@ def test_anomaly_panel_from_a_file_with_embeddings(capsys, tmp_path, two_stocks)
 @pytest.mark.parametrize("args,needle", [
     (["anomaly"], "give --ticker SYMBOL, --tickers A,B,... or --data PATH"),
     (["anomaly", "--ticker", "SPY", "--model", "gru"], "'gru' is not one of"),
-    (["anomaly", "--ticker", "SPY", "--target-far", "0.7"], "--target-far must be in (0, 0.5)"),
+    (["anomaly", "--ticker", "SPY", "--target-far", "0.7"], "false-alarm rate must be in (0, 0.5)"),
     (["anomaly", "--ticker", "SPY", "--offline", "--train-end", "1990-01-01"], "before the first"),
     (["anomaly", "--ticker", "SPY", "--offline", "--train-end", "2018-13-45"], "bad train_end"),
     (["anomaly", "--tickers", "stocks5", "--offline"], "pick the one to report with --ticker"),

@@ -82,7 +82,8 @@ def test_each_fold_is_leakage_free_and_stitched(spy):
         assert f["train_last_target"] < f["test_first"]
         assert f["scaler_last_row"] < f["test_first"]
     # the scaler statistics are exactly those of the fold's training rows
-    w = make_windows(spy, spec.forecast.features, spec.forecast.lookback, spec.forecast.horizons, require_targets=False)
+    f = spec.forecast
+    w = make_windows(spy, f.features, f.lookback, f.horizons, require_targets=False)
     dates = pd.DatetimeIndex(np.unique(spy.index.get_level_values("date")))
     fold = make_folds(dates, spec.folds, 3)[1]
     fw = fold_windows(w, fold, spec.folds, 3)
@@ -273,7 +274,7 @@ def test_cross_validation_on_the_facade_equals_the_engine_and_evaluates_without_
     import qseq
     from qseq.backtest.evaluate import evaluate
     from qseq.backtest.report import write_report
-    from qseq.backtest.strategy import CostsConfig
+    from qseq.config import CostsConfig
     from qseq.forecaster import Forecaster
 
     spec = tiny_spec(baselines=("random_walk",), permutation_repeats=0)

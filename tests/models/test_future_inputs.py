@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import qseq
-from qseq.calendar import _BDAY
+from qseq.calendar import sessions_between
 from qseq.errors import ConfigError, DataError
 from qseq.models import MODELS
 
@@ -17,7 +17,7 @@ def monday_panel(seed: int = 0) -> pd.DataFrame:
     """NYSE sessions 2012-2018 whose return is +1% on the first session of a week (Monday, or
     Tuesday after a Monday holiday) and -0.25% otherwise, plus noise; volume is pure noise."""
     rng = np.random.default_rng(seed)
-    dates = pd.date_range("2012-01-03", "2018-12-31", freq=_BDAY)
+    dates = sessions_between("2012-01-03", "2018-12-31")
     gap = np.diff(dates.values).astype("timedelta64[D]").astype(int)
     first = np.concatenate([[True], gap > 1])  # the session after a weekend or holiday
     r = np.where(first, 0.01, -0.0025) + rng.normal(0, 0.004, len(dates))
