@@ -13,12 +13,17 @@ __version__ = "0.1.0"
 
 # public name -> the module that defines it
 _LAZY = {
+    "AnomalyConfig": "qseq.config",
     "AnomalyDetector": "qseq.anomaly",
+    "CostsConfig": "qseq.config",
     "DataError": "qseq.errors",
+    "ForecastConfig": "qseq.config",
+    "StrategyConfig": "qseq.config",
+    "evaluate": "qseq.backtest.evaluate",
     "Forecaster": "qseq.forecaster",
     "QseqError": "qseq.errors",
     "TrainConfig": "qseq.config",  # re-exported by qseq.train, which loads torch
-    "WalkForwardConfig": "qseq.backtest.folds",
+    "WalkForwardConfig": "qseq.config",
     "WalkForwardSpec": "qseq.backtest.walk_forward",
     "list_models": "qseq.models",
     "load_prices": "qseq.data",
@@ -28,17 +33,25 @@ _LAZY = {
 
 if TYPE_CHECKING:  # what type checkers and IDEs see
     from qseq.anomaly import AnomalyDetector
-    from qseq.backtest.folds import WalkForwardConfig
+    from qseq.backtest.evaluate import evaluate
     from qseq.backtest.walk_forward import WalkForwardSpec, walk_forward
-    from qseq.config import TrainConfig
+    from qseq.config import (
+        AnomalyConfig,
+        CostsConfig,
+        ForecastConfig,
+        StrategyConfig,
+        TrainConfig,
+        WalkForwardConfig,
+    )
     from qseq.data import load_prices, validate_panel
     from qseq.errors import DataError, QseqError
     from qseq.forecaster import Forecaster
     from qseq.models import list_models
 
-__all__ = ["AnomalyDetector", "DataError", "Forecaster", "QseqError", "TrainConfig", "WalkForwardConfig",
-           "WalkForwardSpec", "__version__", "list_models", "load_prices", "validate_panel",
-           "walk_forward"]
+__all__ = ["AnomalyConfig", "AnomalyDetector", "CostsConfig", "DataError", "ForecastConfig",
+           "Forecaster", "QseqError", "StrategyConfig", "TrainConfig", "WalkForwardConfig",
+           "WalkForwardSpec", "__version__", "evaluate", "list_models", "load_prices",
+           "validate_panel", "walk_forward"]
 
 
 def __getattr__(name: str):

