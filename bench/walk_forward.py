@@ -26,9 +26,10 @@ import time
 import numpy as np
 import pandas as pd
 
+import qseq
 from qseq.backtest.folds import WalkForwardConfig
-from qseq.backtest.walk_forward import WalkForwardSpec, walk_forward
 from qseq.backtest.walk_forward import resolve_workers as wf_resolve
+from qseq.backtest.walk_forward import walk_forward
 from qseq.data.sources import load_prices
 from qseq.train import TrainConfig
 
@@ -39,14 +40,14 @@ WARM_BARS = 252  # warm_bars: fine-tune on the last year only
 
 def qseq_run(panel: pd.DataFrame, folds: int, epochs: int, refit: str, engine: str, workers: int | str,
              threads: int, warm_bars: int | None = None) -> tuple[float, pd.DataFrame]:
-    spec = WalkForwardSpec(
-        model="gru", lookback=LOOKBACK, horizons=tuple(range(1, HORIZON + 1)), features=("log_return",),
-        hidden_size=HIDDEN, num_layers=LAYERS, train=TrainConfig(epochs=epochs, batch_size=BATCH),
-        folds=WalkForwardConfig(train_bars=TRAIN_BARS, test_bars=STEP, refit=refit, warm_epochs=1,
-                                warm_bars=warm_bars, val_frac=0.0, max_folds=folds or None),
-        baselines=(), permutation_repeats=0, seed=0, threads=threads)
+    forecaster = qseq.Forecaster(
+        model="gru", lookback=LOOKBACK, horizons=HORIZON, features=("log_return",),
+        hidden_size=HIDDEN, num_layers=LAYERS, train=TrainConfig(epochs=epochs, batch_size=BATCH), seed=0)
     t0 = time.perf_counter()
-    res = walk_forward(panel, spec, engine=engine, workers=workers)
+    res = walk_forward(
+        forecaster, panel, engine=engine, workers=workers, threads=threads, baselines=(),
+        folds=WalkForwardConfig(train_bars=TRAIN_BARS, test_bars=STEP, refit=refit, warm_epochs=1,
+                                warm_bars=warm_bars, val_frac=0.0, max_folds=folds or None))
     return time.perf_counter() - t0, res.forecasts
 
 
