@@ -28,6 +28,7 @@ class Estimator:
 
     config_class: ClassVar[type]
     kind: ClassVar[str]
+    retrain: ClassVar[str] = "re-train the model"  # the fix a broken checkpoint's error names
 
     def __init__(self, config: Any = None, *, device: str = "auto", **params: Any) -> None:
         from qseq.train import resolve_device
@@ -130,7 +131,7 @@ class Estimator:
 
             raise CheckpointError(f"{directory} holds {named(kind)} checkpoint, not {named(cls.kind)}; "
                                   "load it with the matching class")
-        with config_fields(directory, f"re-train the {cls.kind}"):
+        with config_fields(directory, cls.retrain):
             values = saved["config"] if "config" in saved else cls._legacy_config(saved)
             self = cls(from_dict(cls.config_class, values), device=device)
             self.model_config_ = ModelConfig(**saved["model_config"])

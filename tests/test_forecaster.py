@@ -108,7 +108,7 @@ def test_corrupt_or_mismatched_checkpoints_are_refused(fitted, tmp_path):
     with pytest.raises(CheckpointError, match="lacks or mangles 'training'; re-train the model"):
         qseq.Forecaster.load(path)
     cfg["training"] = {"best_epoch": 1, "best_val_loss": None, "stopped_early": False}
-    cfg["spec"]["lookback"] = -3
+    cfg["config"]["lookback"] = -3
     (path / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(CheckpointError, match="config.json: .*lookback"):
         qseq.Forecaster.load(path)

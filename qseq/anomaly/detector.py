@@ -48,6 +48,7 @@ class AnomalyDetector(Estimator):
 
     config_class = AnomalyConfig
     kind = "anomaly_detector"
+    retrain = "re-train the detector"
     config: AnomalyConfig
 
     @property
