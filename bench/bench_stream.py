@@ -10,8 +10,9 @@ Every streaming model at the CLI defaults (hidden 64, 2 layers), lookback 64, ho
   the replay checks it against ``Forecaster.predict`` and prints the largest difference);
 - stateful update: ``Stream.update`` in ``stateful`` mode (one carried state, O(1));
 - where the time goes: the stream's cell step alone (all layers, 64 rows in window mode, 1 in
-  stateful mode), torch's own fused cell doing the same step (``model.stream_step``), and what
-  the update spends outside the cell (bar checks, incremental features, head, unscaling).
+  stateful mode), torch's own fused cell doing the same step (the model's ``nn.GRU`` /
+  ``nn.LSTM`` called on one bar), and what the update spends outside the cell (bar checks,
+  incremental features, head, unscaling).
 
     python bench/bench_stream.py                    # every streaming model (about 2 minutes)
     python bench/bench_stream.py --models gru lstm  # the targets only
@@ -93,9 +94,14 @@ def task_stream(model: str) -> dict:
         out[f"{mode}_cell"] = _median_us(kernel.step, [(row,)] * REPLAY)
         rows = kernel.layers[0].h.shape[0]
         x = torch.full((rows, len(f.spec.features)), 0.1)
+        cell = f.model_.rnn if hasattr(f.model_, "rnn") else f.model_.encoder
+
+        def torch_step(x_t, state, cell=cell):
+            return cell(x_t.unsqueeze(1), state)[1]
+
         with torch.inference_mode():
-            state = f.model_.stream_step(x, None, None)
-            out[f"{mode}_torch_cell"] = _median_us(f.model_.stream_step, [(x, None, state)] * REPLAY)
+            state = torch_step(x, None)
+            out[f"{mode}_torch_cell"] = _median_us(torch_step, [(x, state)] * REPLAY)
     dates = list(got["window"])
     window_y = np.stack([got["window"][d] for d in dates])
     out["max_diff"] = float(np.abs(window_y - want.loc[dates].to_numpy()).max())

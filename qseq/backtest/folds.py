@@ -42,10 +42,6 @@ class Fold:
     def train_first_date(self) -> pd.Timestamp:
         return self.dates[self.train_start]
 
-    @property
-    def train_last_date(self) -> pd.Timestamp:
-        return self.dates[self.train_end]
-
 
 def make_folds(dates: pd.DatetimeIndex, config: WalkForwardConfig, max_horizon: int) -> list[Fold]:
     """Folds over the sorted unique ``dates`` (the calendar)."""

@@ -269,11 +269,5 @@ def read_price_file(
 
 
 def panel_tickers(panel: pd.DataFrame) -> list[str]:
+    """The panel's tickers in order of first appearance."""
     return list(panel.index.get_level_values("ticker").unique())
-
-
-def empty_panel() -> pd.DataFrame:
-    idx = pd.MultiIndex.from_arrays(
-        [pd.DatetimeIndex([]), pd.Index([], dtype=object)], names=["date", "ticker"]
-    )
-    return pd.DataFrame({c: np.array([], dtype="float64") for c in PRICE_COLUMNS}, index=idx)

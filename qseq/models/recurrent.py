@@ -93,18 +93,3 @@ class RecurrentForecaster(nn.Module):
         else:
             last = out[:, -1]  # [B, hidden]
         return ModelOutput(y_hat=self.head(last))
-
-    # -- streaming (unidirectional only) -------------------------------------------------
-    def stream_step(self, x_t: torch.Tensor, ticker: torch.Tensor | None, state):
-        """Advance the recurrent state by one bar. x_t: [B, F]; state: None at the start.
-        The cost does not depend on how many bars came before."""
-        if self.bidirectional:
-            raise ConfigError("bidirectional models cannot stream: each new bar changes every "
-                              "backward state; use the unidirectional model")
-        _, state = self.rnn(self._embed(x_t.unsqueeze(1), ticker), state)
-        return state
-
-    def stream_forecast(self, state, rows) -> torch.Tensor:
-        """Forecast from the states in ``rows`` (an index into the batch): [b, H(, Q)]."""
-        h = state[0] if isinstance(state, tuple) else state  # [layers, B, hidden]
-        return self.head(h[-1][rows])

@@ -33,7 +33,7 @@ class ModelSpec:
     model:             the class, as ``"module:Class"``; imported by :meth:`build` only
     description:       one line for ``qseq models``
     options:           fixed constructor keywords, ``Class(config, **options)``
-    streams:           can advance bar by bar (``stream_step``/``stream_forecast``)
+    streams:           can advance bar by bar (the numpy kernel of :mod:`qseq.stream_kernel`)
     attention:         returns temporal attention weights [B, H, T]
     feature_attention: also returns input (feature) attention weights [B, T, F]
     future_inputs:     a decoder that takes known-future inputs [B, H, C]

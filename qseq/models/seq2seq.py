@@ -137,27 +137,6 @@ class Seq2SeqForecaster(nn.Module):
                                         future)
         return ModelOutput(y_hat=y_hat, attention=attention)
 
-    def stream_step(self, x_t: torch.Tensor, ticker: torch.Tensor | None, state):
-        """Streaming: advance the encoder by one bar. x_t: [B, F]. Only the plain decoder
-        streams: attention decoders re-weight every encoder state of the window."""
-        if self.decoder.attention_kind is not None:
-            raise ConfigError("attention models cannot stream: they re-weight every encoder "
-                              "state of the window at each forecast")
-        x_t = x_t.unsqueeze(1)
-        if self.ticker_embedding is not None:
-            x_t = self.ticker_embedding(x_t, ticker)
-        _, state = self.encoder(x_t, state)
-        return state
-
-    def stream_forecast(self, state, rows) -> torch.Tensor:
-        """Decode the H horizons from the encoder states in ``rows``: [b, H(, Q)]."""
-        if isinstance(state, tuple):
-            sub = (state[0][:, rows], state[1][:, rows])
-        else:
-            sub = state[:, rows]
-        y_hat, _ = self.decoder(self._decoder_state(sub), None, None, 0.0, None)
-        return y_hat
-
 
 class DualStageAttentionForecaster(nn.Module):
     """DA-RNN (Qin et al., 2017): an input-attention encoder weights the F features at every
