@@ -76,7 +76,8 @@ def forecast_metrics(
 
     Columns: ``n`` (rows with finite y_hat and y_true), ``mse``, ``mae``; for return targets
     ``dir_acc`` (share of non-zero outcomes whose sign the forecast got right; a zero forecast
-    counts as wrong), ``dir_n``, its Wilson score interval ``dir_ci_low``/``dir_ci_high`` at
+    counts as wrong; all-zero forecasts, such as the random walk's, get NaN: they take no side),
+    ``dir_n``, its Wilson score interval ``dir_ci_low``/``dir_ci_high`` at
     ``confidence`` and ``dir_pvalue`` (exact two-sided binomial test against 0.5); ``ic`` and
     ``rank_ic`` (mean of per-period Pearson / Spearman correlations) with ``ic_ir`` and
     ``rank_ic_ir`` (mean / std of the per-period values) and ``ic_periods``. A period is a date
@@ -108,7 +109,7 @@ def forecast_metrics(
             hits = int(np.sum(np.sign(p[nz]) == np.sign(t[nz])))
             trials = int(nz.sum())
             row["dir_n"] = trials
-            if trials:
+            if trials and np.any(p != 0):  # an all-zero forecast (random walk) takes no side
                 from scipy import stats
 
                 test = stats.binomtest(hits, trials, 0.5)

@@ -40,6 +40,29 @@ def test_mse_mae_and_directional_known_answer():
     assert m["dir_pvalue"] == pytest.approx(stats.binomtest(2, 5).pvalue)
 
 
+def test_a_zero_forecast_takes_no_side():
+    """The random walk forecasts 0: directional accuracy does not apply (NaN, shown as n/a),
+    rather than 0%."""
+    m = forecast_metrics(_frame([0.0] * 6, [0.01, -0.02, 0.03, -0.01, 0.0, 0.02])).loc[1]
+    assert m["dir_n"] == 5
+    assert all(np.isnan(m[c]) for c in ("dir_acc", "dir_ci_low", "dir_ci_high", "dir_pvalue"))
+
+
+def test_skill_table_compares_with_the_naive_forecast():
+    from qseq.metrics import skill_table
+
+    rng = np.random.default_rng(0)
+    y_true = rng.normal(0, 0.01, 300)
+    good = y_true + rng.normal(0, 0.002, 300)  # a forecast that knows most of the outcome
+    table = skill_table(_frame(good, y_true), np.zeros(300))
+    assert list(table.index) == ["1", "all"]
+    row = table.loc["1"]
+    assert row["baseline_mse"] == pytest.approx(np.mean(y_true**2))
+    assert row["mse_ratio"] == pytest.approx(row["mse"] / row["baseline_mse"]) and row["mse_ratio"] < 0.1
+    assert row["dm_stat"] < 0 and row["dm_pvalue"] < 1e-6
+    assert row["dir_ci_low"] > 0.5
+
+
 def test_directional_wilson_interval_matches_formula():
     rng = np.random.default_rng(3)
     y_true = rng.normal(size=400)

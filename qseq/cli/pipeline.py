@@ -44,8 +44,12 @@ def _model_table(rows, title: str, metrics: tuple[str, ...], fmt: str) -> None:
     for c in cols:
         table.add_column(c, justify="right")
     for model, values in wide[cols].to_dict(orient="index").items():
-        table.add_row(str(model), *[fmt.format(values[c]) for c in cols])
+        table.add_row(str(model), *["n/a" if values[c] != values[c] else fmt.format(values[c])
+                                    for c in cols])
     console.print(table)
+    if wide[cols].isna().any().any():
+        console.print("n/a: does not apply (a zero forecast takes no side; a book that never "
+                      "trades has no Sharpe)", style="dim")
 
 
 def _print_summary(outcome) -> None:
