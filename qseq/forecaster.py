@@ -211,13 +211,18 @@ class Forecaster(Estimator):
         if positions is not None:
             windows = windows.subset(positions)
         out = predict_outputs(self.model_, self.scale(windows))
-        y_hat = self.scaler_y_.inverse(out.pop("y_hat"))
-        levels = {}
-        if y_hat.ndim == 3:
-            q = self.config.quantiles
-            levels = {f"q{level:g}": y_hat[..., i] for i, level in enumerate(q)}
-            y_hat = y_hat[..., min(range(len(q)), key=lambda i: abs(q[i] - 0.5))]
+        y_hat, levels = self._point_and_levels(self.scaler_y_.inverse(out.pop("y_hat")))
         return windows.tidy(self.config.horizons, y_hat, **levels), out
+
+    def _point_and_levels(self, y_hat: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """A point forecast [N, H] and the quantile levels ``{"q0.1": [N, H], ...}`` of model
+        output y_hat ([N, H], or [N, H, Q] for quantile models: the point is the level closest
+        to the median)."""
+        if y_hat.ndim != 3:
+            return y_hat, {}
+        q = self.config.quantiles
+        levels = {f"q{level:g}": y_hat[..., i] for i, level in enumerate(q)}
+        return y_hat[..., min(range(len(q)), key=lambda i: abs(q[i] - 0.5))], levels
 
     def predict(self, panel: pd.DataFrame, *, last_only: bool = False) -> pd.DataFrame:
         """Forecasts for every window of ``panel`` (or only each ticker's latest bar).
@@ -234,6 +239,8 @@ class Forecaster(Estimator):
         if last_only:
             panel = self._tail(panel)
         validate_panel(panel, min_rows=cfg.lookback + 1)
+        if last_only and {"open", "high", "low", "close", "volume"} <= set(panel.columns):
+            return self._predict_latest(panel)
         windows = self.windows(panel, require_targets=False)
         if last_only:
             last = pd.Series(windows.anchors).groupby(windows.ticker).max().to_numpy()
@@ -250,7 +257,45 @@ class Forecaster(Estimator):
 
         warmup = max(parse_feature(name)[1] for name in self.config.features) + 1
         keep = self.config.lookback + warmup + 1
-        return panel.groupby(level="ticker", sort=False, group_keys=False).tail(keep)
+        codes = pd.factorize(panel.index.get_level_values("ticker"))[0]
+        order = np.argsort(codes, kind="stable")  # each ticker's rows, in their date order
+        counts = np.bincount(codes)
+        starts = np.r_[0, np.cumsum(counts)[:-1]]
+        rank = np.arange(len(order)) - np.repeat(starts, counts)  # position within its ticker
+        mask = np.zeros(len(order), dtype=bool)
+        mask[order[rank >= np.repeat(counts, counts) - keep]] = True
+        return panel.iloc[np.flatnonzero(mask)]
+
+    def _predict_latest(self, tail: pd.DataFrame) -> pd.DataFrame:
+        """The forecast from each ticker's last bar of a validated ``tail``: features by the
+        streaming code (:class:`qseq.stream.IncrementalFeatures`, equal to the batch features),
+        then :meth:`predict_array`. No per-call pandas windowing."""
+        from qseq.data.windows import tidy_frame
+        from qseq.stream import IncrementalFeatures
+
+        cfg = self.config
+        bars = tail[["open", "high", "low", "close", "volume"]].to_numpy(np.float64)
+        codes, names = pd.factorize(tail.index.get_level_values("ticker"))
+        days = tail.index.get_level_values("date").to_numpy()
+        unseen = [t for t in names if t not in self.tickers_]
+        if unseen:
+            raise DataError(f"tickers {unseen} were not seen in training (known: {list(self.tickers_)})")
+        xs, anchors = [], []
+        for i, name in enumerate(names):
+            mine = np.flatnonzero(codes == i)
+            features = IncrementalFeatures(cfg.features)
+            rows = [features.update(*bar) for bar in bars[mine].tolist()][-cfg.lookback:]
+            if len(rows) < cfg.lookback or any(r is None for r in rows):
+                raise DataError(f"no complete {cfg.lookback}-bar window of finite features for "
+                                f"{name} in the data; provide more history")
+            xs.append(rows)
+            anchors.append(days[mine[-1]])
+        y_hat = self.predict_array(np.asarray(xs, dtype=np.float32),
+                                   list(names) if len(self.tickers_) > 1 else None,
+                                   anchor_date=np.asarray(anchors) if cfg.future_features else None)
+        point, levels = self._point_and_levels(y_hat)
+        return tidy_frame(np.asarray(anchors), np.asarray(names, dtype=object), cfg.horizons,
+                          point, **levels)
 
     def predict_array(
         self, x: np.ndarray, ticker: str | Sequence[str] | None = None,

@@ -126,6 +126,15 @@ def test_multi_ticker_panel_uses_ticker_embedding(two_stocks):
     assert sorted(out["ticker"].unique()) == ["AAPL", "MSFT"]
     aapl = two_stocks.xs("AAPL", level="ticker", drop_level=False)
     assert (f.predict(aapl)["ticker"] == "AAPL").all()
+    # the latest-bar path (streaming features on each ticker's tail) equals the full windows
+    full = f.predict(two_stocks)
+    last = full[full["date"] == full.groupby("ticker")["date"].transform("max")]
+    np.testing.assert_allclose(out.sort_values(["ticker", "horizon"])["y_hat"].to_numpy(),
+                               last.sort_values(["ticker", "horizon"])["y_hat"].to_numpy(),
+                               rtol=1e-5, atol=1e-7)
+    other = two_stocks.rename(index={"MSFT": "IBM"}, level="ticker")
+    with pytest.raises(DataError, match="not seen in training"):
+        f.predict(other, last_only=True)
 
 
 def test_unknown_ticker_at_predict_time(fitted, two_stocks):

@@ -92,26 +92,30 @@ def validate_panel(
                             "index is not sorted (first row out of order)",
                             "sort with panel.sort_index()"))
 
-    for col in panel.columns:
+    # numpy first: the pandas look-ups that name the first bad row run only when a check fails
+    cols = list(panel.columns)
+    arr = panel.to_numpy(dtype=np.float64, na_value=np.nan)
+    col_bad = dict(zip(cols, np.isnan(arr).any(axis=0), strict=True))
+    for col in cols:
+        if not col_bad[col]:
+            continue
         nan = panel[col].isna()
-        if nan.any():
-            t, d = _first(nan)
-            issues.append(Issue(t, d, col, f"missing value ({int(nan.sum())} in total)",
-                                "load with nan_policy='drop' or 'ffill' (CLI: --nan-policy)"))
+        t, d = _first(nan)
+        issues.append(Issue(t, d, col, f"missing value ({int(nan.sum())} in total)",
+                            "load with nan_policy='drop' or 'ffill' (CLI: --nan-policy)"))
     prices = [c for c in ("open", "high", "low", "close") if c in panel.columns]
     for col in prices:
+        if not (arr[:, cols.index(col)] <= 0).any():
+            continue
         bad = panel[col] <= 0
-        if bad.any():
-            t, d = _first(bad)
-            issues.append(Issue(t, d, col, f"price {panel.loc[(d, t), col]} is not positive",
-                                "remove or correct the row"))
-    if "volume" in panel.columns:
-        bad = panel["volume"] < 0
-        if bad.any():
-            t, d = _first(bad)
-            issues.append(Issue(t, d, "volume", "volume is negative", "remove or correct the row"))
+        t, d = _first(bad)
+        issues.append(Issue(t, d, col, f"price {panel.loc[(d, t), col]} is not positive",
+                            "remove or correct the row"))
+    if "volume" in panel.columns and (arr[:, cols.index("volume")] < 0).any():
+        t, d = _first(panel["volume"] < 0)
+        issues.append(Issue(t, d, "volume", "volume is negative", "remove or correct the row"))
     if {"open", "high", "low", "close"} <= set(panel.columns):
-        hi, lo = _ohlc_violations(panel)
+        hi, lo = _ohlc_violations(panel, arr)
         for col, bad in (("high", hi), ("low", lo)):
             if bad.any():
                 t, d = _first(bad)
@@ -119,12 +123,23 @@ def validate_panel(
                 issues.append(Issue(t, d, col, f"{col} is {rel} ({int(bad.sum())} rows)",
                                     "load with ohlc_policy='clip' or 'drop' (CLI: --ohlc-policy)"))
 
-    grouped = panel.reset_index().groupby("ticker", sort=True)["date"]
-    summary = pd.DataFrame({"rows": grouped.size(), "start": grouped.min(), "end": grouped.max()})
-    for ticker, rows in summary["rows"].items():
-        if rows < min_rows:
+    used = np.unique(idx.codes[1])  # ticker level codes: sorted, like the level itself
+    names = idx.levels[1][used]
+    codes = np.searchsorted(used, idx.codes[1])
+    day = dates.to_numpy()
+    rows = np.bincount(codes, minlength=len(names))
+    start = np.full(len(names), np.datetime64("NaT"), dtype=day.dtype)
+    end = start.copy()
+    order = np.lexsort((day, codes))  # by ticker, then date
+    bounds = np.r_[0, np.cumsum(rows)]
+    start[:] = day[order[bounds[:-1]]] if len(day) else start
+    end[:] = day[order[bounds[1:] - 1]] if len(day) else end
+    summary = pd.DataFrame({"rows": rows, "start": start, "end": end},
+                           index=pd.Index(names, name="ticker"))
+    for ticker, n_rows in summary["rows"].items():
+        if n_rows < min_rows:
             issues.append(Issue(str(ticker), None, "rows",
-                                f"{rows} rows, at least {min_rows} needed",
+                                f"{n_rows} rows, at least {min_rows} needed",
                                 "use a longer date range or a shorter lookback/horizon"))
     report = ValidationReport(summary=summary, issues=issues)
     if raise_on_error:
@@ -132,12 +147,17 @@ def validate_panel(
     return report
 
 
-def _ohlc_violations(panel: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
-    body_hi = np.maximum(panel["open"], panel["close"])
-    body_lo = np.minimum(panel["open"], panel["close"])
-    hi = panel["high"] < body_hi * (1 - _REL_TOL)
-    lo = panel["low"] > body_lo * (1 + _REL_TOL)
-    return hi, lo
+def _ohlc_violations(panel: pd.DataFrame, arr: np.ndarray | None = None
+                     ) -> tuple[pd.Series, pd.Series]:
+    """Rows whose high is below max(open, close) / low above min(open, close), as bool Series.
+    ``arr``: the panel's values as float64 [R, C] when the caller has them already."""
+    cols = list(panel.columns)
+    arr = panel.to_numpy(np.float64, na_value=np.nan) if arr is None else arr
+    o, h, lo_, c = (arr[:, cols.index(k)] for k in ("open", "high", "low", "close"))
+    with np.errstate(invalid="ignore"):
+        hi = h < np.maximum(o, c) * (1 - _REL_TOL)
+        lo = lo_ > np.minimum(o, c) * (1 + _REL_TOL)
+    return pd.Series(hi, index=panel.index), pd.Series(lo, index=panel.index)
 
 
 def _with_notes(result: pd.DataFrame, source: pd.DataFrame, *notes: str | None) -> pd.DataFrame:

@@ -90,31 +90,42 @@ class Windows:
 
     def tidy(self, horizons: Sequence[int], y_hat: np.ndarray, y_true: np.ndarray | None = None,
              **columns: object) -> pd.DataFrame:
-        """The tidy forecast frame of these windows: one row per (window, horizon).
-
-        y_hat (and y_true, default the windows' own targets): [N, H]. Columns: date (the anchor
-        bar), ticker, horizon, y_hat, y_true, then ``columns`` ([N, H] arrays are flattened the
-        same way; scalars are repeated).
-        """
-        n, h = len(self), len(horizons)
-        y_true = self.y if y_true is None else y_true
-        if np.shape(y_hat) != (n, h) or np.shape(y_true) != (n, h):
-            raise DataError(f"expected y_hat and y_true of shape [{n}, {h}], got "
-                            f"{list(np.shape(y_hat))} and {list(np.shape(y_true))}")
-        extra = {k: (np.asarray(v).reshape(-1) if np.ndim(v) == 2 else v) for k, v in columns.items()}
-        return pd.DataFrame({
-            "date": np.repeat(self.anchor_date, h),
-            "ticker": np.repeat(np.asarray(self.tickers, dtype=object)[self.ticker], h),
-            "horizon": np.tile(np.asarray(horizons, dtype=np.int64), n),
-            "y_hat": np.asarray(y_hat, dtype=np.float64).reshape(-1),
-            "y_true": np.asarray(y_true, dtype=np.float64).reshape(-1),
-            **extra,
-        })
+        """The tidy forecast frame of these windows (see :func:`tidy_frame`); y_true defaults
+        to the windows' own targets."""
+        names = np.asarray(self.tickers, dtype=object)[self.ticker]
+        return tidy_frame(self.anchor_date, names, horizons, y_hat,
+                          self.y if y_true is None else y_true, **columns)
 
     def with_values(self, values: np.ndarray, targets: np.ndarray | None = None) -> Windows:
         return Windows(values, self.targets if targets is None else targets, self.row_ticker,
                        self.row_date, self.anchors, self.lookback, self.feature_names,
                        self.tickers, self.future, self.row_day)
+
+
+def tidy_frame(anchor_date: np.ndarray, tickers: np.ndarray, horizons: Sequence[int],
+               y_hat: np.ndarray, y_true: np.ndarray | None = None, **columns: object) -> pd.DataFrame:
+    """The tidy forecast frame: one row per (window, horizon), the one layout every forecast
+    takes (predict, walk-forward folds, baselines).
+
+    anchor_date, tickers: [N]; y_hat, y_true (default NaN: not known yet): [N, H]. Columns: date
+    (the anchor bar), ticker, horizon, y_hat, y_true, then ``columns`` ([N, H] arrays are
+    flattened the same way; scalars are repeated).
+    """
+    n, h = len(anchor_date), len(horizons)
+    y_true = np.full((n, h), np.nan) if y_true is None else y_true
+    if np.shape(y_hat) != (n, h) or np.shape(y_true) != (n, h):
+        raise DataError(f"expected y_hat and y_true of shape [{n}, {h}], got "
+                        f"{list(np.shape(y_hat))} and {list(np.shape(y_true))}")
+    extra = {k: (np.asarray(v, dtype=np.float64).reshape(-1) if np.ndim(v) == 2 else v)
+             for k, v in columns.items()}
+    return pd.DataFrame({
+        "date": np.repeat(np.asarray(anchor_date), h),
+        "ticker": np.repeat(np.asarray(tickers, dtype=object), h),
+        "horizon": np.tile(np.asarray(horizons, dtype=np.int64), n),
+        "y_hat": np.asarray(y_hat, dtype=np.float64).reshape(-1),
+        "y_true": np.asarray(y_true, dtype=np.float64).reshape(-1),
+        **extra,
+    })
 
 
 def make_windows(
