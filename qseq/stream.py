@@ -20,6 +20,12 @@ bars), so a bar costs the same after ten thousand bars as after ten. The cells r
 numpy arrays built once from the model's weights (see :mod:`qseq.stream_kernel`), equal to the torch model to
 1e-5 (tests/test_stream.py).
 
+While a stream is open, numpy's BLAS pool runs on one thread (:class:`qseq.runtime.BlasPin`):
+the per-bar products are too small to share, and on a busy host waking a second BLAS thread
+made an update hundreds of times slower (bench/bench_shared_host.py). ``close()``, leaving
+``with forecaster.stream(...)`` or dropping the last reference gives the pin back once no
+other stream is open.
+
 Bidirectional and attention models cannot stream: a new bar changes every backward state, and
 attention re-weights every encoder state of the window.
 """
@@ -28,6 +34,7 @@ from __future__ import annotations
 
 import json
 import math
+import weakref
 from collections import deque
 from collections.abc import Mapping
 from pathlib import Path
@@ -43,6 +50,7 @@ from qseq.data.calendar_features import future_inputs
 from qseq.data.features import parse_feature
 from qseq.errors import CheckpointError, ConfigError, DataError
 from qseq.models import get_spec
+from qseq.runtime import BlasPin
 from qseq.stream_kernel import Kernel
 
 if TYPE_CHECKING:
@@ -163,6 +171,19 @@ class Stream:
         self._future_table: tuple[Any, np.ndarray] = (np.datetime64("1970-01-01"), np.empty(0))
         self.count = 0  # feature rows consumed
         self._date: Any = None
+        self._release = weakref.finalize(self, BlasPin().close)  # one BLAS thread while open
+
+    def close(self) -> None:
+        """Give back the stream's BLAS pin (numpy's BLAS pool gets its thread count back when
+        no other stream is open). The stream still updates afterwards, on the host's BLAS
+        threads."""
+        self._release()
+
+    def __enter__(self) -> Stream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @property
     def last_date(self) -> str | None:

@@ -173,3 +173,41 @@ def test_stream_of_another_model_is_refused(spx_small, tmp_path):
     other = _fit(spx_small, "gru", lookback=30)
     with pytest.raises(CheckpointError, match="belongs to another model"):
         type(stream).load(other, tmp_path / "s")
+
+
+def _blas_threads() -> set[int]:
+    from threadpoolctl import threadpool_info
+
+    return {p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"}
+
+
+def test_stream_updates_run_on_one_blas_thread_until_the_last_stream_closes(spx_small, monkeypatch):
+    from threadpoolctl import threadpool_limits
+
+    from qseq.stream_kernel import Kernel
+
+    f = _fit(spx_small, "gru")
+    seen = []
+    step = Kernel.step
+
+    def recording_step(self, row):
+        seen.append(_blas_threads())
+        return step(self, row)
+
+    monkeypatch.setattr(Kernel, "step", recording_step)
+    bars = _bars(spx_small, "^GSPC")[:40]
+    with threadpool_limits(limits=2, user_api="blas"):  # a host whose BLAS pool has 2 threads
+        f.stream().update(bars[0])  # a stream dropped at once gives its pin back
+        assert _blas_threads() == {2}
+        first, second = f.stream(), f.stream(mode="stateful")
+        for bar in bars:
+            first.update(bar)
+            second.update(bar)
+        first.close()
+        first.close()  # idempotent
+        assert _blas_threads() == {1}  # the second stream still holds the pin
+        with second:
+            second.update(bars[-1])
+        assert _blas_threads() == {2}
+        del first, second
+    assert seen and all(threads == {1} for threads in seen)

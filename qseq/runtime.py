@@ -1,0 +1,170 @@
+"""How qseq uses threads, so that it behaves on a shared host. Imports neither torch nor numpy.
+
+Two thread pools run qseq's arithmetic on a CPU: torch's intra-op pool (GNU OpenMP, the
+``libgomp.so.1`` shipped in the torch CPU wheel, which also drives the MKL inside torch) and
+numpy's OpenBLAS pool. Both busy-wait between jobs by default, which costs little on an idle
+machine and a great deal on a busy one: a thread that spins for its partner holds a CPU the
+partner (or a neighbour) needs. Measured on 2 cores beside four CPU-bound neighbours, the
+S&P 500 volatility pipeline did not finish in 600 s with torch's defaults (2 threads,
+libgomp spinning) and took 54 s with one thread (bench/bench_shared_host.py).
+
+The policy:
+
+- :func:`apply_env_defaults` (called first thing in ``qseq/__init__.py``) sets
+  ``OMP_WAIT_POLICY=PASSIVE``: idle OpenMP threads sleep at once instead of spinning (libgomp
+  reads it when it loads, so it must be set before torch is imported; ``KMP_BLOCKTIME`` is
+  Intel OpenMP's knob and this wheel does not ship it). A user's ``OMP_WAIT_POLICY`` or
+  ``GOMP_SPINCOUNT`` is left alone.
+- :func:`configure_torch_threads` gives training and inference :data:`DEFAULT_THREADS` torch
+  threads unless the user chose a count: ``QSEQ_THREADS``, ``OMP_NUM_THREADS`` /
+  ``MKL_NUM_THREADS`` (read by torch itself), or a ``torch.set_num_threads`` call (a count that
+  differs from torch's default, or from the one qseq set last). Parallel work in qseq is
+  across processes (``--workers``), each with its own share of threads.
+- Streams pin numpy's BLAS pool to one thread while they live (:class:`BlasPin`): their
+  per-bar matrix products are small, and waking a second BLAS thread on a busy host costs
+  milliseconds.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+
+from qseq.errors import ConfigError
+
+THREADS_ENV = "QSEQ_THREADS"
+DEFAULT_THREADS = 1
+"""torch threads for training and inference when nobody chose a count (see the module doc)."""
+
+# variable -> (value, variables whose presence means the user already chose)
+ENV_DEFAULTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "OMP_WAIT_POLICY": ("PASSIVE", ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")),
+}
+_USER_COUNT_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+_lock = threading.Lock()
+_applied: int | None = None  # the torch thread count qseq set last
+
+
+def apply_env_defaults() -> dict[str, str]:
+    """Set the thread-runtime defaults that must be in the environment before torch, OpenMP
+    and OpenBLAS load, where the user has set nothing; returns what it set. Calling it again
+    changes nothing; calling it after torch was imported only affects child processes."""
+    applied: dict[str, str] = {}
+    for name, (value, chosen_by) in ENV_DEFAULTS.items():
+        if not any(os.environ.get(var) for var in chosen_by):
+            os.environ[name] = value
+            applied[name] = value
+    return applied
+
+
+def requested_threads() -> int | None:
+    """``QSEQ_THREADS`` as a count, or None when unset (or empty)."""
+    raw = os.environ.get(THREADS_ENV, "").strip()
+    if not raw:
+        return None
+    try:
+        threads = int(raw)
+    except ValueError:
+        threads = 0
+    if threads < 1:
+        raise ConfigError(f"{THREADS_ENV} must be a positive integer, got {raw!r}")
+    return threads
+
+
+def torch_default_threads() -> int:
+    """The count torch picks when nobody sets one: the physical cores this process may run on
+    (what MKL reports; torch sizes its OpenMP pool to it)."""
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    if cpus is None:
+        return os.cpu_count() or 1
+    cores = set()
+    for cpu in cpus:
+        topology = f"/sys/devices/system/cpu/cpu{cpu}/topology"
+        try:
+            with open(f"{topology}/physical_package_id") as pkg, open(f"{topology}/core_id") as core:
+                cores.add((pkg.read().strip(), core.read().strip()))
+        except OSError:
+            return len(cpus)
+    return max(1, len(cores))
+
+
+def configure_torch_threads(threads: int | None = None) -> int:
+    """Set torch's intra-op thread count for qseq's training or inference and return it.
+
+    threads: an explicit count (a pool worker's share); None applies, in order,
+    ``QSEQ_THREADS``, the user's own choice (``OMP_NUM_THREADS``/``MKL_NUM_THREADS``, or a
+    ``torch.set_num_threads`` call that torch's current count reveals: left as it is), and
+    :data:`DEFAULT_THREADS`. Cheap enough to call at the start of every fit and predict.
+    """
+    global _applied
+    import torch
+
+    with _lock:
+        current = torch.get_num_threads()
+        if threads is None:
+            threads = requested_threads()
+        if threads is None:
+            untouched = torch_default_threads() if _applied is None else _applied
+            if any(os.environ.get(var) for var in _USER_COUNT_ENV) or current != untouched:
+                return current  # the user's choice
+            threads = DEFAULT_THREADS
+        if threads < 1:
+            raise ConfigError(f"torch threads must be >= 1, got {threads}")
+        if threads != current:
+            torch.set_num_threads(threads)
+        _applied = threads
+        return threads
+
+
+def thread_settings() -> dict[str, object]:
+    """What this process runs with: the environment knobs and, when torch and numpy are
+    loaded, their pools' sizes (for benchmarks and bug reports)."""
+    out: dict[str, object] = {var: os.environ.get(var) for var in
+                              (THREADS_ENV, *ENV_DEFAULTS, "GOMP_SPINCOUNT", *_USER_COUNT_ENV,
+                               "OPENBLAS_NUM_THREADS")}
+    if "torch" in sys.modules:
+        out["torch_threads"] = sys.modules["torch"].get_num_threads()
+    if "numpy" in sys.modules:
+        from threadpoolctl import threadpool_info
+
+        out["blas_threads"] = {p["prefix"]: p["num_threads"] for p in threadpool_info()
+                               if p["user_api"] == "blas"}
+    return out
+
+
+class BlasPin:
+    """Holds numpy's BLAS pool at one thread while at least one holder is open.
+
+    A stream's per-bar products are a few thousand multiply-adds: a second BLAS thread never
+    pays for waking it, and on a busy host the wake-up waits for a CPU (32 ms per bar instead
+    of 0.1 ms). Entering a threadpoolctl context per bar costs about as much as the update
+    itself (it rescans the loaded libraries), so the pin is taken once when a stream is built
+    and given back when the last open holder closes. While it is held, other numpy code in the
+    process also runs its BLAS on one thread.
+    """
+
+    _count = 0
+    _limiter = None
+    _class_lock = threading.Lock()
+
+    def __init__(self) -> None:
+        self.closed = False
+        with BlasPin._class_lock:
+            if BlasPin._count == 0:
+                from threadpoolctl import threadpool_limits
+
+                BlasPin._limiter = threadpool_limits(limits=1, user_api="blas")
+            BlasPin._count += 1
+
+    def close(self) -> None:
+        """Give the pin back (idempotent); the pool's count returns when the last holder goes."""
+        with BlasPin._class_lock:
+            if self.closed:
+                return
+            self.closed = True
+            BlasPin._count -= 1
+            if BlasPin._count == 0 and BlasPin._limiter is not None:
+                BlasPin._limiter.restore_original_limits()
+                BlasPin._limiter = None

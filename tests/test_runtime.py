@@ -1,0 +1,89 @@
+"""The thread policy: environment defaults set only where the user set nothing, and torch thread
+counts that honour the user's choice."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from qseq import runtime
+from qseq.errors import ConfigError
+
+
+@pytest.fixture
+def clean(monkeypatch):
+    """No user thread settings; torch at its untouched default; restored afterwards."""
+    for var in ("QSEQ_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY",
+                "GOMP_SPINCOUNT"):
+        monkeypatch.delenv(var, raising=False)
+    before = torch.get_num_threads()
+    monkeypatch.setattr(runtime, "_applied", None)
+    torch.set_num_threads(runtime.torch_default_threads())
+    yield
+    torch.set_num_threads(before)
+
+
+def test_env_defaults_fill_only_what_the_user_left_unset(clean, monkeypatch):
+    import os
+
+    assert runtime.apply_env_defaults() == {"OMP_WAIT_POLICY": "PASSIVE"}
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    assert runtime.apply_env_defaults() == {}  # a second call changes nothing
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    assert runtime.apply_env_defaults() == {} and os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
+    monkeypatch.delenv("OMP_WAIT_POLICY")
+    monkeypatch.setenv("GOMP_SPINCOUNT", "300000")  # a spin count is a wait-policy choice too
+    assert runtime.apply_env_defaults() == {} and "OMP_WAIT_POLICY" not in os.environ
+
+
+def test_importing_runtime_loads_neither_torch_nor_numpy():
+    code = ("import sys, qseq.runtime; "
+            "print(sorted(m for m in ('torch', 'numpy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_default_thread_count(clean):
+    assert runtime.configure_torch_threads() == runtime.DEFAULT_THREADS
+    assert torch.get_num_threads() == runtime.DEFAULT_THREADS
+    assert runtime.configure_torch_threads() == runtime.DEFAULT_THREADS  # stable on repeat
+
+
+def test_qseq_threads_and_an_explicit_count(clean, monkeypatch):
+    monkeypatch.setenv("QSEQ_THREADS", "3")
+    assert runtime.configure_torch_threads() == 3 == torch.get_num_threads()
+    assert runtime.configure_torch_threads(2) == 2 == torch.get_num_threads()  # explicit wins
+    monkeypatch.setenv("QSEQ_THREADS", "two")
+    with pytest.raises(ConfigError, match="QSEQ_THREADS must be a positive integer, got 'two'"):
+        runtime.configure_torch_threads()
+    monkeypatch.setenv("QSEQ_THREADS", "0")
+    with pytest.raises(ConfigError, match="QSEQ_THREADS"):
+        runtime.configure_torch_threads()
+
+
+def test_the_users_own_choice_is_left_alone(clean, monkeypatch):
+    other = runtime.torch_default_threads() + 1  # a count torch would not pick by itself
+    torch.set_num_threads(other)  # chosen before qseq's first fit
+    assert runtime.configure_torch_threads() == other == torch.get_num_threads()
+
+    torch.set_num_threads(runtime.torch_default_threads())
+    assert runtime.configure_torch_threads() == runtime.DEFAULT_THREADS
+    torch.set_num_threads(other)  # changed after qseq set its count
+    assert runtime.configure_torch_threads() == other == torch.get_num_threads()
+
+    monkeypatch.setattr(runtime, "_applied", None)
+    torch.set_num_threads(runtime.torch_default_threads())
+    monkeypatch.setenv("OMP_NUM_THREADS", str(runtime.torch_default_threads()))  # read by torch
+    assert runtime.configure_torch_threads() == runtime.torch_default_threads()
+
+
+def test_thread_settings_report_the_pools():
+    import numpy  # noqa: F401 (loaded, so its BLAS pool is reported)
+
+    settings = runtime.thread_settings()
+    assert settings["torch_threads"] == torch.get_num_threads()
+    assert settings["blas_threads"] and all(n >= 1 for n in settings["blas_threads"].values())
+    assert "OMP_WAIT_POLICY" in settings and "QSEQ_THREADS" in settings
