@@ -9,6 +9,21 @@ import pandas as pd
 
 from qseq._io import atomic_write_text
 
+STYLE = ("body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;font-size:12px}"
+         "td,th{border:1px solid #ddd;padding:2px 6px}")
+
+
+def write_page(out: str | Path, title: str, notes: list[str] | tuple[str, ...], body: str) -> Path:
+    """Write one self-contained HTML report page atomically: the escaped ``title`` and ``notes``
+    (a list under the heading), then ``body`` (HTML the caller built, data already escaped)."""
+    items = "".join(f"<li>{html.escape(str(n))}</li>" for n in notes)
+    page = ("<!DOCTYPE html><html><head><meta charset='utf-8'>"
+            f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>"
+            f"<h1>{html.escape(title)}</h1><ul>{items}</ul>{body}</body></html>")
+    out = Path(out)
+    atomic_write_text(out, page)
+    return out
+
 
 def forecast_report(
     *,
@@ -67,13 +82,4 @@ def forecast_report(
     fig.add_trace(go.Bar(x=[f"h{h}" for h in per_h.index], y=per_h["baseline_mse"],
                          name="random-walk MSE"), row=3, col=1)
     fig.update_layout(title=html.escape(title), height=1100, template="plotly_white")
-    body = fig.to_html(full_html=False, include_plotlyjs=True)
-    items = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
-    page = (
-        "<!DOCTYPE html><html><head><meta charset='utf-8'>"
-        f"<title>{html.escape(title)}</title></head><body>"
-        f"<h1>{html.escape(title)}</h1><ul>{items}</ul>{body}</body></html>"
-    )
-    out = Path(out)
-    atomic_write_text(out, page)
-    return out
+    return write_page(out, title, notes, fig.to_html(full_html=False, include_plotlyjs=True))

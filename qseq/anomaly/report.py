@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from qseq._io import atomic_write_text
+from qseq.report import write_page
 
 # Well-known market stress days, drawn for orientation on the score timeline (not labels).
 MARKET_EVENTS = {
@@ -132,14 +132,5 @@ def anomaly_report(
                                      text=[html.escape(n) for n in names[mine]]), row=4, col=1)
     fig.update_layout(title=html.escape(title), height=350 * rows, template="plotly_white")
     body = fig.to_html(full_html=False, include_plotlyjs=True)
-    items = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
-    page = (
-        "<!DOCTYPE html><html><head><meta charset='utf-8'>"
-        f"<title>{html.escape(title)}</title></head><body>"
-        f"<h1>{html.escape(title)}</h1><ul>{items}</ul>{body}"
-        f"<h2>Events of {html.escape(ticker)} (largest first)</h2>{_events_table(events)}"
-        "</body></html>"
-    )
-    out = Path(out)
-    atomic_write_text(out, page)
-    return out
+    return write_page(out, title, notes, body + f"<h2>Events of {html.escape(ticker)} (largest "
+                                               f"first)</h2>{_events_table(events)}")

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from qseq._io import atomic_write_text
 from qseq.backtest.importance import overall_importance, rank_agreement
+from qseq.report import write_page
 
 if TYPE_CHECKING:
     from qseq.backtest.evaluate import Evaluation
@@ -145,19 +145,7 @@ def write_report(out: str | Path, result: WalkForwardResult, ev: Evaluation, *,
              f"walk-forward: {result.folds['fold'].nunique()} folds, {folds.train_window} training "
              f"window, refit {folds.refit} every {folds.test_bars} bars",
              *notes]
-    items = "".join(f"<li>{html.escape(str(f))}</li>" for f in facts)
-    page = (
-        "<!DOCTYPE html><html><head><meta charset='utf-8'>"
-        f"<title>{html.escape(title)}</title>"
-        "<style>body{font-family:sans-serif;margin:2em}table.metrics{border-collapse:collapse;"
-        "font-size:12px}table.metrics td,table.metrics th{border:1px solid #ddd;padding:2px 6px}"
-        "</style></head><body>"
-        f"<h1>{html.escape(title)}</h1><ul>{items}</ul>"
-        f"<h2>Metrics (horizon 1, strategy, Diebold-Mariano vs baselines)</h2>{_metrics_table(ev)}"
-        + "".join(parts)
-        + f"<script type='application/json' id='qseq-figures'>{json.dumps(list(FIGURES))}</script>"
-        "</body></html>"
-    )
-    out = Path(out)
-    atomic_write_text(out, page)
-    return out
+    body = (f"<h2>Metrics (horizon 1, strategy, Diebold-Mariano vs baselines)</h2>{_metrics_table(ev)}"
+            + "".join(parts)
+            + f"<script type='application/json' id='qseq-figures'>{json.dumps(list(FIGURES))}</script>")
+    return write_page(out, title, facts, body)

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import click
 
-from qseq.cli.options import config_from_options, config_options, debug_option
+from qseq.cli.options import config_from_options, config_options, data_options, debug_option
 from qseq.config import AnomalyConfig
-from qseq.constants import NAN_POLICIES, OHLC_POLICIES, SOURCES
 from qseq.errors import ConfigError
 
 
@@ -17,15 +16,8 @@ from qseq.errors import ConfigError
                                 "to train one model on; --ticker is added if missing.")
 @click.option("--data", "data_path", type=click.Path(dir_okay=False),
               help="CSV/Parquet price file (one or many tickers) instead of a ticker source.")
-@config_options(AnomalyConfig, base=None)
-@click.option("--start", help="First date used (YYYY-MM-DD).")
-@click.option("--end", help="Last date used (YYYY-MM-DD).")
-@click.option("--source", default="auto", show_default=True, type=click.Choice(list(SOURCES)))
-@click.option("--offline", is_flag=True, help="Never touch the network (cache, bundled, files).")
-@click.option("--nan-policy", default="raise", show_default=True,
-              type=click.Choice(list(NAN_POLICIES)))
-@click.option("--ohlc-policy", default="raise", show_default=True,
-              type=click.Choice(list(OHLC_POLICIES)))
+@config_options(AnomalyConfig)
+@data_options
 @click.option("--top", default=30, show_default=True, type=int,
               help="Events printed (largest peaks); the report lists up to 200.")
 @click.option("--out", "out_dir", default="reports", show_default=True,
@@ -37,7 +29,7 @@ def anomaly(**opts) -> None:
     """Detect anomalous bars with a recurrent autoencoder trained on a normal period."""
     from qseq.cli.main import console
 
-    config = config_from_options(AnomalyConfig, opts, base=AnomalyConfig())
+    config = config_from_options(AnomalyConfig, opts)
     run_anomaly(console, config, **opts)
 
 

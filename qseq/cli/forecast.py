@@ -7,9 +7,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from qseq.cli.options import config_from_options, config_options, debug_option
+from qseq.cli.options import config_from_options, config_options, data_options, debug_option
 from qseq.config import ForecastConfig
-from qseq.constants import NAN_POLICIES, OHLC_POLICIES, SOURCES
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -24,12 +23,7 @@ if TYPE_CHECKING:
 @click.option("--data", "data_path", type=click.Path(dir_okay=False),
               help="CSV/Parquet price file instead of a ticker source.")
 @config_options(ForecastConfig)
-@click.option("--start", help="First date used (YYYY-MM-DD).")
-@click.option("--end", help="Last date used (YYYY-MM-DD).")
-@click.option("--source", default="auto", show_default=True, type=click.Choice(list(SOURCES)))
-@click.option("--offline", is_flag=True, help="Never touch the network (cache, bundled, files).")
-@click.option("--nan-policy", default="raise", show_default=True, type=click.Choice(list(NAN_POLICIES)))
-@click.option("--ohlc-policy", default="raise", show_default=True, type=click.Choice(list(OHLC_POLICIES)))
+@data_options
 @click.option("--out", "out_dir", default="reports", show_default=True,
               type=click.Path(file_okay=False), help="Folder for the report and checkpoints.")
 @click.option("--refit", is_flag=True, help="Train even if a matching saved model exists.")

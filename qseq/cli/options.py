@@ -27,6 +27,28 @@ def _set_debug(ctx: click.Context, _param: click.Parameter, value: bool) -> None
         logging.basicConfig(level=logging.DEBUG)
 
 
+def data_options(func: Callable) -> Callable:
+    """The options that say where prices come from and how gaps are treated (--start, --end,
+    --source, --offline, --nan-policy, --ohlc-policy), one declaration for every command."""
+    from qseq.constants import NAN_POLICIES, OHLC_POLICIES, SOURCES
+
+    for decorate in reversed((
+        click.option("--start", help="First date used (YYYY-MM-DD)."),
+        click.option("--end", help="Last date used (YYYY-MM-DD)."),
+        click.option("--source", default="auto", show_default=True, type=click.Choice(list(SOURCES)),
+                     help="auto: the Parquet cache, then yfinance, then the bundled samples."),
+        click.option("--offline", is_flag=True, help="Never touch the network (cache, bundled, files)."),
+        click.option("--nan-policy", default="raise", show_default=True,
+                     type=click.Choice(list(NAN_POLICIES)), help="Missing values: fail, drop or "
+                                                                "forward-fill (never back-fill)."),
+        click.option("--ohlc-policy", default="raise", show_default=True,
+                     type=click.Choice(list(OHLC_POLICIES)),
+                     help="Bars whose high/low do not contain open and close: fail, clip or drop."),
+    )):
+        func = decorate(func)
+    return func
+
+
 debug_option = click.option("--debug", is_flag=True, expose_value=False, is_eager=True,
                             callback=_set_debug, help="Show tracebacks and debug logs.")
 
