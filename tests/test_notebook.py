@@ -23,3 +23,4 @@ def test_quickstart_notebook_runs(tmp_path, monkeypatch):
                    for o in outputs)
     assert "proxy for SPY" in text and "mse_ratio" in text and "model.safetensors" in text
     assert "AAPL" in text and "MSFT" in text
+    assert "ForecastConfig(" in text and "buy_and_hold" in text  # the config and the walk-forward
