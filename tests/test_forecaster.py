@@ -170,3 +170,19 @@ def test_horizon_list_and_realized_vol_target(spx_small):
     out = f.predict(spx_small, last_only=True)
     assert list(out["horizon"]) == [1, 5]
     assert "dir_acc" not in f.metrics_["val"].columns
+
+
+def test_checkpoints_of_the_old_layout_still_load(fitted, spx_small, tmp_path):
+    """qseq 0.1 wrote its parameters as spec / model_config / train / seed; they load into
+    the one config and predict exactly as before."""
+    path = fitted.save(tmp_path / "new")
+    cfg = json.loads((path / "config.json").read_text())
+    new = cfg.pop("config")
+    cfg.pop("kind")
+    cfg["spec"] = {k: new[k] for k in ("model", "lookback", "horizons", "features", "target",
+                                       "val_frac", "test_frac", "future_features")}
+    cfg["train"], cfg["seed"] = new["train"], new["seed"]
+    (path / "config.json").write_text(json.dumps(cfg))
+    old = qseq.Forecaster.load(path)
+    assert old.config == fitted.config
+    pd.testing.assert_frame_equal(old.predict(spx_small), fitted.predict(spx_small))

@@ -33,6 +33,29 @@ class Workers(click.ParamType):
         return count
 
 
+class _StdoutHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stdout`` is at the time of each record."""
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
+def _log_progress() -> None:
+    """Progress lines (one per finished fold) on stdout, as they happen: what a cron or systemd
+    log shows while a pipeline runs (stderr stays for the one-line error). Added once."""
+    logger = logging.getLogger("qseq")
+    logger.setLevel(logging.INFO)
+    if not any(isinstance(h, _StdoutHandler) for h in logger.handlers):
+        handler = _StdoutHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+        logger.addHandler(handler)
+
+
 def _model_table(rows, title: str, metrics: tuple[str, ...], fmt: str) -> None:
     """Print one row per model of the tidy metric ``rows`` (model, metric, value)."""
     from rich.table import Table
@@ -130,6 +153,7 @@ def backtest(**o) -> None:
         walk_forward=WalkForwardSection(**dataclasses.asdict(folds)), strategy=strategy, costs=costs,
         baselines=tuple(b.strip() for b in o["baselines"].split(",") if b.strip()),
         engine=EngineSection(kind=o["engine"], workers=o["workers"]))
+    _log_progress()
     outcome = run_pipeline(spec, as_of=o["as_of"], out_root=o["out_dir"], offline=o["offline"])
     _print_summary(outcome)
 
@@ -151,7 +175,7 @@ def pipeline_run(spec: str, as_of: str | None, out_dir: str, engine: str | None,
     """Run SPEC once (walk-forward, strategy, baselines, importance, report)."""
     from qseq.pipeline.run import run_pipeline
 
-    logging.getLogger("qseq").setLevel(logging.INFO)
+    _log_progress()
     outcome = run_pipeline(spec, as_of=as_of, out_root=out_dir, offline=offline, engine=engine,
                            workers=workers)
     _print_summary(outcome)

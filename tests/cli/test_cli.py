@@ -224,11 +224,14 @@ def test_stream_mistakes(capsys, tmp_path, args, needle):
 
 def test_backtest_command_end_to_end(capsys, tmp_path):
     code, out, _ = run(capsys, "backtest", "--ticker", "SPY", "--offline", "--start", "2013-01-01",
-                       "--lookback", "8", "--horizon", "2", "--hidden-size", "4", "--layers", "1",
-                       "--epochs", "1", "--train-bars", "750", "--test-bars", "250", "--refit", "warm",
-                       "--warm-epochs", "1", "--warm-bars", "200", "--workers", "auto",
-                       "--out", str(tmp_path))
+                         "--lookback", "8", "--horizon", "2", "--hidden-size", "4", "--layers", "1",
+                         "--epochs", "1", "--train-bars", "750", "--test-bars", "250", "--refit", "warm",
+                         "--warm-epochs", "1", "--warm-bars", "200", "--workers", "auto",
+                         "--out", str(tmp_path))
     assert code == 0, out
+    # a progress line per fold while it runs (cron logs are not empty until the end)
+    assert "fold 0 of panel done" in out and "fold 1 of panel done" in out
+    assert out.index("fold 1 of panel done") < out.index("Diebold-Mariano")
     assert "Diebold-Mariano" in out and "strategy after costs" in out and "buy_and_hold" in out
     run_dir = tmp_path / "backtest_spy_gru" / "2018-12-31"
     assert (run_dir / "report.html").is_file()
