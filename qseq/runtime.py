@@ -18,8 +18,9 @@ The policy:
 - :func:`configure_torch_threads` gives training and inference :data:`DEFAULT_THREADS` torch
   threads unless the user chose a count: ``QSEQ_THREADS``, ``OMP_NUM_THREADS`` /
   ``MKL_NUM_THREADS`` (read by torch itself), or a ``torch.set_num_threads`` call (a count that
-  differs from torch's default, or from the one qseq set last). Parallel work in qseq is
-  across processes (``--workers``), each with its own share of threads.
+  differs from torch's default, or one made after qseq set its count). Parallel work in qseq
+  is across processes (``--workers``), each with its own share of threads
+  (:func:`torch_threads` around a walk-forward task).
 - Streams pin numpy's BLAS pool to one thread while they live (:class:`BlasPin`): their
   per-bar matrix products are small, and waking a second BLAS thread on a busy host costs
   milliseconds.
@@ -27,9 +28,12 @@ The policy:
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from qseq.errors import ConfigError
 
@@ -73,6 +77,7 @@ def requested_threads() -> int | None:
     return threads
 
 
+@functools.lru_cache(maxsize=1)
 def torch_default_threads() -> int:
     """The count torch picks when nobody sets one: the physical cores this process may run on
     (what MKL reports; torch sizes its OpenMP pool to it)."""
@@ -93,10 +98,11 @@ def torch_default_threads() -> int:
 def configure_torch_threads(threads: int | None = None) -> int:
     """Set torch's intra-op thread count for qseq's training or inference and return it.
 
-    threads: an explicit count (a pool worker's share); None applies, in order,
-    ``QSEQ_THREADS``, the user's own choice (``OMP_NUM_THREADS``/``MKL_NUM_THREADS``, or a
-    ``torch.set_num_threads`` call that torch's current count reveals: left as it is), and
-    :data:`DEFAULT_THREADS`. Cheap enough to call at the start of every fit and predict.
+    threads: an explicit count (a pool worker's share, ``engine.threads``); None applies, in
+    order, ``QSEQ_THREADS``; the count already in effect when someone chose it (the user through
+    ``OMP_NUM_THREADS``/``MKL_NUM_THREADS`` or ``torch.set_num_threads``, or qseq itself
+    earlier); and :data:`DEFAULT_THREADS` while torch still runs at its own default. Cheap
+    (a few microseconds): call it at the start of every fit and predict.
     """
     global _applied
     import torch
@@ -106,9 +112,10 @@ def configure_torch_threads(threads: int | None = None) -> int:
         if threads is None:
             threads = requested_threads()
         if threads is None:
-            untouched = torch_default_threads() if _applied is None else _applied
-            if any(os.environ.get(var) for var in _USER_COUNT_ENV) or current != untouched:
-                return current  # the user's choice
+            chosen = (_applied is not None or current != torch_default_threads()
+                      or any(os.environ.get(var) for var in _USER_COUNT_ENV))
+            if chosen:
+                return current
             threads = DEFAULT_THREADS
         if threads < 1:
             raise ConfigError(f"torch threads must be >= 1, got {threads}")
@@ -116,6 +123,24 @@ def configure_torch_threads(threads: int | None = None) -> int:
             torch.set_num_threads(threads)
         _applied = threads
         return threads
+
+
+@contextmanager
+def torch_threads(threads: int | None = None) -> Iterator[int]:
+    """Run the block with :func:`configure_torch_threads` (``threads``) in effect, then put
+    back the count before it (and qseq's record of who chose it): the local walk-forward engine
+    runs its tasks in the caller's process."""
+    global _applied
+    import torch
+
+    before, before_applied = torch.get_num_threads(), _applied
+    try:
+        yield configure_torch_threads(threads)
+    finally:
+        with _lock:
+            if torch.get_num_threads() != before:
+                torch.set_num_threads(before)
+            _applied = before_applied
 
 
 def thread_settings() -> dict[str, object]:

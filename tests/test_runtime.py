@@ -87,3 +87,18 @@ def test_thread_settings_report_the_pools():
     assert settings["torch_threads"] == torch.get_num_threads()
     assert settings["blas_threads"] and all(n >= 1 for n in settings["blas_threads"].values())
     assert "OMP_WAIT_POLICY" in settings and "QSEQ_THREADS" in settings
+
+
+def test_a_count_qseq_set_stands_and_a_task_puts_the_callers_back(clean):
+    assert runtime.configure_torch_threads(3) == 3
+    assert runtime.configure_torch_threads() == 3  # a fit inside a pool worker keeps its share
+    runtime._applied = None
+    torch.set_num_threads(runtime.torch_default_threads())
+    with runtime.torch_threads(2) as inside:  # a walk-forward task with engine.threads = 2
+        assert inside == 2 == torch.get_num_threads()
+        assert runtime.configure_torch_threads() == 2  # the task's fits
+    assert torch.get_num_threads() == runtime.torch_default_threads()
+    assert runtime._applied is None  # so the caller's next fit gets the default again
+    with runtime.torch_threads() as inside:
+        assert inside == runtime.DEFAULT_THREADS
+    assert runtime.configure_torch_threads() == runtime.DEFAULT_THREADS
