@@ -142,9 +142,9 @@ def _future_features() -> Sequence[str]:
 
 
 def _threshold_methods() -> Sequence[str]:
-    from qseq.anomaly.thresholds import METHODS
+    from qseq.constants import THRESHOLD_METHODS
 
-    return METHODS
+    return THRESHOLD_METHODS
 
 
 # -- training --------------------------------------------------------------------------------

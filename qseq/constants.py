@@ -6,3 +6,4 @@ SOURCES = ("auto", "cache", "yfinance", "bundled", "file")  # load_prices(source
 NAN_POLICIES = ("raise", "drop", "ffill")  # validate.apply_nan_policy
 OHLC_POLICIES = ("raise", "clip", "drop")  # validate.apply_ohlc_policy
 TARGETS = ("log_return", "cum_log_return", "realized_vol")  # data.features.compute_targets
+THRESHOLD_METHODS = ("pot", "quantile")  # anomaly.thresholds.calibrate(method=...)

@@ -188,6 +188,22 @@ class Forecaster(Estimator):
             table["nominal"] = q[-1] - q[0]
         return table
 
+    def verdict(self, split: str | None = None, alpha: float = 0.05) -> str:
+        """One sentence: is there evidence at level ``alpha`` that this model beats the random
+        walk on the held-out ``split`` (default ``test``, else ``val``)? See
+        :func:`qseq.metrics.skill_verdict` (Holm-adjusted Diebold-Mariano across horizons and
+        the directional accuracy's Wilson interval)."""
+        from qseq.metrics import skill_verdict
+
+        self._check_fitted()
+        split = split or ("test" if "test" in self.metrics_ else "val")
+        if split not in self.metrics_:
+            raise ConfigError(f"no {split} metrics; this fit has {sorted(self.metrics_) or 'none'}")
+        table = self.metrics_[split]
+        if "dm_pvalue" not in table.columns:
+            return "Skill cannot be judged: this checkpoint predates the significance tests; refit it."
+        return skill_verdict(table, alpha=alpha)
+
     def _naive(self, windows: Windows, panel: pd.DataFrame) -> np.ndarray:
         """[N, H] the random walk of the target at each window's anchor: a zero return, or the
         last bar's volatility for ``realized_vol``."""

@@ -43,6 +43,37 @@ def qlike(y_true_vol: np.ndarray, y_hat_vol: np.ndarray) -> float:
     return float(np.mean(ratio - np.log(ratio) - 1.0))
 
 
+def pesaran_timmermann(y_true: np.ndarray, y_hat: np.ndarray) -> tuple[float, float]:
+    """Pesaran-Timmermann (1992) test that the forecast's signs carry information about the
+    outcome's: ``(statistic, one-sided p-value)``, N(0, 1) under independence.
+
+    Unlike accuracy against 50%, it accounts for the base rates: in a rising market "always up"
+    is right more than half the time and still scores 0. With ``P`` the hit rate, ``Py``/``Px``
+    the shares of positive outcomes/forecasts and ``P* = Py Px + (1-Py)(1-Px)``:
+    ``PT = (P - P*) / sqrt(V(P) - V(P*))``. NaN when a side never occurs (a constant forecast).
+    Zero outcomes are left out; a zero forecast counts as "down".
+    """
+    t = np.asarray(y_true, dtype=np.float64)
+    p = np.asarray(y_hat, dtype=np.float64)
+    keep = np.isfinite(t) & np.isfinite(p) & (t != 0)
+    y, x = t[keep] > 0, p[keep] > 0
+    n = y.size
+    if n < 10:
+        return float("nan"), float("nan")
+    hit = float(np.mean(y == x))
+    py, px = float(y.mean()), float(x.mean())
+    p_star = py * px + (1 - py) * (1 - px)
+    v_p = p_star * (1 - p_star) / n
+    v_star = ((2 * py - 1) ** 2 * px * (1 - px) / n + (2 * px - 1) ** 2 * py * (1 - py) / n
+              + 4 * py * px * (1 - py) * (1 - px) / n**2)
+    if v_p - v_star <= 0:
+        return float("nan"), float("nan")
+    from scipy import stats
+
+    stat = (hit - p_star) / np.sqrt(v_p - v_star)
+    return float(stat), float(stats.norm.sf(stat))
+
+
 def _group_corr(frame: pd.DataFrame, key: str, x: str, y: str) -> pd.Series:
     """Pearson correlation of ``x`` and ``y`` within each ``key`` group (vectorised); NaN for
     groups with fewer than 3 rows or no variance."""
@@ -77,7 +108,8 @@ def forecast_metrics(
     Columns: ``n`` (rows with finite y_hat and y_true), ``mse``, ``mae``; for return targets
     ``dir_acc`` (share of non-zero outcomes whose sign the forecast got right; a zero forecast
     counts as wrong; all-zero forecasts, such as the random walk's, get NaN: they take no side),
-    ``dir_n``, its Wilson score interval ``dir_ci_low``/``dir_ci_high`` at
+    ``dir_n``, ``pt_stat``/``pt_pvalue`` (:func:`pesaran_timmermann`: do the signs carry
+    information beyond the base rates?), its Wilson score interval ``dir_ci_low``/``dir_ci_high`` at
     ``confidence`` and ``dir_pvalue`` (exact two-sided binomial test against 0.5); ``ic`` and
     ``rank_ic`` (mean of per-period Pearson / Spearman correlations) with ``ic_ir`` and
     ``rank_ic_ir`` (mean / std of the per-period values) and ``ic_periods``. A period is a date
@@ -118,6 +150,7 @@ def forecast_metrics(
                            dir_pvalue=float(test.pvalue))
             else:
                 row.update(dir_acc=np.nan, dir_ci_low=np.nan, dir_ci_high=np.nan, dir_pvalue=np.nan)
+            row["pt_stat"], row["pt_pvalue"] = pesaran_timmermann(t, p)
         row.update(_ic_stats(part, key))
         rows.append(row)
     if not rows:
@@ -273,3 +306,50 @@ def skill_table(forecasts: pd.DataFrame, baseline: np.ndarray, *, target: str = 
     out["dm_stat"], out["dm_pvalue"] = stat, pval
     out.index.name = "horizon"
     return out
+
+
+def skill_verdict(table: pd.DataFrame, *, alpha: float = 0.05, baseline: str = "the random walk") -> str:
+    """One sentence saying whether ``table`` shows evidence of skill at level ``alpha``.
+
+    table: one row per horizon (an ``all`` row is ignored) with ``dm_stat`` and ``dm_pvalue``
+    (Diebold-Mariano against ``baseline``, stat < 0: the model is better) and, for return
+    targets, ``pt_pvalue`` (Pesaran-Timmermann). Each family of p-values is Holm-adjusted across
+    horizons (testing several horizons is several tests). Skill means a horizon where the model
+    beats the baseline's loss significantly, or whose forecast signs carry information beyond
+    the base rates (a hit rate above 50% in a rising market is not enough).
+    """
+    per_h = table.drop(index="all", errors="ignore")
+    p = per_h["dm_pvalue"].astype(float)
+    better = per_h["dm_stat"].astype(float) < 0
+    tested = p.dropna()
+    if tested.empty:
+        return "Skill cannot be judged: too few out-of-sample dates for a Diebold-Mariano test."
+    holm = _holm(tested)
+    wins = [h for h in holm.index if holm[h] < alpha and better[h]]
+    worse = [h for h in holm.index if holm[h] < alpha and not better[h]]
+    direction = []
+    if "pt_pvalue" in per_h.columns and per_h["pt_pvalue"].notna().any():
+        pt = _holm(per_h["pt_pvalue"].astype(float).dropna())
+        direction = [h for h in pt.index if pt[h] < alpha]
+    level = f"{alpha:.0%}"
+    if wins or direction:
+        parts = []
+        if wins:
+            parts.append("beats " + baseline + " in squared error at h=" + ",".join(map(str, wins))
+                         + f" (Holm-adjusted DM p {holm[wins].max():.3g})")
+        if direction:
+            parts.append("calls the direction beyond the base rates at h="
+                         + ",".join(map(str, direction)) + " (Holm-adjusted Pesaran-Timmermann)")
+        return f"Evidence of skill at {level}: the model " + " and ".join(parts) + "."
+    tail = f"; it is significantly worse at h={','.join(map(str, worse))}" if worse else ""
+    return (f"No evidence of skill at {level}: no horizon beats {baseline} (smallest Holm-adjusted "
+            f"DM p {holm.min():.3g}) and no horizon's signs carry information beyond the base "
+            f"rates (Pesaran-Timmermann){tail}.")
+
+
+def _holm(p: pd.Series) -> pd.Series:
+    """Holm-Bonferroni adjusted p-values (same index), monotone and capped at 1."""
+    order = np.argsort(p.to_numpy(), kind="stable")
+    m = len(p)
+    scaled = [(m - rank) * p.to_numpy()[i] for rank, i in enumerate(order)]
+    return pd.Series(np.minimum(np.maximum.accumulate(scaled), 1.0), index=p.index[order])

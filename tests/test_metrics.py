@@ -221,3 +221,38 @@ def test_dm_identical_noise_is_rarely_significant():
 def test_dm_input_errors():
     with pytest.raises(DataError, match="complete pairs"):
         diebold_mariano(np.ones(3), np.ones(3), np.zeros(3), horizon=5)
+
+
+def test_skill_verdict_says_plainly_whether_there_is_evidence():
+    from qseq.metrics import skill_verdict
+
+    table = pd.DataFrame({"dm_stat": [-3.0, -0.5], "dm_pvalue": [0.01, 0.6],
+                          "pt_pvalue": [0.5, 0.6]}, index=["1", "2"])
+    # Holm: the smallest p (0.01) is multiplied by 2 tests -> 0.02 < 0.05
+    assert skill_verdict(table).startswith("Evidence of skill at 5%: the model beats the random "
+                                           "walk in squared error at h=1 (Holm-adjusted DM p 0.02)")
+    # at 1% the same evidence is not enough
+    assert skill_verdict(table, alpha=0.01).startswith("No evidence of skill at 1%")
+    noise = table.assign(dm_stat=[0.4, -0.2], dm_pvalue=[0.7, 0.8])
+    verdict = skill_verdict(noise)
+    assert verdict.startswith("No evidence of skill at 5%") and "Holm-adjusted DM p 1)" in verdict
+    worse = table.assign(dm_stat=[4.0, 0.1], dm_pvalue=[0.001, 0.9])
+    assert "significantly worse at h=1" in skill_verdict(worse)
+    signs = noise.assign(pt_pvalue=[0.001, 0.6])
+    assert "direction beyond the base rates at h=1" in skill_verdict(signs)
+    assert skill_verdict(table.assign(dm_pvalue=np.nan)).startswith("Skill cannot be judged")
+
+
+def test_pesaran_timmermann_known_answers():
+    from qseq.metrics import pesaran_timmermann
+
+    rng = np.random.default_rng(1)
+    y = rng.normal(0.001, 0.01, 2000)  # a rising market: 54% up days
+    # "always up" is right more than half the time but carries no information
+    assert np.isnan(pesaran_timmermann(y, np.ones_like(y))[1])
+    stat, p = pesaran_timmermann(y, rng.normal(size=2000))  # independent signs
+    assert abs(stat) < 3 and p > 0.001
+    stat, p = pesaran_timmermann(y, y + rng.normal(0, 0.01, 2000))  # informative signs
+    assert stat > 5 and p < 1e-6
+    # hand-computed: 4 of 6 right, Py = 1/2, Px = 1/2 -> P* = 1/2 ... n too small: NaN
+    assert np.isnan(pesaran_timmermann([1, -1, 1, -1, 1, -1], [1, -1, 1, 1, -1, -1])[0])

@@ -20,9 +20,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from qseq.constants import THRESHOLD_METHODS as METHODS
 from qseq.errors import ConfigError, DataError
 
-METHODS = ("pot", "quantile")
 MIN_PEAKS = 10
 MIN_SHAPE = -0.5  # lower bound on the fitted GPD shape (Smith, 1985: regular MLE needs > -0.5)
 

@@ -24,6 +24,7 @@ from qseq.metrics import (
     VOL_TARGETS,
     diebold_mariano,
     forecast_metrics,
+    skill_verdict,
     strategy_metrics,
 )
 
@@ -34,6 +35,22 @@ class Evaluation:
     equity: pd.DataFrame  # date, model, net_return, equity, drawdown, rolling_sharpe, turnover
     model: str = ""  # the model under test
     target: str = "log_return"
+
+    def verdict(self, baseline: str = "random_walk", alpha: float = 0.05) -> str:
+        """One sentence: is there evidence at level ``alpha`` that the model beats ``baseline``
+        out of sample? (:func:`qseq.metrics.skill_verdict` on this evaluation's DM tests and
+        directional-accuracy intervals.)"""
+        m = self.metrics
+        dm = m[(m["kind"] == "dm") & (m["model"] == self.model) & (m["benchmark"] == baseline)]
+        if dm.empty:
+            return (f"Skill cannot be judged against {baseline}: it is not among the compared "
+                    "forecasts (add it to the baselines).")
+        table = dm.pivot_table(index="horizon", columns="metric", values="value")
+        fc = m[(m["kind"] == "forecast") & (m["model"] == self.model)]
+        wide = fc.pivot_table(index="horizon", columns="metric", values="value")
+        if "pt_pvalue" in wide.columns:
+            table = table.join(wide[["pt_pvalue"]])
+        return skill_verdict(table, alpha=alpha, baseline=baseline.replace("_", " "))
 
 
 def bar_log_returns(panel: pd.DataFrame) -> pd.DataFrame:

@@ -121,7 +121,8 @@ def run_forecast(console: Console, err_console: Console, config: ForecastConfig,
     val_range = sd["val"] or sd["train"]
     val = full[(full["date"] >= val_range[0]) & (full["date"] <= val_range[1])]
     report = out_dir / f"{encode_ticker(ticker)}_{config.model}_{last_date.date()}.html"
-    notes = [f"data: {source} ({panel.attrs.get('detail', '')})", *panel.attrs.get("notes", [])]
+    notes = [f"data: {source} ({panel.attrs.get('detail', '')})", *panel.attrs.get("notes", []),
+             f"skill: {forecaster.verdict()}"]
     metrics = forecaster.metrics_.get("val", forecaster.metrics_.get("test"))
     forecast_report(title=f"{ticker} {config.model} forecast as of {last_date.date()}",
                     history=panel["close"].droplevel("ticker"), validation=val,
@@ -139,18 +140,32 @@ def _print_metrics(console: Console, forecaster: Forecaster) -> None:
                       caption=None if nominal is None else
                       f"coverage: share of outcomes inside the band (nominal {nominal:.0%})")
         cols = ["horizon", "n", "mse", "baseline_mse", "mse_ratio", "mae", "baseline_mae"]
-        cols += [c for c in ("dir_acc", "coverage") if c in frame.columns]
+        cols += [c for c in ("dm_pvalue", "dir_acc", "dir_ci_low", "pt_pvalue", "qlike", "coverage")
+                 if c in frame.columns]
         heads = {"baseline_mse": "naive mse", "baseline_mae": "naive mae", "mse_ratio": "ratio",
-                 "horizon": "h"}
+                 "horizon": "h", "dm_pvalue": "DM p", "dir_ci_low": "dir 95% CI",
+                 "pt_pvalue": "PT p"}
         for c in cols:
             table.add_column(heads.get(c, c), justify="right")
-        for h, row in zip(frame.index, frame[cols[1:]].to_dict(orient="records"), strict=True):
-            table.add_row(str(h), *[
-                f"{int(row[c])}" if c == "n" else
-                f"{row[c]:.3f}" if c in ("mse_ratio", "dir_acc", "coverage") else f"{row[c]:.2e}"
-                for c in cols[1:]
-            ])
+
+        def cell(row: dict, c: str) -> str:
+            value = row[c]
+            if value != value:  # NaN: does not apply or too few dates
+                return "n/a"
+            if c == "n":
+                return f"{int(value)}"
+            if c == "dir_ci_low":
+                return f"{value:.3f}..{row['dir_ci_high']:.3f}"
+            if c in ("mse_ratio", "dir_acc", "coverage", "dm_pvalue", "pt_pvalue", "qlike"):
+                return f"{value:.3f}"
+            return f"{value:.2e}"
+
+        for h, row in zip(frame.index, frame.to_dict(orient="records"), strict=True):
+            table.add_row(str(h), *[cell(row, c) for c in cols[1:]])
         console.print(table)
+    console.print("DM p: Diebold-Mariano vs the naive forecast (squared loss); PT p: "
+                  "Pesaran-Timmermann, do the forecast's signs beat the base rates?", style="dim")
+    console.print(f"[bold]skill[/bold]: {forecaster.verdict()}")
 
 
 def _path_table(forecaster: Forecaster, latest: pd.DataFrame, last_date: pd.Timestamp,

@@ -103,6 +103,8 @@ def _print_summary(outcome) -> None:
         _model_table(st, "strategy after costs (positions act on the next bar)",
                      ("ann_return", "ann_vol", "sharpe", "sortino", "max_drawdown", "calmar",
                       "turnover", "hit_rate"), "{:.3f}")
+    if outcome.verdict:
+        console.print(f"[bold]skill[/bold]: {outcome.verdict}")
     console.print(f"[bold]run[/bold]: {outcome.run_dir} (report.html, forecasts.parquet, "
                   "metrics.parquet, importance.parquet, manifest.json)")
 

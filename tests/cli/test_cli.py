@@ -33,6 +33,7 @@ def test_forecast_spy_offline_end_to_end_then_reuse(capsys, tmp_path):
     assert code == 0
     assert "from bundled" in out and "proxy for SPY" in out
     assert "random walk" in out and "implied price" in out
+    assert "DM p" in out and "skill: " in out and "evidence of skill at 5%" in out.lower()
     reports = list(tmp_path.glob("SPY_gru_2018-12-31.html"))
     assert len(reports) == 1 and "plotly" in reports[0].read_text()[:5_000_000].lower()
     ckpts = list((tmp_path / "checkpoints").iterdir())
@@ -233,6 +234,7 @@ def test_backtest_command_end_to_end(capsys, tmp_path):
     assert "fold 0 of panel done" in out and "fold 1 of panel done" in out
     assert out.index("fold 1 of panel done") < out.index("Diebold-Mariano")
     assert "Diebold-Mariano" in out and "strategy after costs" in out and "buy_and_hold" in out
+    assert "skill: " in out and "evidence of skill at 5%" in out.lower()
     run_dir = tmp_path / "backtest_spy_gru" / "2018-12-31"
     assert (run_dir / "report.html").is_file()
     import pandas as pd
