@@ -173,6 +173,11 @@ def run_anomaly(console, config: AnomalyConfig, **opts) -> None:
                "labels and the picture is not a claim of accuracy"],
         out=report)
     console.print(f"[bold]report[/bold]: {report}")
+    from qseq.anomaly.export import write_tables
+
+    tables = write_tables(scores, detector.detect(scores=scores), th.value,
+                          list(detector.spec.features), report.with_suffix(""))
+    console.print(f"[bold]tables[/bold]: {', '.join(str(p) for p in tables)} (every ticker)")
 
 
 def _print_events(console, table_cls, events, ticker: str, top: int) -> None:

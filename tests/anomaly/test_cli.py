@@ -24,6 +24,22 @@ def test_anomaly_spy_offline_end_to_end_then_reuse(capsys, tmp_path):
     assert "threshold" in out and "events" in out and "driven by" in out
     page = (tmp_path / "SPY_lstm_ae_anomaly_2012-12-31.html").read_text()
     assert "plotly" in page.lower() and "Events of SPY" in page and "flash crash" in page
+    # the same results as tables, for jobs and notebooks
+    import pandas as pd
+
+    stem = tmp_path / "SPY_lstm_ae_anomaly_2012-12-31"
+    scores = pd.read_parquet(f"{stem}_scores.parquet")
+    assert list(scores.columns[:6]) == ["date", "ticker", "score", "threshold", "flagged", "driver"]
+    assert (scores["flagged"] == (scores["score"] > scores["threshold"])).all()
+    contrib = scores.filter(like="contrib_")
+    assert len(contrib.columns) >= 2
+    assert (contrib.mean(axis=1) - scores["score"]).abs().max() < 1e-9  # the score is their mean
+    assert scores["driver"].isin([c.removeprefix("contrib_") for c in contrib.columns]).all()
+    csv = pd.read_csv(f"{stem}_scores.csv", parse_dates=["date"])
+    pd.testing.assert_frame_equal(csv, scores, check_dtype=False)
+    events = pd.read_parquet(f"{stem}_events.parquet")
+    assert {"start", "end", "peak_score", "driver"} <= set(events.columns)
+    assert pd.read_csv(f"{stem}_events.csv").shape[0] == len(events)
     code, out2, _ = run(capsys, *args)
     assert code == 0 and "reusing" in out2
     assert out.split("SPY: ")[1] == out2.split("SPY: ")[1]  # same events from the saved model
