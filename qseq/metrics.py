@@ -87,16 +87,44 @@ def _group_corr(frame: pd.DataFrame, key: str, x: str, y: str) -> pd.Series:
     return corr.where(sums[("xy", "count")] >= 3)
 
 
-def _ic_stats(frame: pd.DataFrame, key: str) -> dict[str, float]:
+def newey_west_variance(d: np.ndarray, lags: int) -> float:
+    """Long-run variance of the series ``d`` [n]: autocovariances up to ``lags`` with Bartlett
+    weights ``1 - k / (lags + 1)`` (Newey-West 1987), each over ``n``."""
+    d = np.asarray(d, dtype=np.float64)
+    dc = d - d.mean()
+    n = dc.size
+    lrv = float(dc @ dc) / n
+    for k in range(1, min(lags, n - 1) + 1):
+        lrv += 2.0 * (1.0 - k / (lags + 1)) * float(dc[k:] @ dc[:-k]) / n
+    return lrv
+
+
+def _ic_stats(frame: pd.DataFrame, key: str, horizon: int) -> dict[str, float]:
+    """Per-period correlations of forecast and outcome, summarised.
+
+    ``key="date"`` (a panel): the cross-sectional ``ic`` and ``rank_ic`` (Pearson / Spearman
+    across tickers on each date), their mean, ``*_ir`` (mean / std) and ``*_t``: a Newey-West
+    t-statistic of the mean with ``max(horizon - 1, 4 (n/100)^(2/9))`` lags (h-day outcomes
+    overlap). ``key="fold"`` (one ticker): the time-series correlation within each fold,
+    named ``fold_corr`` / ``fold_rank_corr``, which is not an IC.
+    """
     ranked = frame.assign(
         r_hat=frame.groupby(key)["y_hat"].rank(), r_true=frame.groupby(key)["y_true"].rank())
+    names = {"ic": "ic", "rank_ic": "rank_ic"} if key == "date" else {
+        "ic": "fold_corr", "rank_ic": "fold_rank_corr"}
     out: dict[str, float] = {}
-    for name, (x, y) in {"ic": ("y_hat", "y_true"), "rank_ic": ("r_hat", "r_true")}.items():
+    for base, (x, y) in {"ic": ("y_hat", "y_true"), "rank_ic": ("r_hat", "r_true")}.items():
         per = _group_corr(ranked, key, x, y).dropna()
+        name = names[base]
         out[name] = float(per.mean()) if len(per) else float("nan")
         sd = float(per.std(ddof=1)) if len(per) > 1 else float("nan")
         out[f"{name}_ir"] = out[name] / sd if sd > 0 else float("nan")
-    out["ic_periods"] = int(_group_corr(ranked, key, "y_hat", "y_true").notna().sum())
+        if key == "date":
+            n = len(per)
+            lags = max(horizon - 1, int(4 * (n / 100) ** (2 / 9))) if n else 0
+            lrv = newey_west_variance(per.to_numpy(), lags) if n > 2 else float("nan")
+            out[f"{name}_t"] = out[name] / np.sqrt(lrv / n) if lrv > 0 else float("nan")
+    out[f"{names['ic']}_periods"] = int(_group_corr(ranked, key, "y_hat", "y_true").notna().sum())
     return out
 
 
@@ -151,7 +179,7 @@ def forecast_metrics(
             else:
                 row.update(dir_acc=np.nan, dir_ci_low=np.nan, dir_ci_high=np.nan, dir_pvalue=np.nan)
             row["pt_stat"], row["pt_pvalue"] = pesaran_timmermann(t, p)
-        row.update(_ic_stats(part, key))
+        row.update(_ic_stats(part, key, int(horizon) if int(horizon) > 0 else 1))
         rows.append(row)
     if not rows:
         raise DataError("no forecast rows with finite y_hat and y_true; nothing to score")
@@ -248,10 +276,7 @@ def diebold_mariano(
     n = d.size
     if n < horizon + 2:
         raise DataError(f"diebold_mariano needs more than {horizon + 1} complete pairs, got {n}")
-    dc = d - d.mean()
-    lrv = float(dc @ dc) / n
-    for k in range(1, horizon):
-        lrv += 2.0 * (1.0 - k / horizon) * float(dc[k:] @ dc[:-k]) / n
+    lrv = newey_west_variance(d, horizon - 1)  # weights 1 - k / horizon, k < horizon
     if lrv <= 0:
         return DMResult(float("nan"), float("nan"), n, float(d.mean()))
     dm = d.mean() / np.sqrt(lrv / n)
@@ -283,7 +308,8 @@ def skill_table(forecasts: pd.DataFrame, baseline: np.ndarray, *, target: str = 
     bench = pd.concat([forecast_metrics(f, target=target) for f in (base, base.assign(horizon=0))])
     model.index = [str(h) if h else "all" for h in model.index]
     bench.index = model.index
-    out = model.drop(columns=[c for c in model.columns if c.startswith(("ic", "rank_ic"))])
+    out = model.drop(columns=[c for c in model.columns
+                              if c.startswith(("ic", "rank_ic", "fold_corr", "fold_rank_corr"))])
     out["baseline_mse"] = bench["mse"]
     out["baseline_mae"] = bench["mae"]
     out["mse_ratio"] = out["mse"] / out["baseline_mse"].where(out["baseline_mse"] > 0)

@@ -77,7 +77,7 @@ def test_directional_wilson_interval_matches_formula():
     assert m["dir_ci_low"] > 0.5 and m["dir_pvalue"] < 1e-3
 
 
-def test_time_series_ic_per_fold_and_ir():
+def test_one_ticker_gets_a_per_fold_time_series_correlation_named_as_such():
     rng = np.random.default_rng(4)
     n = 90
     y_true = rng.normal(size=n)
@@ -86,11 +86,12 @@ def test_time_series_ic_per_fold_and_ir():
     m = forecast_metrics(_frame(y_hat, y_true, fold=fold)).loc[1]
     ics = [np.corrcoef(y_hat[fold == f], y_true[fold == f])[0, 1] for f in range(3)]
     rics = [stats.spearmanr(y_hat[fold == f], y_true[fold == f])[0] for f in range(3)]
-    assert m["ic_periods"] == 3
-    assert m["ic"] == pytest.approx(np.mean(ics))
-    assert m["ic_ir"] == pytest.approx(np.mean(ics) / np.std(ics, ddof=1))
-    assert m["rank_ic"] == pytest.approx(np.mean(rics))
-    assert m["rank_ic_ir"] == pytest.approx(np.mean(rics) / np.std(rics, ddof=1))
+    assert "ic" not in m.index and "rank_ic" not in m.index  # not a cross-sectional IC
+    assert m["fold_corr_periods"] == 3
+    assert m["fold_corr"] == pytest.approx(np.mean(ics))
+    assert m["fold_corr_ir"] == pytest.approx(np.mean(ics) / np.std(ics, ddof=1))
+    assert m["fold_rank_corr"] == pytest.approx(np.mean(rics))
+    assert m["fold_rank_corr_ir"] == pytest.approx(np.mean(rics) / np.std(rics, ddof=1))
 
 
 def test_cross_sectional_ic_per_date_with_two_horizons():
@@ -104,6 +105,12 @@ def test_cross_sectional_ic_per_date_with_two_horizons():
     m = forecast_metrics(pd.concat(frames))
     per_date = [stats.spearmanr(y_hat[dates == d], y_true[dates == d])[0] for d in np.unique(dates)]
     assert m.loc[1, "ic_periods"] == 20
+    # Newey-West t of the mean daily IC: with horizon 1 and 20 dates, 4 * (0.2)^(2/9) -> 2 lags
+    from qseq.metrics import newey_west_variance
+
+    daily = np.asarray(per_date, dtype=float)
+    expected_t = daily.mean() / np.sqrt(newey_west_variance(daily, 2) / len(daily))
+    assert m.loc[1, "rank_ic_t"] == pytest.approx(expected_t)
     assert m.loc[1, "rank_ic"] == pytest.approx(np.mean(per_date))
     assert m.loc[5, "rank_ic"] == pytest.approx(-np.mean(per_date))
     assert list(m.index) == [1, 5]
@@ -256,3 +263,13 @@ def test_pesaran_timmermann_known_answers():
     assert stat > 5 and p < 1e-6
     # hand-computed: 4 of 6 right, Py = 1/2, Px = 1/2 -> P* = 1/2 ... n too small: NaN
     assert np.isnan(pesaran_timmermann([1, -1, 1, -1, 1, -1], [1, -1, 1, 1, -1, -1])[0])
+
+
+def test_newey_west_variance_known_answer():
+    from qseq.metrics import newey_west_variance
+
+    d = np.array([1.0, -1.0, 2.0, 0.0, -2.0])
+    dc = d - d.mean()
+    g0, g1 = dc @ dc / 5, dc[1:] @ dc[:-1] / 5
+    assert newey_west_variance(d, 0) == pytest.approx(g0)
+    assert newey_west_variance(d, 1) == pytest.approx(g0 + 2 * 0.5 * g1)

@@ -87,7 +87,8 @@ def _print_summary(outcome) -> None:
         console.print(f"[yellow]note[/yellow]: {note}")
     fc = m[(m["kind"] == "forecast") & (m["horizon"] == m[m["kind"] == "forecast"]["horizon"].min())]
     _model_table(fc, f"out-of-sample forecasts, first horizon ({man['folds']} folds)",
-                 ("n", "mse", "mae", "dir_acc", "dir_ci_low", "dir_ci_high", "ic", "rank_ic", "qlike"),
+                 ("n", "mse", "mae", "dir_acc", "dir_ci_low", "dir_ci_high", "pt_pvalue", "ic",
+                  "rank_ic", "rank_ic_t", "fold_corr", "qlike"),
                  "{:.4g}")
     dm = m[(m["kind"] == "dm") & (m["metric"].isin(["dm_stat", "dm_pvalue"]))]
     if not dm.empty:
