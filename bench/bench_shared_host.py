@@ -24,12 +24,15 @@ and beside CPU-bound neighbours, with qseq's thread policy (``qseq/runtime.py``)
     idle only, a ``threadpool_limits`` context entered per bar (the design not taken). Medians
     and ranges over interleaved rounds.
 
-    python bench/bench_shared_host.py                 # real spec, 1 round (about 15 minutes)
+    python bench/bench_shared_host.py                 # real spec, 1 round (about 10 minutes:
+                                                      # the torch run beside neighbours is cut
+                                                      # at --timeout 300)
     python bench/bench_shared_host.py --quick         # data from 2011 (11 folds): a smoke run
     python bench/bench_shared_host.py --rounds 3 --configs qseq,torch,omp1
     python bench/bench_shared_host.py --skip-pipeline # the stream part only
 
-Run it alone on the machine: other work changes both the idle and the loaded figures.
+Run it alone on the machine: other work changes both the idle and the loaded figures. The
+neighbours run in this session, as the measured processes do (see ``neighbours``).
 """
 
 from __future__ import annotations
@@ -59,7 +62,11 @@ THREAD_VARS = ("QSEQ_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_N
 # -- helpers -------------------------------------------------------------------------------
 @contextmanager
 def neighbours(count: int):
-    """``count`` CPU-bound processes for the duration of the block; always killed."""
+    """``count`` CPU-bound processes for the duration of the block; always killed.
+
+    They stay in this session, as does the measured run: with the scheduler's autogroups (on by
+    default on many Linux systems) each session gets an equal share of the CPUs, so a run in a
+    session of its own would get half of 2 CPUs beside any number of neighbours."""
     procs: list[subprocess.Popen] = []
     try:
         for _ in range(count):
@@ -105,7 +112,7 @@ def run_pipeline(spec: Path, env: dict[str, str], timeout: float) -> dict:
         t0 = time.perf_counter()
         proc = subprocess.Popen([*QSEQ, "pipeline", "run", str(spec), "--offline", "--out", str(out)],
                                 env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                start_new_session=True)
+                                preexec_fn=os.setpgrp)  # own group (to kill), same session
         killed = False
         while True:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
@@ -168,17 +175,19 @@ def bench_pipeline(args) -> None:
                         wall = f">{args.timeout:.0f}" if r["killed"] else f"{r['wall']:.1f}"
                         print(f"  round {rnd} {cond:6s} {name:6s} wall {wall:>6s} s  "
                               f"cpu {r['cpu']:6.1f} s  fit threads {r['threads']}", flush=True)
-    idle_cpu = min(r["cpu"] for (_, cond), rs in runs.items() if cond == "idle" for r in rs
-                   if not r["killed"])
-    fair = idle_cpu / (cores / (args.neighbours + 1))
-    print(f"\n  fair-share wall beside {args.neighbours} neighbours: {idle_cpu:.1f} CPU-s / "
-          f"{cores / (args.neighbours + 1):.2f} CPUs = {fair:.0f} s")
+    finished = [r["cpu"] for (_, cond), rs in runs.items() if cond == "idle" for r in rs
+                if not r["killed"]]
+    share = cores / (args.neighbours + 1)
+    fair = min(finished) / share if finished else None
+    if fair is not None:
+        print(f"\n  fair-share wall beside {args.neighbours} neighbours: {min(finished):.1f} CPU-s / "
+              f"{share:.2f} CPUs = {fair:.0f} s")
     print(f"  {'config':6s} {'condition':9s} {'wall s (median, range)':>26s} {'cpu s':>7s} {'x fair':>7s}")
     for (name, cond), rs in runs.items():
         walls = [r["wall"] for r in rs]
         cut = any(r["killed"] for r in rs)
         med = f"{'>' if cut else ''}{np.median(walls):.1f}"
-        xfair = f"{np.median(walls) / fair:.2f}" if cond == "loaded" else ""
+        xfair = f"{np.median(walls) / fair:.2f}" if cond == "loaded" and fair else ""
         print(f"  {name:6s} {cond:9s} {med:>8s} ({min(walls):.1f}-{max(walls):.1f}){'':>6s}"
               f" {np.median([r['cpu'] for r in rs]):7.1f} {xfair:>7s}")
 
