@@ -11,6 +11,10 @@ from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
+from qseq.runtime import apply_env_defaults as _apply_env_defaults
+
+_apply_env_defaults()  # OMP_WAIT_POLICY=PASSIVE unless set: before anything loads torch's libgomp
+
 # public name -> the module that defines it
 _LAZY = {
     "AnomalyConfig": "qseq.config",

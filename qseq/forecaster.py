@@ -359,6 +359,9 @@ class Forecaster(Estimator):
                 raise DataError(f"got {len(days)} anchor dates for {len(xt)} windows")
             extra["future"] = torch.from_numpy(
                 future_inputs(days, cfg.horizons, cfg.future_features, exchange=cfg.exchange))
+        from qseq.runtime import configure_torch_threads
+
+        configure_torch_threads()
         mx, sx, my, sy = self._scaler_tensors()
         with torch.inference_mode():
             y = self.model_((xt - mx) / sx, ids, **extra).y_hat

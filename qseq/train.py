@@ -19,6 +19,7 @@ from torch import nn
 from qseq.config import TrainConfig, teacher_forcing_probability
 from qseq.data.windows import Windows
 from qseq.errors import ConfigError, TrainingError
+from qseq.runtime import configure_torch_threads
 from qseq.train_state import TrainState, load_state, save_state
 
 log = logging.getLogger(__name__)
@@ -174,6 +175,7 @@ def fit_model(
     run of the same configuration on the same data resumes from its last finished epoch,
     ending with exactly the weights an uninterrupted run would have.
     """
+    configure_torch_threads()  # qseq's thread policy (qseq.runtime)
     dev = device if isinstance(device, torch.device) else resolve_device(device)
     if len(train) == 0:
         raise TrainingError("no training windows; use more data or a shorter lookback/horizon")
@@ -282,6 +284,7 @@ def predict_outputs(model: nn.Module, windows: Windows, device: str | torch.devi
                     batch_size: int = 4096) -> dict[str, np.ndarray]:
     """Every model output for every window, in scaled units: ``y_hat`` [N, H] (or [N, H, Q]) and,
     when the model has them, ``attention`` [N, H, T] and ``feature_attention`` [N, T, F]."""
+    configure_torch_threads()  # qseq's thread policy (qseq.runtime)
     dev = device if isinstance(device, torch.device) else resolve_device(device)
     model.eval()
     data = WindowBatches(windows, dev)

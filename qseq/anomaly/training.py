@@ -16,6 +16,7 @@ from torch import nn
 
 from qseq.data.windows import Windows
 from qseq.models import ModelOutput
+from qseq.runtime import configure_torch_threads
 from qseq.train import EpochLog, TrainConfig, TrainResult, WindowBatches, fit_model, resolve_device
 
 
@@ -67,6 +68,7 @@ def reconstruction_errors(
     ``window_error [N]``: the mean of ``(x_hat - x)^2`` over each window's T bars and F features.
     Units: scaled features squared.
     """
+    configure_torch_threads()  # qseq's thread policy (qseq.runtime)
     dev = device if isinstance(device, torch.device) else resolve_device(device)
     model.to(dev).eval()
     data = WindowBatches(windows.with_values(windows.values, windows.targets[:, :0]), dev)

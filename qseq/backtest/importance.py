@@ -12,6 +12,7 @@ from scipy import stats
 from torch import nn
 
 from qseq.data.windows import Windows
+from qseq.runtime import configure_torch_threads
 from qseq.train import WindowBatches, future_kwargs
 
 
@@ -51,6 +52,7 @@ def permutation_importance(model: nn.Module, scaled: Windows, repeats: int = 3, 
     (MSE_permuted / MSE - 1), in scaled target units over all horizons. Returns columns
     feature, value, std, n.
     """
+    configure_torch_threads()  # qseq's thread policy (qseq.runtime)
     model.eval()
     data = WindowBatches(scaled, torch.device("cpu"))
     x, y, ticker = data.gather(data.anchors)

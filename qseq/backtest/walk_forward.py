@@ -24,7 +24,6 @@ import pandas as pd
 import torch
 
 from qseq._io import atomic_write_text, atomic_write_with
-from qseq._pool import pool_worker_init
 from qseq.backtest.baselines import baseline_forecast
 from qseq.backtest.folds import Fold, fold_windows, make_folds
 from qseq.backtest.importance import attention_summary, permutation_importance
@@ -32,6 +31,7 @@ from qseq.config import ForecastConfig, WalkForwardConfig, to_dict
 from qseq.data.windows import Windows, rows_covered
 from qseq.errors import ConfigError, DataError
 from qseq.forecaster import Forecaster, panel_fingerprint
+from qseq.runtime import torch_threads
 
 log = logging.getLogger(__name__)
 ENGINES = ("local", "ray")
@@ -213,13 +213,13 @@ def run_walk_forward(
             if on_fold is not None:
                 on_fold(o)
     elif workers > 1:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor, as_completed
+        from concurrent.futures import as_completed
+
+        from qseq.parallel import process_pool
 
         order = largest_first(tasks, folds)
         threads = spec.threads or max(1, usable_cpus() // workers)
-        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
-                                 initializer=pool_worker_init, initargs=(os.getpid(),)) as pool:
+        with process_pool(workers, threads) as pool:
             futures = {i: pool.submit(run_task, tasks[i], parts[tasks[i].group], dates, spec, work,
                                       threads)
                        for i in order}
@@ -250,13 +250,8 @@ def run_task(task: Task, panel: pd.DataFrame, dates: pd.DatetimeIndex, spec: Wal
     """Run ``task``'s folds in order with ``threads`` torch threads (0: ``spec.threads``, or
     torch's default when that is 0 too), calling ``on_fold`` after each. Pure function of its
     arguments (plus finished folds in ``work_dir``), so every engine gives the same result."""
-    previous_threads = torch.get_num_threads()
-    if threads or spec.threads:
-        torch.set_num_threads(threads or spec.threads)
-    try:
+    with torch_threads(threads or spec.threads or None):  # the caller's count is put back
         return _run_task(task, panel, dates, spec, work_dir, on_fold)
-    finally:
-        torch.set_num_threads(previous_threads)  # the local engine runs in the caller's process
 
 
 def _run_task(task: Task, panel: pd.DataFrame, dates: pd.DatetimeIndex, spec: WalkForwardSpec,
