@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 
 from qseq.runtime import apply_env_defaults as _apply_env_defaults
 
-_apply_env_defaults()  # OMP_WAIT_POLICY=PASSIVE unless set: before anything loads torch's libgomp
+_apply_env_defaults()  # a short OpenMP spin (GOMP_SPINCOUNT) unless set: before torch loads libgomp
 
 # public name -> the module that defines it
 _LAZY = {

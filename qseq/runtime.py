@@ -11,12 +11,18 @@ libgomp spinning) and took 54 s with one thread (bench/bench_shared_host.py).
 The policy:
 
 - :func:`apply_env_defaults` (called first thing in ``qseq/__init__.py``) sets
-  ``OMP_WAIT_POLICY=PASSIVE``: idle OpenMP threads sleep at once instead of spinning (libgomp
-  reads it when it loads, so it must be set before torch is imported; ``KMP_BLOCKTIME`` is
-  Intel OpenMP's knob and this wheel does not ship it). A user's ``OMP_WAIT_POLICY`` or
+  ``GOMP_SPINCOUNT=10000``: an idle OpenMP thread spins for a few microseconds, then sleeps,
+  instead of libgomp's 300,000 spins (libgomp reads it when it loads, so it must be set before
+  torch is imported; ``KMP_BLOCKTIME`` is Intel OpenMP's knob and this wheel does not ship
+  it). Measured on the volatility pipeline: fully passive waiting (``OMP_WAIT_POLICY=PASSIVE``)
+  made two threads twice as slow as one on an idle machine (63 s against 32 s), the short spin
+  kept them as fast as torch's defaults (28 s against 27 s). A user's ``OMP_WAIT_POLICY`` or
   ``GOMP_SPINCOUNT`` is left alone.
-- :func:`configure_torch_threads` gives training and inference :data:`DEFAULT_THREADS` torch
-  threads unless the user chose a count: ``QSEQ_THREADS``, ``OMP_NUM_THREADS`` /
+- :func:`configure_torch_threads` gives each fit as many torch threads as there are cores free
+  of other work at its start (:func:`default_threads`: all of torch's default count on an idle
+  host, one beside busy neighbours, where even a short spin per parallel region made two
+  threads ten times slower) unless the user chose a count: ``QSEQ_THREADS``,
+  ``OMP_NUM_THREADS`` /
   ``MKL_NUM_THREADS`` (read by torch itself), or a ``torch.set_num_threads`` call (a count that
   differs from torch's default, or one made after qseq set its count). Parallel work in qseq
   is across processes (``--workers``), each with its own share of threads
@@ -39,16 +45,17 @@ from qseq.errors import ConfigError
 
 THREADS_ENV = "QSEQ_THREADS"
 DEFAULT_THREADS = 1
-"""torch threads for training and inference when nobody chose a count (see the module doc)."""
+"""torch threads when the host's load cannot be read (see :func:`default_threads`)."""
 
 # variable -> (value, variables whose presence means the user already chose)
 ENV_DEFAULTS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "OMP_WAIT_POLICY": ("PASSIVE", ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")),
+    "GOMP_SPINCOUNT": ("10000", ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")),
 }
 _USER_COUNT_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 _lock = threading.Lock()
 _applied: int | None = None  # the torch thread count qseq set last
+_from_load = False  # whether it came from default_threads (re-read at the next fit)
 
 
 def apply_env_defaults() -> dict[str, str]:
@@ -95,33 +102,64 @@ def torch_default_threads() -> int:
     return max(1, len(cores))
 
 
-def configure_torch_threads(threads: int | None = None) -> int:
+def busy_besides_us() -> int | None:
+    """Runnable tasks on the host other than the caller (the smallest of three readings of
+    ``/proc/loadavg``, 1 ms apart, so a passing process is not taken for load); None where
+    that file does not exist."""
+    import time
+
+    counts = []
+    for i in range(3):
+        try:
+            with open("/proc/loadavg") as fh:
+                counts.append(int(fh.read().split()[3].split("/")[0]) - 1)
+        except (OSError, ValueError, IndexError):
+            return None
+        if i < 2:
+            time.sleep(0.001)
+    return max(0, min(counts))
+
+
+def default_threads() -> int:
+    """torch threads for a fit nobody chose a count for: the cores of torch's default count
+    that no other task is using right now (at least 1). On an idle 2-core host, 2; beside one
+    or more busy neighbours, 1: a second thread would wait on one they hold."""
+    cores = torch_default_threads()
+    others = busy_besides_us()
+    if others is None:
+        return DEFAULT_THREADS
+    return max(1, min(cores, cores - others))
+
+
+def configure_torch_threads(threads: int | None = None, *, adapt: bool = False) -> int:
     """Set torch's intra-op thread count for qseq's training or inference and return it.
 
     threads: an explicit count (a pool worker's share, ``engine.threads``); None applies, in
     order, ``QSEQ_THREADS``; the count already in effect when someone chose it (the user through
-    ``OMP_NUM_THREADS``/``MKL_NUM_THREADS`` or ``torch.set_num_threads``, or qseq itself
-    earlier); and :data:`DEFAULT_THREADS` while torch still runs at its own default. Cheap
-    (a few microseconds): call it at the start of every fit and predict.
+    ``OMP_NUM_THREADS``/``MKL_NUM_THREADS`` or ``torch.set_num_threads``, or qseq itself with an
+    explicit count, e.g. a pool worker's share); and otherwise :func:`default_threads`, read
+    again at every call with ``adapt`` (the start of each fit: a few milliseconds) and kept
+    otherwise (a predict call costs a few microseconds).
     """
-    global _applied
+    global _applied, _from_load
     import torch
 
     with _lock:
         current = torch.get_num_threads()
+        from_load = False
         if threads is None:
             threads = requested_threads()
         if threads is None:
-            chosen = (_applied is not None or current != torch_default_threads()
-                      or any(os.environ.get(var) for var in _USER_COUNT_ENV))
-            if chosen:
+            user = (any(os.environ.get(var) for var in _USER_COUNT_ENV)
+                    or (current != torch_default_threads() if _applied is None else current != _applied))
+            if user or (_applied is not None and not (_from_load and adapt)):
                 return current
-            threads = DEFAULT_THREADS
+            threads, from_load = default_threads(), True
         if threads < 1:
             raise ConfigError(f"torch threads must be >= 1, got {threads}")
         if threads != current:
             torch.set_num_threads(threads)
-        _applied = threads
+        _applied, _from_load = threads, from_load
         return threads
 
 
@@ -130,24 +168,24 @@ def torch_threads(threads: int | None = None) -> Iterator[int]:
     """Run the block with :func:`configure_torch_threads` (``threads``) in effect, then put
     back the count before it (and qseq's record of who chose it): the local walk-forward engine
     runs its tasks in the caller's process."""
-    global _applied
+    global _applied, _from_load
     import torch
 
-    before, before_applied = torch.get_num_threads(), _applied
+    before, before_applied, before_load = torch.get_num_threads(), _applied, _from_load
     try:
         yield configure_torch_threads(threads)
     finally:
         with _lock:
             if torch.get_num_threads() != before:
                 torch.set_num_threads(before)
-            _applied = before_applied
+            _applied, _from_load = before_applied, before_load
 
 
 def thread_settings() -> dict[str, object]:
     """What this process runs with: the environment knobs and, when torch and numpy are
     loaded, their pools' sizes (for benchmarks and bug reports)."""
     out: dict[str, object] = {var: os.environ.get(var) for var in
-                              (THREADS_ENV, *ENV_DEFAULTS, "GOMP_SPINCOUNT", *_USER_COUNT_ENV,
+                              (THREADS_ENV, "OMP_WAIT_POLICY", "GOMP_SPINCOUNT", *_USER_COUNT_ENV,
                                "OPENBLAS_NUM_THREADS")}
     if "torch" in sys.modules:
         out["torch_threads"] = sys.modules["torch"].get_num_threads()

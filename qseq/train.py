@@ -175,7 +175,7 @@ def fit_model(
     run of the same configuration on the same data resumes from its last finished epoch,
     ending with exactly the weights an uninterrupted run would have.
     """
-    configure_torch_threads()  # qseq's thread policy (qseq.runtime)
+    configure_torch_threads(adapt=True)  # qseq's thread policy: the cores free right now
     dev = device if isinstance(device, torch.device) else resolve_device(device)
     if len(train) == 0:
         raise TrainingError("no training windows; use more data or a shorter lookback/horizon")

@@ -15,12 +15,15 @@ from qseq.errors import ConfigError
 
 @pytest.fixture
 def clean(monkeypatch):
-    """No user thread settings; torch at its untouched default; restored afterwards."""
+    """No user thread settings; torch at its untouched default; a host whose load reads as
+    busy (one thread by default); restored afterwards."""
     for var in ("QSEQ_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY",
                 "GOMP_SPINCOUNT"):
         monkeypatch.delenv(var, raising=False)
     before = torch.get_num_threads()
     monkeypatch.setattr(runtime, "_applied", None)
+    monkeypatch.setattr(runtime, "_from_load", False)
+    monkeypatch.setattr(runtime, "busy_besides_us", lambda: 4)
     torch.set_num_threads(runtime.torch_default_threads())
     yield
     torch.set_num_threads(before)
@@ -29,14 +32,14 @@ def clean(monkeypatch):
 def test_env_defaults_fill_only_what_the_user_left_unset(clean, monkeypatch):
     import os
 
-    assert runtime.apply_env_defaults() == {"OMP_WAIT_POLICY": "PASSIVE"}
-    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    assert runtime.apply_env_defaults() == {"GOMP_SPINCOUNT": "10000"}
+    assert os.environ["GOMP_SPINCOUNT"] == "10000"
     assert runtime.apply_env_defaults() == {}  # a second call changes nothing
-    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
-    assert runtime.apply_env_defaults() == {} and os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
-    monkeypatch.delenv("OMP_WAIT_POLICY")
-    monkeypatch.setenv("GOMP_SPINCOUNT", "300000")  # a spin count is a wait-policy choice too
-    assert runtime.apply_env_defaults() == {} and "OMP_WAIT_POLICY" not in os.environ
+    monkeypatch.setenv("GOMP_SPINCOUNT", "300000")
+    assert runtime.apply_env_defaults() == {} and os.environ["GOMP_SPINCOUNT"] == "300000"
+    monkeypatch.delenv("GOMP_SPINCOUNT")
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")  # a wait policy is the user's choice too
+    assert runtime.apply_env_defaults() == {} and "GOMP_SPINCOUNT" not in os.environ
 
 
 def test_importing_runtime_loads_neither_torch_nor_numpy():
@@ -102,3 +105,25 @@ def test_a_count_qseq_set_stands_and_a_task_puts_the_callers_back(clean):
     with runtime.torch_threads() as inside:
         assert inside == runtime.DEFAULT_THREADS
     assert runtime.configure_torch_threads() == runtime.DEFAULT_THREADS
+
+
+def test_fits_take_the_cores_free_of_other_work(clean, monkeypatch):
+    """Idle host: torch's default count; busy host: one thread; re-read at each fit (adapt),
+    kept by predict calls; an explicit share is never re-read."""
+    cores = runtime.torch_default_threads()
+    monkeypatch.setattr(runtime, "busy_besides_us", lambda: 0)
+    assert runtime.configure_torch_threads(adapt=True) == cores == torch.get_num_threads()
+    monkeypatch.setattr(runtime, "busy_besides_us", lambda: 4)  # neighbours started
+    assert runtime.configure_torch_threads() == cores  # a predict keeps the count
+    assert runtime.configure_torch_threads(adapt=True) == 1 == torch.get_num_threads()  # next fit
+    assert runtime.configure_torch_threads(3) == 3  # a pool worker's share
+    monkeypatch.setattr(runtime, "busy_besides_us", lambda: 0)
+    assert runtime.configure_torch_threads(adapt=True) == 3  # stands
+    monkeypatch.setattr(runtime, "busy_besides_us", lambda: None)  # no /proc/loadavg
+    assert runtime.default_threads() == runtime.DEFAULT_THREADS
+
+
+@pytest.mark.skipif(not __import__("os").path.exists("/proc/loadavg"), reason="no /proc/loadavg")
+def test_busy_besides_us_reads_the_running_count():
+    busy = runtime.busy_besides_us()
+    assert isinstance(busy, int) and busy >= 0

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import click
 
-from qseq.cli.options import config_from_options, config_options, data_options, debug_option
+from qseq.cli.options import (
+    config_from_options,
+    config_options,
+    data_options,
+    debug_option,
+    fit_options,
+)
 from qseq.config import AnomalyConfig
 from qseq.errors import ConfigError
 
@@ -20,10 +26,7 @@ from qseq.errors import ConfigError
 @data_options
 @click.option("--top", default=30, show_default=True, type=int,
               help="Events printed (largest peaks); the report lists up to 200.")
-@click.option("--out", "out_dir", default="reports", show_default=True,
-              type=click.Path(file_okay=False), help="Folder for the report and checkpoints.")
-@click.option("--refit", is_flag=True, help="Train even if a matching saved detector exists.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
+@fit_options("detector")
 @debug_option
 def anomaly(**opts) -> None:
     """Detect anomalous bars with a recurrent autoencoder trained on a normal period."""

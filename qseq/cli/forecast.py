@@ -7,7 +7,13 @@ from typing import TYPE_CHECKING
 
 import click
 
-from qseq.cli.options import config_from_options, config_options, data_options, debug_option
+from qseq.cli.options import (
+    config_from_options,
+    config_options,
+    data_options,
+    debug_option,
+    fit_options,
+)
 from qseq.config import ForecastConfig
 
 if TYPE_CHECKING:
@@ -24,10 +30,7 @@ if TYPE_CHECKING:
               help="CSV/Parquet price file instead of a ticker source.")
 @config_options(ForecastConfig)
 @data_options
-@click.option("--out", "out_dir", default="reports", show_default=True,
-              type=click.Path(file_okay=False), help="Folder for the report and checkpoints.")
-@click.option("--refit", is_flag=True, help="Train even if a matching saved model exists.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
+@fit_options("model")
 @debug_option
 def forecast(**opts) -> None:
     """Fit (or reuse) a model and forecast the next bars."""

@@ -49,6 +49,21 @@ def data_options(func: Callable) -> Callable:
     return func
 
 
+def fit_options(what: str) -> Callable:
+    """--out, --refit and --device for a command that fits (or reuses) a saved ``what``."""
+    def apply(func: Callable) -> Callable:
+        for decorate in reversed((
+            click.option("--out", "out_dir", default="reports", show_default=True,
+                         type=click.Path(file_okay=False), help="Folder for the report and checkpoints."),
+            click.option("--refit", is_flag=True, help=f"Train even if a matching saved {what} exists."),
+            click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N]."),
+        )):
+            func = decorate(func)
+        return func
+
+    return apply
+
+
 debug_option = click.option("--debug", is_flag=True, expose_value=False, is_eager=True,
                             callback=_set_debug, help="Show tracebacks and debug logs.")
 
