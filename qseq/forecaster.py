@@ -273,9 +273,10 @@ class Forecaster(Estimator):
 
         warmup = max(parse_feature(name)[1] for name in self.config.features) + 1
         keep = self.config.lookback + warmup + 1
-        codes = pd.factorize(panel.index.get_level_values("ticker"))[0]
+        codes = np.asarray(panel.index.codes[panel.index.names.index("ticker")])
         order = np.argsort(codes, kind="stable")  # each ticker's rows, in their date order
         counts = np.bincount(codes)
+        counts = counts[counts > 0]  # level values without rows
         starts = np.r_[0, np.cumsum(counts)[:-1]]
         rank = np.arange(len(order)) - np.repeat(starts, counts)  # position within its ticker
         mask = np.zeros(len(order), dtype=bool)
@@ -291,14 +292,18 @@ class Forecaster(Estimator):
 
         cfg = self.config
         bars = tail[["open", "high", "low", "close", "volume"]].to_numpy(np.float64)
-        codes, names = pd.factorize(tail.index.get_level_values("ticker"))
+        level = tail.index.names.index("ticker")
+        raw = np.asarray(tail.index.codes[level])
+        used, first = np.unique(raw, return_index=True)
+        used = used[np.argsort(first)]  # in order of first appearance
+        names = [str(t) for t in tail.index.levels[level][used]]
         days = tail.index.get_level_values("date").to_numpy()
         unseen = [t for t in names if t not in self.tickers_]
         if unseen:
             raise DataError(f"tickers {unseen} were not seen in training (known: {list(self.tickers_)})")
         xs, anchors = [], []
-        for i, name in enumerate(names):
-            mine = np.flatnonzero(codes == i)
+        for code, name in zip(used, names, strict=True):
+            mine = np.flatnonzero(raw == code)
             features = IncrementalFeatures(cfg.features)
             rows = [features.update(*bar) for bar in bars[mine].tolist()][-cfg.lookback:]
             if len(rows) < cfg.lookback or any(r is None for r in rows):
