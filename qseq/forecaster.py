@@ -253,10 +253,12 @@ class Forecaster(Estimator):
         self._check_fitted()
         cfg = self.config
         if last_only:
-            panel = self._tail(panel)
+            rows = self._tail_rows(panel)
+            fast = self._latest_from_rows(panel, rows)
+            if fast is not None:
+                return fast
+            panel = panel.iloc[rows]
         validate_panel(panel, min_rows=cfg.lookback + 1)
-        if last_only and {"open", "high", "low", "close", "volume"} <= set(panel.columns):
-            return self._predict_latest(panel)
         windows = self.windows(panel, require_targets=False)
         if last_only:
             last = pd.Series(windows.anchors).groupby(windows.ticker).max().to_numpy()
@@ -266,13 +268,15 @@ class Forecaster(Estimator):
                             "provide more history")
         return self.forecast_windows(windows)[0]
 
-    def _tail(self, panel: pd.DataFrame) -> pd.DataFrame:
-        """Each ticker's last rows, enough for its last window's features (trailing windows
-        only, so they equal the features computed on the whole panel)."""
+    def _tail_rows(self, panel: pd.DataFrame) -> np.ndarray:
+        """Positions of each ticker's last rows, enough for its last window's features
+        (trailing windows only, so they equal the features computed on the whole panel)."""
         from qseq.data.features import parse_feature
 
         warmup = max(parse_feature(name)[1] for name in self.config.features) + 1
         keep = self.config.lookback + warmup + 1
+        if not isinstance(panel.index, pd.MultiIndex) or "ticker" not in panel.index.names:
+            return np.arange(len(panel))  # validate_panel names the problem
         codes = np.asarray(panel.index.codes[panel.index.names.index("ticker")])
         order = np.argsort(codes, kind="stable")  # each ticker's rows, in their date order
         counts = np.bincount(codes)
@@ -281,23 +285,44 @@ class Forecaster(Estimator):
         rank = np.arange(len(order)) - np.repeat(starts, counts)  # position within its ticker
         mask = np.zeros(len(order), dtype=bool)
         mask[order[rank >= np.repeat(counts, counts) - keep]] = True
-        return panel.iloc[np.flatnonzero(mask)]
+        return np.flatnonzero(mask)
 
-    def _predict_latest(self, tail: pd.DataFrame) -> pd.DataFrame:
-        """The forecast from each ticker's last bar of a validated ``tail``: features by the
-        streaming code (:class:`qseq.stream.IncrementalFeatures`, equal to the batch features),
-        then :meth:`predict_array`. No per-call pandas windowing."""
+    def _latest_from_rows(self, panel: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame | None:
+        """The latest-bar forecast straight from the panel's arrays at ``rows``, or None when
+        any check fails (then the caller's :func:`validate_panel` names the problem): the
+        panel's index is a sorted, unique, tz-naive (date, ticker) index, and the bars at
+        ``rows`` pass :func:`qseq.data.validate.bars_are_clean`."""
+        from qseq.data.validate import bars_are_clean
+
+        idx = panel.index
+        columns = ["open", "high", "low", "close", "volume"]
+        if (not isinstance(idx, pd.MultiIndex) or list(idx.names) != ["date", "ticker"]
+                or not set(columns) <= set(panel.columns) or not idx.is_monotonic_increasing
+                or not idx.is_unique or getattr(idx.levels[0], "tz", None) is not None
+                or not isinstance(idx.levels[0], pd.DatetimeIndex)):
+            return None
+        frame = panel if list(panel.columns) == columns else panel[columns]  # skip a copy
+        values = frame.to_numpy(np.float64, na_value=np.nan)[rows]
+        codes = np.asarray(idx.codes[1])[rows]
+        if (not len(rows) or not bars_are_clean(values, columns)
+                or (np.bincount(codes)[np.unique(codes)] < self.config.lookback + 1).any()):
+            return None
+        return self._predict_latest(values, codes, idx.levels[1],
+                                    idx.get_level_values("date").to_numpy()[rows])
+
+    def _predict_latest(self, bars: np.ndarray, raw: np.ndarray, tickers: pd.Index,
+                        days: np.ndarray) -> pd.DataFrame:
+        """The forecast from each ticker's last bar of validated tail ``bars`` [R, 5] (open,
+        high, low, close, volume; ticker codes ``raw`` [R] into ``tickers``; dates ``days`` [R]):
+        features by the streaming code (:class:`qseq.stream.IncrementalFeatures`, equal to the
+        batch features), then :meth:`predict_array`. No per-call pandas windowing."""
         from qseq.data.windows import tidy_frame
         from qseq.stream import IncrementalFeatures
 
         cfg = self.config
-        bars = tail[["open", "high", "low", "close", "volume"]].to_numpy(np.float64)
-        level = tail.index.names.index("ticker")
-        raw = np.asarray(tail.index.codes[level])
         used, first = np.unique(raw, return_index=True)
         used = used[np.argsort(first)]  # in order of first appearance
-        names = [str(t) for t in tail.index.levels[level][used]]
-        days = tail.index.get_level_values("date").to_numpy()
+        names = [str(t) for t in tickers[used]]
         unseen = [t for t in names if t not in self.tickers_]
         if unseen:
             raise DataError(f"tickers {unseen} were not seen in training (known: {list(self.tickers_)})")

@@ -186,3 +186,18 @@ def test_checkpoints_of_the_old_layout_still_load(fitted, spx_small, tmp_path):
     old = qseq.Forecaster.load(path)
     assert old.config == fitted.config
     pd.testing.assert_frame_equal(old.predict(spx_small), fitted.predict(spx_small))
+
+
+def test_latest_bar_path_still_names_bad_data(fitted, spx_small):
+    """The fast latest-bar path checks the bars it reads; a bad one gets validate_panel's
+    message (ticker, date, column), not a wrong forecast."""
+    bad = spx_small.copy()
+    bad.iloc[-1, bad.columns.get_loc("close")] = np.nan
+    with pytest.raises(DataError, match="missing value"):
+        fitted.predict(bad, last_only=True)
+    bad = spx_small.copy()
+    bad.iloc[-2, bad.columns.get_loc("high")] = bad["low"].iloc[-2] * 0.5
+    with pytest.raises(DataError, match="high is below max"):
+        fitted.predict(bad, last_only=True)
+    with pytest.raises(DataError, match="rows, at least"):
+        fitted.predict(spx_small.iloc[-10:], last_only=True)

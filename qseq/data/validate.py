@@ -58,6 +58,25 @@ def _first(mask: pd.Series) -> tuple[str, pd.Timestamp]:
     return str(ticker), pd.Timestamp(date)
 
 
+def bars_are_clean(values: np.ndarray, columns: list[str]) -> bool:
+    """True when bars ``values`` [R, C] (float64, ``columns`` naming C) pass every row check of
+    :func:`validate_panel`: no NaN, prices > 0, volume >= 0, high/low containing open and close.
+    The numpy fast path; :func:`validate_panel` names the first offending row when it fails."""
+    with np.errstate(invalid="ignore"):
+        if np.isnan(values).any():
+            return False
+        prices = [columns.index(c) for c in ("open", "high", "low", "close") if c in columns]
+        if prices and (values[:, prices] <= 0).any():
+            return False
+        if "volume" in columns and (values[:, columns.index("volume")] < 0).any():
+            return False
+        if {"open", "high", "low", "close"} <= set(columns):
+            hi, lo = _ohlc_masks(values, columns)
+            if hi.any() or lo.any():
+                return False
+    return True
+
+
 def validate_panel(
     panel: pd.DataFrame, min_rows: int = 1, raise_on_error: bool = True
 ) -> ValidationReport:
@@ -147,16 +166,19 @@ def validate_panel(
     return report
 
 
+def _ohlc_masks(values: np.ndarray, columns: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """[R] bool: high below max(open, close), low above min(open, close) (relative tolerance)."""
+    o, h, lo_, c = (values[:, columns.index(k)] for k in ("open", "high", "low", "close"))
+    with np.errstate(invalid="ignore"):
+        return h < np.maximum(o, c) * (1 - _REL_TOL), lo_ > np.minimum(o, c) * (1 + _REL_TOL)
+
+
 def _ohlc_violations(panel: pd.DataFrame, arr: np.ndarray | None = None
                      ) -> tuple[pd.Series, pd.Series]:
-    """Rows whose high is below max(open, close) / low above min(open, close), as bool Series.
-    ``arr``: the panel's values as float64 [R, C] when the caller has them already."""
-    cols = list(panel.columns)
+    """:func:`_ohlc_masks` as bool Series on the panel's index. ``arr``: the panel's values as
+    float64 [R, C] when the caller has them already."""
     arr = panel.to_numpy(np.float64, na_value=np.nan) if arr is None else arr
-    o, h, lo_, c = (arr[:, cols.index(k)] for k in ("open", "high", "low", "close"))
-    with np.errstate(invalid="ignore"):
-        hi = h < np.maximum(o, c) * (1 - _REL_TOL)
-        lo = lo_ > np.minimum(o, c) * (1 + _REL_TOL)
+    hi, lo = _ohlc_masks(arr, list(panel.columns))
     return pd.Series(hi, index=panel.index), pd.Series(lo, index=panel.index)
 
 
