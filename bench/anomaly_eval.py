@@ -45,7 +45,7 @@ def part_eval(model: str, epochs: int, seeds: tuple[int, ...]) -> None:
     res = evaluate_detectors(panel, det, "2010-01-01", per_ticker=8, seeds=seeds)
     took = time.perf_counter() - t0
     print(f"\n== injected anomalies: {model}, {len(seeds)} seed(s) x 8 per ticker x 6 tickers per "
-          f"kind; threshold {det.spec.threshold} at target FAR {det.spec.target_far} ({took:.0f} s)")
+          f"kind; threshold {det.config.threshold} at target FAR {det.config.target_far} ({took:.0f} s)")
     print("PR-AUC (average precision over test bars; plain, not point-adjusted)")
     print(summary_table(res).to_string(float_format=lambda v: f"{v:.3f}"))
     print("\nat the calibrated threshold: P/R/F1 plain point-wise; pa_f1 point-adjusted; "

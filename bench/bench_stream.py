@@ -62,7 +62,7 @@ def task_stream(model: str) -> dict:
     out = {}
 
     # re-encoding the latest window, qseq's serving path and the bare forward pass
-    feats = compute_features(panel, f.spec.features).to_numpy()
+    feats = compute_features(panel, f.config.features).to_numpy()
     window = np.ascontiguousarray(feats[-LOOKBACK:])
     xt = torch.tensor(f.scaler_x_.transform(window), dtype=torch.float32)[None]
 
@@ -90,10 +90,10 @@ def task_stream(model: str) -> dict:
             outs[bar["date"]] = y
         got[mode] = outs
         out[f"{mode}_update"] = float(np.median(times)) / 1e3
-        kernel, row = stream.kernel, [0.001] * len(f.spec.features)
+        kernel, row = stream.kernel, [0.001] * len(f.config.features)
         out[f"{mode}_cell"] = _median_us(kernel.step, [(row,)] * REPLAY)
         rows = kernel.layers[0].h.shape[0]
-        x = torch.full((rows, len(f.spec.features)), 0.1)
+        x = torch.full((rows, len(f.config.features)), 0.1)
         cell = f.model_.rnn if hasattr(f.model_, "rnn") else f.model_.encoder
 
         def torch_step(x_t, state, cell=cell):

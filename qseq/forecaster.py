@@ -45,11 +45,6 @@ class Forecaster(Estimator):
     kind = "forecaster"
     config: ForecastConfig
 
-    @property
-    def spec(self) -> ForecastConfig:
-        """The config (the name the streaming code reads it by)."""
-        return self.config
-
     # -- fitting -------------------------------------------------------------------------
     def fit(
         self,

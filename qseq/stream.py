@@ -152,22 +152,22 @@ class Stream:
         forecaster._check_fitted()
         if mode not in MODES:
             raise ConfigError(f"unknown stream mode {mode!r}; choose one of {list(MODES)}")
-        spec = get_spec(forecaster.spec.model)
+        spec = get_spec(forecaster.config.model)
         if not spec.streams:
             streaming = sorted(n for n, s in _registry().items() if s.streams)
             raise ConfigError(
-                f"model {forecaster.spec.model!r} cannot stream (bidirectional and attention "
+                f"model {forecaster.config.model!r} cannot stream (bidirectional and attention "
                 f"models need the whole window at every bar); streaming models: {streaming}"
             )
         if ticker not in forecaster.tickers_:
             raise DataError(f"ticker {ticker!r} was not seen in training "
                             f"(known: {list(forecaster.tickers_)})")
         self.forecaster, self.ticker, self.mode = forecaster, ticker, mode
-        self.lookback = forecaster.spec.lookback
+        self.lookback = forecaster.config.lookback
         columns = self.lookback if mode == "window" else 1
         self.kernel = Kernel(forecaster, forecaster.tickers_.index(ticker), columns)
-        self.features = IncrementalFeatures(forecaster.spec.features)
-        self.future_features = forecaster.spec.future_features
+        self.features = IncrementalFeatures(forecaster.config.features)
+        self.future_features = forecaster.config.future_features
         self._future_table: tuple[Any, np.ndarray] = (np.datetime64("1970-01-01"), np.empty(0))
         self.count = 0  # feature rows consumed
         self._date: Any = None
@@ -228,7 +228,7 @@ class Stream:
         if not 0 <= i < len(table):  # build a year of days at once: per-bar cost is a lookup
             start = day - np.timedelta64(7, "D")
             days = start + np.arange(400)
-            table = future_inputs(days, self.forecaster.spec.horizons, self.future_features)
+            table = future_inputs(days, self.forecaster.config.horizons, self.future_features)
             self._future_table, i = (start, table), 7
         return table[i]
 
@@ -256,7 +256,7 @@ class Stream:
                    for i, part in enumerate(parts)}
         meta = {"ticker": self.ticker, "mode": self.mode, "count": self.count,
                 "last_date": self.last_date, "features": self.features.state(),
-                "lstm": len(parts) == 2, "model": self.forecaster.spec.model, "lookback": self.lookback}
+                "lstm": len(parts) == 2, "model": self.forecaster.config.model, "lookback": self.lookback}
         atomic_write_with(directory / "stream.safetensors", lambda tmp: save_file(tensors, str(tmp)))
         atomic_write_text(directory / "stream.json", json.dumps(meta))
         return directory
@@ -269,7 +269,7 @@ class Stream:
             tensors = load_file(str(directory / "stream.safetensors"))
         except (OSError, json.JSONDecodeError, ValueError) as exc:
             raise CheckpointError(f"cannot read the stream in {directory}: {exc}") from None
-        if meta.get("model") != forecaster.spec.model or meta.get("lookback") != forecaster.spec.lookback:
+        if meta.get("model") != forecaster.config.model or meta.get("lookback") != forecaster.config.lookback:
             raise CheckpointError(f"the stream in {directory} belongs to another model "
                                   f"({meta.get('model')}, lookback {meta.get('lookback')})")
         stream = cls(forecaster, meta["ticker"], meta["mode"])

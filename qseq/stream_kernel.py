@@ -125,7 +125,7 @@ class Kernel:
         model = forecaster.model_
         mx, sx, my, sy = (a.numpy() for a in forecaster._scaler_tensors())
         self.mx, self.sx, self.my, self.sy = mx, sx, my, sy
-        self.n_features = len(forecaster.spec.features)
+        self.n_features = len(forecaster.config.features)
         rnn = model.rnn if isinstance(model, RecurrentForecaster) else model.encoder
         self.layers = [
             _Layer(model.cell, *(_array(getattr(rnn, f"{name}_l{k}")) for name in

@@ -71,7 +71,7 @@ def test_stateful_stream_equals_reencoding_everything_since_start(model, spx_sma
     stream started, over a 600-bar replay with a save and restore half-way."""
     f = _fit(spx_small, model)
     frame = spx_small.iloc[:600]
-    feats = qseq.data.features.compute_features(frame, f.spec.features).to_numpy()
+    feats = qseq.data.features.compute_features(frame, f.config.features).to_numpy()
     stream = f.stream(mode="stateful")
     outs = []
     for i, bar in enumerate(_bars(frame, "^GSPC")):

@@ -51,18 +51,6 @@ class AnomalyDetector(Estimator):
     retrain = "re-train the detector"
     config: AnomalyConfig
 
-    @property
-    def spec(self) -> AnomalyConfig:
-        return self.config
-
-    @property
-    def seed(self) -> int:
-        return self.config.seed
-
-    @property
-    def hidden_size(self) -> int:
-        return self.config.hidden_size
-
     # -- fitting -------------------------------------------------------------------------
     def _windows(self, panel: pd.DataFrame, tickers: Sequence[str] | None = None) -> Windows:
         spec = self.config
@@ -73,9 +61,9 @@ class AnomalyDetector(Estimator):
         dates = np.unique(windows.anchor_date)
         if len(dates) < 4:
             raise DataError(f"only {len(dates)} window dates; need more data")
-        if self.spec.train_end is None:
+        if self.config.train_end is None:
             return pd.Timestamp(dates[len(dates) // 2 - 1])
-        end = pd.Timestamp(self.spec.train_end)
+        end = pd.Timestamp(self.config.train_end)
         if end < pd.Timestamp(dates[0]):
             raise DataError(f"train_end {end.date()} is before the first complete window "
                             f"({pd.Timestamp(dates[0]).date()}); pick a later date")
@@ -144,10 +132,10 @@ class AnomalyDetector(Estimator):
         """Every complete window of ``panel`` (fitted ticker vocabulary), features scaled with
         the training scaler."""
         self._check_fitted()
-        validate_panel(panel, min_rows=self.spec.lookback)
+        validate_panel(panel, min_rows=self.config.lookback)
         windows = self._windows(panel, self.tickers_)
         if len(windows) == 0:
-            raise DataError(f"no complete {self.spec.lookback}-bar window in the data; "
+            raise DataError(f"no complete {self.config.lookback}-bar window in the data; "
                             "provide more history")
         return windows.with_values(self.scaler_.transform(windows.values))
 
@@ -173,7 +161,7 @@ class AnomalyDetector(Estimator):
             if panel is None:
                 raise ConfigError("detect needs a panel or a scores frame")
             scores = self.score(panel)
-        return merge_events(scores, self.threshold_.value, self.spec.features)
+        return merge_events(scores, self.threshold_.value, self.config.features)
 
     def embeddings(self) -> pd.DataFrame | None:
         """The learned ticker embeddings [n_tickers, ticker_dim], indexed by ticker (None for a

@@ -139,15 +139,15 @@ def evaluate_detectors(
     calib_rows = rows_covered(calib)
 
     row_methods = {"rolling_zscore": RollingZScore(zscore_window).fit(train),
-                   "isolation_forest": IsolationForestBaseline(seed=detector.seed).fit(train)}
-    pca = fit_pca_reconstruction(train, detector.hidden_size, detector.seed)
+                   "isolation_forest": IsolationForestBaseline(seed=detector.config.seed).fit(train)}
+    pca = fit_pca_reconstruction(train, detector.config.hidden_size, detector.config.seed)
     pca_norms = fit_normalisers(pca, train)
     thresholds = {"autoencoder": detector.threshold_.value,
                   "pca": calibrate(score_windows(pca, calib, *pca_norms)["score"].to_numpy(),
-                                   detector.spec.target_far, detector.spec.threshold).value}
+                                   detector.config.target_far, detector.config.threshold).value}
     for name, method in row_methods.items():
         s = method.row_scores(scaled)[calib_rows]
-        thresholds[name] = calibrate(s, detector.spec.target_far, detector.spec.threshold).value
+        thresholds[name] = calibrate(s, detector.config.target_far, detector.config.threshold).value
 
     def score_all(injected: pd.DataFrame) -> dict[str, pd.DataFrame]:
         ws = detector.scaled_windows(injected)

@@ -164,7 +164,7 @@ def run_anomaly(console, config: AnomalyConfig, **opts) -> None:
         title=f"{ticker} anomalies ({config.model}, {th.method} threshold, target FAR "
               f"{th.target_far:g})",
         ticker=ticker, close=close, scores=mine, events=events, threshold=th.value,
-        features=list(detector.spec.features), train_end=detector.train_end_,
+        features=list(detector.config.features), train_end=detector.train_end_,
         embeddings=embeddings, sectors=sectors,
         notes=[f"data: {panel.attrs.get('source', '?')} {panel.attrs.get('detail', '')}",
                *panel.attrs.get("notes", []),
@@ -179,7 +179,7 @@ def run_anomaly(console, config: AnomalyConfig, **opts) -> None:
     from qseq.anomaly.export import write_tables
 
     tables = write_tables(scores, detector.detect(scores=scores), th.value,
-                          list(detector.spec.features), report.with_suffix(""))
+                          list(detector.config.features), report.with_suffix(""))
     console.print(f"[bold]tables[/bold]: {', '.join(str(p) for p in tables)} (every ticker)")
 
 

@@ -36,9 +36,9 @@ def run_stream(console: Console, *, ticker: str, model: str, replay: str, checkp
     start, end = parse_date(start_text, "replay start"), parse_date(end_text, "replay end")
     path = Path(checkpoint) if checkpoint else _find_checkpoint(Path(out_dir), key, model)
     forecaster = Forecaster.load(path, device="cpu")
-    if forecaster.spec.model != model:
-        raise ConfigError(f"{path} holds a {forecaster.spec.model} model, not {model}; "
-                          f"use --model {forecaster.spec.model}")
+    if forecaster.config.model != model:
+        raise ConfigError(f"{path} holds a {forecaster.config.model} model, not {model}; "
+                          f"use --model {forecaster.config.model}")
     panel = load_prices(key, source=source, offline=offline)
     frame = panel.xs(key, level="ticker")
     dates = frame.index
@@ -52,12 +52,12 @@ def run_stream(console: Console, *, ticker: str, model: str, replay: str, checkp
     stream = forecaster.stream(key, mode=mode)
     if len(history):
         stream.warmup(history)
-    console.print(f"model {path} ({forecaster.spec.model}, lookback {forecaster.spec.lookback}, "
+    console.print(f"model {path} ({forecaster.config.model}, lookback {forecaster.config.lookback}, "
                   f"mode {mode}); data {panel.attrs.get('source')}; warm-up {len(history)} bars")
     for note in panel.attrs.get("notes", []):
         console.print(f"note: {note}")
 
-    hs = forecaster.spec.horizons
+    hs = forecaster.config.horizons
     table = Table(title=f"{key} replay {first.date()} .. {last.date()}")
     for col in ("date", "close", *[f"h{h}" for h in hs], "latency µs"):
         table.add_column(col, justify="right")
@@ -76,7 +76,7 @@ def run_stream(console: Console, *, ticker: str, model: str, replay: str, checkp
     console.print(table)
     lat = np.asarray(latencies)
     console.print(f"{len(lat)} bars: update latency median {np.median(lat):.0f} µs, "
-                  f"p99 {np.percentile(lat, 99):.0f} µs; re-encoding the {forecaster.spec.lookback}-bar "
+                  f"p99 {np.percentile(lat, 99):.0f} µs; re-encoding the {forecaster.config.lookback}-bar "
                   f"window takes {_reencode_us(forecaster, panel, key):.0f} µs per bar")
 
 
@@ -84,8 +84,8 @@ def _reencode_us(forecaster: Forecaster, panel: pd.DataFrame, ticker: str) -> fl
     from qseq.data.features import compute_features
 
     feats = compute_features(panel.xs(ticker, level="ticker", drop_level=False),
-                             forecaster.spec.features).to_numpy()
-    window = np.ascontiguousarray(feats[-forecaster.spec.lookback:])
+                             forecaster.config.features).to_numpy()
+    window = np.ascontiguousarray(feats[-forecaster.config.lookback:])
     name = ticker if len(forecaster.tickers_) > 1 else None
     last = panel.index.get_level_values("date").max()
     forecaster.predict_array(window, name, anchor_date=last)

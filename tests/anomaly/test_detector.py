@@ -21,12 +21,12 @@ def test_periods_are_chronological_with_a_purge_gap(fitted, spx):
     assert sd["calibration"][1] <= TRAIN_END == fitted.train_end_
     dates = spx.index.get_level_values("date")
     gap = ((dates > pd.Timestamp(sd["val"][1])) & (dates < pd.Timestamp(sd["calibration"][0]))).sum()
-    assert gap >= fitted.spec.lookback  # no calibration window shares a bar with a val window
+    assert gap >= fitted.config.lookback  # no calibration window shares a bar with a val window
 
 
 def test_score_frame_and_calibrated_false_alarms(fitted, spx):
     scores = fitted.score(spx)
-    feats = list(fitted.spec.features)
+    feats = list(fitted.config.features)
     assert list(scores.columns) == ["date", "ticker", "score", "window_score", *feats, "flag"]
     assert np.allclose(scores["score"], scores[feats].mean(axis=1))
     dates = pd.to_datetime(scores["date"])
@@ -57,7 +57,7 @@ def test_large_injected_anomalies_raise_the_score_and_are_attributed(fitted, spx
     for _, ev in large.groupby("event"):
         day = dirty.loc[ev["date"], "score"].idxmax()
         assert dirty.loc[day, "score"] > 5 * clean.loc[day, "score"], (kind, day)
-        feats = list(fitted.spec.features)
+        feats = list(fitted.config.features)
         assert dirty.loc[day, feats].astype(float).idxmax() in drivers, (kind, day)
 
 

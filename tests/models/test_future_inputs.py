@@ -64,7 +64,7 @@ def test_every_decoder_model_takes_them_and_serves_them(model, spx_small, tmp_pa
     # a different anchor date changes the forecast: the inputs are used
     assert not np.allclose(f.predict_array(feats, anchor_date="2012-07-02")[0], want, atol=1e-7)
     loaded = qseq.Forecaster.load(f.save(tmp_path / "m"))
-    assert loaded.spec.future_features == ("day_of_week", "month")
+    assert loaded.config.future_features == ("day_of_week", "month")
     np.testing.assert_array_equal(loaded.predict(spx_small, last_only=True)["y_hat"].to_numpy(),
                                   want)
 
