@@ -19,6 +19,16 @@ from qseq.config import build, fields_of, from_dict, to_dict
 from qseq.errors import CheckpointError, NotFittedError
 
 
+def split_dates(dates: Any, **parts: Any) -> dict[str, list[str] | None]:
+    """``{name: [first, last]}`` ISO dates of the anchor ``dates`` [N] at each part's positions
+    (None for an empty part): what a fit records as ``split_dates_``."""
+    import pandas as pd
+
+    return {name: [str(pd.Timestamp(dates[idx].min()).date()),
+                   str(pd.Timestamp(dates[idx].max()).date())] if len(idx) else None
+            for name, idx in parts.items()}
+
+
 class Estimator:
     """Base of the estimators: ``Estimator(config=None, *, device="auto", **params)``.
 

@@ -15,7 +15,7 @@ import pandas as pd
 
 from qseq.config import DEFAULT_FEATURES, ForecastConfig
 from qseq.errors import ConfigError, DataError
-from qseq.estimator import Estimator
+from qseq.estimator import Estimator, split_dates
 
 if TYPE_CHECKING:
     from torch import nn
@@ -77,11 +77,7 @@ class Forecaster(Estimator):
         self.fit_windows(windows, split.train, split.val, progress=progress, on_epoch=on_epoch,
                          resume_dir=resume_dir)
         dates = windows.anchor_date
-        self.split_dates_ = {
-            name: [str(pd.Timestamp(dates[idx].min()).date()),
-                   str(pd.Timestamp(dates[idx].max()).date())] if len(idx) else None
-            for name, idx in (("train", split.train), ("val", split.val), ("test", split.test))
-        }
+        self.split_dates_ = split_dates(dates, train=split.train, val=split.val, test=split.test)
         self.metrics_ = {name: self._metrics(windows.subset(idx), panel)
                          for name, idx in (("val", split.val), ("test", split.test)) if len(idx)}
         self.data_fingerprint_ = panel_fingerprint(panel)
@@ -153,9 +149,7 @@ class Forecaster(Estimator):
             device=self.device, state_dir=resume_dir)
         self.model_.cpu().eval()
         dates = windows.anchor_date
-        self.split_dates_ = {name: [str(pd.Timestamp(dates[idx].min()).date()),
-                                    str(pd.Timestamp(dates[idx].max()).date())] if len(idx) else None
-                             for name, idx in (("train", train), ("val", val))}
+        self.split_dates_ = split_dates(dates, train=train, val=val)
         self.metrics_ = {}
         self.data_fingerprint_ = None
         return self

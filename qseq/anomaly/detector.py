@@ -26,7 +26,7 @@ from qseq.config import AnomalyConfig
 from qseq.data.validate import validate_panel
 from qseq.data.windows import StandardScaler, Windows, chronological_split, make_windows, rows_covered
 from qseq.errors import ConfigError, DataError, NotFittedError
-from qseq.estimator import Estimator
+from qseq.estimator import Estimator, split_dates
 from qseq.models import ModelConfig, build_model
 from qseq.train import EpochLog, TrainResult
 
@@ -110,12 +110,8 @@ class AnomalyDetector(Estimator):
         self.threshold_: Threshold = calibrate(calib["score"].to_numpy(), spec.target_far,
                                                spec.threshold)
         dates = normal.anchor_date
-        self.split_dates_ = {
-            name: [str(pd.Timestamp(dates[idx].min()).date()),
-                   str(pd.Timestamp(dates[idx].max()).date())] if len(idx) else None
-            for name, idx in (("train", split.train), ("val", split.val),
-                              ("calibration", split.test))
-        }
+        self.split_dates_ = split_dates(dates, train=split.train, val=split.val,
+                                        calibration=split.test)
         self.train_end_ = str(end.date())
         return self
 
