@@ -1,7 +1,8 @@
 """qseq on a shared host: the volatility pipeline and a stream's per-bar update, on an idle machine
 and beside CPU-bound neighbours, with qseq's thread policy (``qseq/runtime.py``) and without.
 
-(a) Pipeline: ``qseq pipeline run pipelines/spx_volatility_vs_har.yaml --offline`` (a fresh
+(a) Pipeline: ``qseq pipeline run bench/specs/shared_host_volatility.yaml --offline`` (the
+    volatility pipeline as shipped when this was measured; a fresh
     ``--out`` each run, so nothing is reused), idle and beside ``--neighbours`` processes running
     ``while True: pass``, one configuration after the other in every round (interleaved):
 
@@ -52,7 +53,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-SPEC = ROOT / "pipelines" / "spx_volatility_vs_har.yaml"
+SPEC = ROOT / "bench" / "specs" / "shared_host_volatility.yaml"
 _SCRIPT = Path(sys.executable).with_name("qseq")  # the console script of this environment
 QSEQ = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "qseq.cli.main"]
 THREAD_VARS = ("QSEQ_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",

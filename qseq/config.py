@@ -27,6 +27,7 @@ from qseq.errors import ConfigError
 LOSSES = ("mse", "huber")
 TRAIN_WINDOWS = ("expanding", "rolling")
 REFITS = ("full", "warm")
+TEST_PERIODS = ("year", "quarter", "month")
 RULES = ("sign", "threshold", "vol_scaled")
 STRATEGY_KINDS = ("single", "cross_sectional")
 SCHEDULES = ("cosine", "plateau", "none")
@@ -141,6 +142,12 @@ def _future_features() -> Sequence[str]:
     return FUTURE_FEATURES
 
 
+def _proxies() -> Sequence[str]:
+    from qseq.constants import PROXIES
+
+    return PROXIES
+
+
 def _threshold_methods() -> Sequence[str]:
     from qseq.constants import THRESHOLD_METHODS
 
@@ -231,7 +238,10 @@ class ForecastConfig:
     features: tuple[str, ...] = param(DEFAULT_FEATURES, "Input features, comma-separated "
                                       "(log_return, log_volume_change, volume_zscore_N, "
                                       "parkinson_vol_N, garman_klass_vol_N).")
-    target: str = param("log_return", "What is forecast.", choices=_targets)
+    target: str = param("log_return", "What is forecast (variance: the mean daily variance of "
+                        "the next h bars, modelled in log space).", choices=_targets)
+    proxy: str = param("parkinson", "Range variance proxy of the variance target.",
+                       choices=_proxies)
     future_features: tuple[str, ...] = param((), "Known-future calendar inputs of the forecast "
                                              "dates for seq2seq decoders, comma-separated "
                                              "(day_of_week, month, gap_days, turn_of_month) or "
@@ -247,6 +257,8 @@ class ForecastConfig:
     val_frac: float = param(0.15, "Share of dates held out for early stopping.", hidden=True)
     test_frac: float = param(0.15, "Share of dates held out for the test metrics.", hidden=True)
     seed: int = param(0, "Random seed (same seed, same model).")
+    ensemble: int = param(1, "Members trained from seeds seed..seed+N-1; forecasts are their "
+                          "mean (the recurrent family trains them as one batched model).")
     train: TrainConfig = param(TrainConfig, "Training loop settings.")
 
     def __post_init__(self) -> None:
@@ -266,6 +278,7 @@ class ForecastConfig:
         spec = get_spec(self.model)
         _positive_int("lookback", self.lookback, minimum=2)
         _choice("target", self.target, _targets())
+        _choice("proxy", self.proxy, _proxies())
         _check_features(self.features)
         from qseq.data.calendar_features import check_future_features
 
@@ -276,6 +289,7 @@ class ForecastConfig:
                               f"(future_features); use one of {takes}")
         _check_quantiles(self.quantiles)
         _check_network(self)
+        _positive_int("ensemble", self.ensemble)
         _fraction("val_frac", self.val_frac)
         _fraction("test_frac", self.test_frac)
         if self.val_frac + self.test_frac >= 1:
@@ -356,6 +370,8 @@ class WalkForwardConfig:
                   ``train_bars`` bars)
     train_bars:   bars of training history before the first test block (and the rolling size)
     test_bars:    bars per test block; the model is refit every ``test_bars`` bars
+    test_period:  ``year``, ``quarter`` or ``month``: test blocks are calendar periods instead
+                  (refits on each period's first trading day; ``test_bars`` is then unused)
     refit:        ``full`` (a fresh model per fold) or ``warm`` (fine-tune the previous fold's
                   weights for ``warm_epochs``)
     warm_bars:    with ``warm``, fine-tune on the windows of the last ``warm_bars`` training bars
@@ -372,6 +388,9 @@ class WalkForwardConfig:
     train_bars: int = param(756, "Bars of training history before the first test block (and "
                             "the rolling size).")
     test_bars: int = param(21, "Bars per test block; the model is refit every test-bars bars.")
+    test_period: str | None = param(None, "Calendar test blocks (year, quarter or month): refit "
+                                    "at each period's first bar instead of every test-bars "
+                                    "bars.", choices=lambda: TEST_PERIODS)
     refit: str = param("full", "full (a fresh model per fold) or warm (fine-tune the previous "
                        "fold's weights).", choices=lambda: REFITS)
     warm_epochs: int = param(3, "Epochs of each warm-start fine-tune.")
@@ -390,6 +409,8 @@ class WalkForwardConfig:
                               f"got {self.train_window!r}")
         if self.refit not in REFITS:
             raise ConfigError(f"refit must be one of {list(REFITS)}, got {self.refit!r}")
+        if self.test_period is not None:
+            _choice("walk_forward.test_period", self.test_period, TEST_PERIODS)
         if self.first_test is not None and hasattr(self.first_test, "isoformat"):
             object.__setattr__(self, "first_test", self.first_test.isoformat())
         for name in ("train_bars", "test_bars", "warm_epochs"):

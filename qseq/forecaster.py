@@ -92,7 +92,7 @@ class Forecaster(Estimator):
         return make_windows(panel, cfg.features, cfg.lookback, cfg.horizons, cfg.target,
                             tickers=getattr(self, "tickers_", None),
                             require_targets=require_targets, future_features=cfg.future_features,
-                            exchange=cfg.exchange)
+                            exchange=cfg.exchange, proxy=cfg.proxy)
 
     def fit_windows(
         self,
@@ -116,18 +116,19 @@ class Forecaster(Estimator):
         fit on all of ``train``. Sets the fitted attributes (``split_dates_`` from the anchor
         dates of ``train`` and ``val``; ``metrics_`` empty) and returns ``self``.
         """
-        import torch
 
         from qseq.data.calendar_features import future_size
         from qseq.data.windows import StandardScaler, rows_covered
-        from qseq.models import ModelConfig, build_model
+        from qseq.models import ModelConfig
+        from qseq.models.ensemble import build_ensemble
         from qseq.train import fit_model
 
         cfg = self.config
         train_w = windows.subset(train)
         self._scaler_cache = None
         self.scaler_x_ = StandardScaler().fit(windows.values[rows_covered(train_w)])
-        self.scaler_y_ = StandardScaler().fit(train_w.y)
+        self.scaler_y_ = StandardScaler().fit(self._model_units(train_w.y))
+        self.calibration_ = None
         scaled = self.scale(windows, targets=True)
         self.tickers_ = windows.tickers
         self.model_config_ = ModelConfig(
@@ -137,8 +138,7 @@ class Forecaster(Estimator):
             quantiles=cfg.quantiles, lookback=cfg.lookback,
             future_size=future_size(cfg.future_features),
         )
-        torch.manual_seed(cfg.seed)
-        self.model_ = build_model(cfg.model, self.model_config_)
+        self.model_ = build_ensemble(cfg.model, self.model_config_, cfg.seed, cfg.ensemble)
         if warm_start is not None:
             self.model_.load_state_dict(warm_start.state_dict())
         train_cfg = cfg.train if epochs is None else replace(cfg.train, epochs=epochs)
@@ -148,6 +148,8 @@ class Forecaster(Estimator):
             val=scaled.subset(val) if len(val) else None, config=train_cfg, seed=cfg.seed,
             device=self.device, state_dir=resume_dir)
         self.model_.cpu().eval()
+        if self.log_target:
+            self.calibration_ = self._calibrate(windows.subset(val if len(val) else train))
         dates = windows.anchor_date
         self.split_dates_ = split_dates(dates, train=train, val=val)
         self.metrics_ = {}
@@ -159,8 +161,50 @@ class Forecaster(Estimator):
         units: what the model reads."""
         if not hasattr(self, "scaler_x_"):
             self._check_fitted()
-        y = self.scaler_y_.transform(windows.targets) if targets else None
+        y = self.scaler_y_.transform(self._model_units(windows.targets)) if targets else None
         return windows.with_values(self.scaler_x_.transform(windows.values), y)
+
+    # -- the variance target, modelled in log space ---------------------------------------
+    @property
+    def log_target(self) -> bool:
+        """Whether the model reads and predicts the log of the target (``variance``)."""
+        return self.config.target == "variance"
+
+    def _model_units(self, y: np.ndarray) -> np.ndarray:
+        """Targets [..., H] as the model learns them: ln(variance) for ``variance``."""
+        if not self.log_target:
+            return y
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log(y)
+
+    def _target_units(self, y: np.ndarray) -> np.ndarray:
+        """Unscaled model outputs [N, H] (or [N, H, Q]) back in target units.
+
+        For ``variance`` the model predicts ``m = E[ln v]``; ``exp(m)`` is then a median, not a
+        mean (by Jensen it is low by about ``exp(s^2 / 2)``, ~5% at one day). The point
+        forecast is ``exp(m) * c_h`` with ``c_h = mean(v / exp(m))`` over the validation windows
+        (Duan's 1983 smearing estimate; it is also the scale that minimises QLIKE there), so
+        forecasts are positive by construction and unbiased in variance. Quantile levels are
+        ``exp`` of the log quantiles (a monotone map keeps quantiles), without the factor.
+        """
+        if not self.log_target:
+            return y
+        calib = getattr(self, "calibration_", None)
+        c = np.ones(y.shape[1]) if calib is None else np.asarray(calib, dtype=np.float64)
+        out = np.exp(np.asarray(y, dtype=np.float64))
+        return out if out.ndim == 3 else out * c
+
+    def _calibrate(self, windows: Windows) -> list[float]:
+        """The smearing factors ``c_h`` [H] of :meth:`_target_units` on ``windows``."""
+        from qseq.train import predict_outputs
+
+        raw = predict_outputs(self.model_, self.scale(windows))["y_hat"]
+        if raw.ndim == 3:  # the level nearest the median
+            q = self.config.quantiles
+            raw = raw[..., min(range(len(q)), key=lambda i: abs(q[i] - 0.5))]
+        median = np.exp(self.scaler_y_.inverse(raw).astype(np.float64))
+        ratio = windows.y.astype(np.float64) / median
+        return [float(c) for c in np.nanmean(np.where(np.isfinite(ratio), ratio, np.nan), axis=0)]
 
     def _metrics(self, windows: Windows, panel: pd.DataFrame) -> pd.DataFrame:
         from qseq.metrics import skill_table
@@ -182,7 +226,7 @@ class Forecaster(Estimator):
         walk on the held-out ``split`` (default ``test``, else ``val``)? See
         :func:`qseq.metrics.skill_verdict` (Holm-adjusted Diebold-Mariano across horizons and
         the directional accuracy's Wilson interval)."""
-        from qseq.metrics import skill_verdict
+        from qseq.metrics import loss_name, skill_verdict
 
         self._check_fitted()
         split = split or ("test" if "test" in self.metrics_ else "val")
@@ -191,14 +235,14 @@ class Forecaster(Estimator):
         table = self.metrics_[split]
         if "dm_pvalue" not in table.columns:
             return "Skill cannot be judged: this checkpoint predates the significance tests; refit it."
-        return skill_verdict(table, alpha=alpha)
+        return skill_verdict(table, alpha=alpha, loss=loss_name(self.config.target))
 
     def _naive(self, windows: Windows, panel: pd.DataFrame) -> np.ndarray:
         """[N, H] the random walk of the target at each window's anchor: a zero return, or the
         last bar's volatility for ``realized_vol``."""
         from qseq.backtest.baselines import naive_forecast
 
-        return naive_forecast(panel, self.config.target, windows)
+        return naive_forecast(panel, self.config.target, windows, self.config.proxy)
 
     # -- prediction ----------------------------------------------------------------------
     def forecast_windows(self, windows: Windows, positions: np.ndarray | None = None,
@@ -216,7 +260,7 @@ class Forecaster(Estimator):
         if positions is not None:
             windows = windows.subset(positions)
         out = predict_outputs(self.model_, self.scale(windows))
-        y_hat, levels = self._point_and_levels(self.scaler_y_.inverse(out.pop("y_hat")))
+        y_hat, levels = self._point_and_levels(self._target_units(self.scaler_y_.inverse(out.pop("y_hat"))))
         return windows.tidy(self.config.horizons, y_hat, **levels), out
 
     def _point_and_levels(self, y_hat: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -385,8 +429,8 @@ class Forecaster(Estimator):
         with torch.inference_mode():
             y = self.model_((xt - mx) / sx, ids, **extra).y_hat
         if y.dim() == 3:
-            return (y * sy[:, None] + my[:, None]).numpy()
-        return (y * sy + my).numpy()
+            return self._target_units((y * sy[:, None] + my[:, None]).numpy())
+        return self._target_units((y * sy + my).numpy())
 
     def stream(self, ticker: str | None = None, *, mode: str = "window",
                history: pd.DataFrame | None = None):
@@ -446,6 +490,7 @@ class Forecaster(Estimator):
             "tickers": list(self.tickers_),
             "scaler_x": self.scaler_x_.to_dict(),
             "scaler_y": self.scaler_y_.to_dict(),
+            "calibration": getattr(self, "calibration_", None),
             "split_dates": self.split_dates_,
             "metrics": {k: v.reset_index().to_dict(orient="records")
                         for k, v in self.metrics_.items()},
@@ -460,15 +505,17 @@ class Forecaster(Estimator):
         self.tickers_ = tuple(saved["tickers"])
         self.scaler_x_ = StandardScaler.from_dict(saved["scaler_x"])
         self.scaler_y_ = StandardScaler.from_dict(saved["scaler_y"])
+        self.calibration_ = saved.get("calibration")
         self.split_dates_ = saved["split_dates"]
         self.metrics_ = {k: pd.DataFrame(v).set_index("horizon") for k, v in saved["metrics"].items()}
         self.result_ = TrainResult.from_dict(saved["training"])
         self.data_fingerprint_ = saved["data_fingerprint"]
 
     def _build_model(self, model_config: Any) -> nn.Module:
-        from qseq.models import build_model
+        from qseq.models.ensemble import build_ensemble
 
-        return build_model(self.config.model, model_config)
+        return build_ensemble(self.config.model, model_config, self.config.seed,
+                              self.config.ensemble)
 
     @classmethod
     def _legacy_config(cls, saved: dict[str, Any]) -> dict[str, Any]:

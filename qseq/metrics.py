@@ -17,30 +17,50 @@ from qseq.errors import ConfigError, DataError
 
 PERIODS_PER_YEAR = 252
 FORECAST_COLUMNS = ("date", "ticker", "horizon", "y_hat", "y_true", "fold")
-VOL_TARGETS = ("realized_vol",)
-LOSSES = ("squared", "absolute")
+VOL_TARGETS = ("realized_vol", "variance")  # scored with QLIKE; DM tests use QLIKE too
+VARIANCE_TARGETS = ("variance",)  # values are variances (realized_vol: volatilities)
+LOSSES = ("squared", "absolute", "qlike")
 
 
-def qlike(y_true_vol: np.ndarray, y_hat_vol: np.ndarray) -> float:
-    """QLIKE loss on variances, given VOLATILITIES (the ``realized_vol`` target's units).
-
-    With ``s = y_true_vol**2`` and ``f = y_hat_vol**2``: ``mean(s/f - log(s/f) - 1)``; 0 for a
-    perfect forecast, robust to noise in the realized proxy (Patton 2011). Forecasts must be
-    > 0 (raises DataError otherwise); realized values <= 0 (a bar with high == low) make the
-    loss infinite, so they are left out of the mean. NaN pairs are dropped.
-    """
-    t = np.asarray(y_true_vol, dtype=np.float64)
-    p = np.asarray(y_hat_vol, dtype=np.float64)
-    ok = np.isfinite(t) & np.isfinite(p)
-    t, p = t[ok], p[ok]
-    if (p <= 0).any():
-        raise DataError(f"QLIKE needs positive volatility forecasts; got min y_hat {p.min():.3g} "
+def qlike_losses(y_true: np.ndarray, y_hat: np.ndarray, *, variance: bool = True) -> np.ndarray:
+    """Pointwise QLIKE ``s/f - ln(s/f) - 1`` of realized variance ``s`` against forecast ``f``
+    (Patton 2011: robust to noise in the realized proxy); inputs are variances, or
+    volatilities (squared first) with ``variance=False``. NaN where either is NaN or the
+    realized value is <= 0 (a bar with high == low: the loss would be infinite). Forecasts must
+    be > 0 (raises DataError otherwise)."""
+    t = np.asarray(y_true, dtype=np.float64)
+    p = np.asarray(y_hat, dtype=np.float64)
+    bad = np.isfinite(p) & (p <= 0)
+    if bad.any():
+        what = "variance" if variance else "volatility"
+        raise DataError(f"QLIKE needs positive {what} forecasts; got min y_hat {p[bad].min():.3g} "
                         "(clip the forecasts or use a model with a positive output)")
-    keep = t > 0
-    if not keep.any():
-        return float("nan")
-    ratio = (t[keep] / p[keep]) ** 2
-    return float(np.mean(ratio - np.log(ratio) - 1.0))
+    if not variance:
+        t, p = t**2, p**2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = t / p
+        out = ratio - np.log(ratio) - 1.0
+    return np.where(np.isfinite(t) & np.isfinite(p) & (t > 0), out, np.nan)
+
+
+def qlike(y_true: np.ndarray, y_hat: np.ndarray, *, variance: bool = False) -> float:
+    """Mean QLIKE (:func:`qlike_losses`) over the pairs where it is defined; inputs are
+    volatilities (the ``realized_vol`` target's units) unless ``variance``."""
+    losses = qlike_losses(y_true, y_hat, variance=variance)
+    return float(np.nanmean(losses)) if np.isfinite(losses).any() else float("nan")
+
+
+def target_losses(y_true: np.ndarray, y_hat: np.ndarray, target: str) -> np.ndarray:
+    """The loss each target is scored with, pointwise: QLIKE for volatility and variance
+    targets, squared error otherwise."""
+    if target in VOL_TARGETS:
+        return qlike_losses(y_true, y_hat, variance=target in VARIANCE_TARGETS)
+    return (np.asarray(y_hat, dtype=np.float64) - np.asarray(y_true, dtype=np.float64)) ** 2
+
+
+def loss_name(target: str) -> str:
+    """What :func:`target_losses` computes for ``target``, in words."""
+    return "QLIKE" if target in VOL_TARGETS else "squared error"
 
 
 def pesaran_timmermann(y_true: np.ndarray, y_hat: np.ndarray) -> tuple[float, float]:
@@ -163,7 +183,7 @@ def forecast_metrics(
         row: dict[str, float] = {"horizon": int(horizon), "n": int(t.size),
                                  "mse": float(np.mean(err**2)), "mae": float(np.mean(np.abs(err)))}
         if target in VOL_TARGETS:
-            row["qlike"] = qlike(t, p)
+            row["qlike"] = qlike(t, p, variance=target in VARIANCE_TARGETS)
         else:
             nz = t != 0
             hits = int(np.sum(np.sign(p[nz]) == np.sign(t[nz])))
@@ -253,25 +273,36 @@ def diebold_mariano(
     correction.
 
     Inputs are 1-D and time-ordered [n] (for a panel, average the loss differential across
-    tickers per date first). ``d_t = L(y_model - y_true) - L(y_bench - y_true)`` with ``L``
-    squared or absolute error. The long-run variance of ``d`` is Newey-West (Bartlett weights
-    ``1 - k/h``, lags ``k = 1 .. h-1``, autocovariances over ``n``); ``DM = mean(d) /
-    sqrt(lrv / n)``, then ``DM * sqrt((n + 1 - 2h + h(h-1)/n) / n)`` with a two-sided p-value
-    from Student's t with ``n - 1`` degrees of freedom. A random-walk benchmark for returns is
+    tickers per date first). ``d_t = L(y_model, y_true) - L(y_bench, y_true)`` with ``L``
+    squared or absolute error, or QLIKE (inputs are variances, see :func:`qlike_losses`).
+    The test itself is :func:`dm_test` on ``d``. A random-walk benchmark for returns is
     ``y_bench = 0``. Pairs with a NaN are dropped (which breaks the spacing the lags assume;
     pass complete series when you can).
     """
     if loss not in LOSSES:
         raise ConfigError(f"unknown DM loss {loss!r}; choose one of {list(LOSSES)}")
-    if horizon < 1:
-        raise ConfigError(f"horizon must be >= 1, got {horizon}")
     t = np.asarray(y_true, dtype=np.float64)
     m = np.broadcast_to(np.asarray(y_model, dtype=np.float64), t.shape)
     b = np.broadcast_to(np.asarray(y_bench, dtype=np.float64), t.shape)
     if t.ndim != 1:
         raise DataError(f"diebold_mariano expects 1-D series, got shape {t.shape}")
-    lossf = np.square if loss == "squared" else np.abs
-    d = lossf(m - t) - lossf(b - t)
+    if loss == "qlike":
+        d = qlike_losses(t, m) - qlike_losses(t, b)
+    else:
+        lossf = np.square if loss == "squared" else np.abs
+        d = lossf(m - t) - lossf(b - t)
+    return dm_test(d, horizon=horizon)
+
+
+def dm_test(d: np.ndarray, *, horizon: int = 1) -> DMResult:
+    """The Diebold-Mariano test on a time-ordered loss differential ``d`` [n] (model minus
+    benchmark; NaNs dropped). The long-run variance of ``d`` is Newey-West (Bartlett weights
+    ``1 - k/h``, lags ``k = 1 .. h-1``, autocovariances over ``n``); ``DM = mean(d) /
+    sqrt(lrv / n)``, then ``DM * sqrt((n + 1 - 2h + h(h-1)/n) / n)`` with a two-sided p-value
+    from Student's t with ``n - 1`` degrees of freedom."""
+    if horizon < 1:
+        raise ConfigError(f"horizon must be >= 1, got {horizon}")
+    d = np.asarray(d, dtype=np.float64)
     d = d[np.isfinite(d)]
     n = d.size
     if n < horizon + 2:
@@ -287,6 +318,20 @@ def diebold_mariano(
     return DMResult(float(dm), float(p), n, float(d.mean()))
 
 
+def dm_by_date(frame: pd.DataFrame, model: np.ndarray, bench: np.ndarray, *, target: str,
+               horizon: int) -> DMResult | None:
+    """DM test of two forecasts of the rows of ``frame`` (columns date, y_true) on the loss
+    ``target`` is scored with (:func:`target_losses`), the differential averaged across
+    tickers per date; None with fewer than ``horizon + 10`` dates."""
+    y = frame["y_true"].to_numpy(np.float64)
+    d = pd.Series(target_losses(y, model, target) - target_losses(y, bench, target),
+                  index=frame.index)
+    per_date = d.groupby(frame["date"].to_numpy()).mean().sort_index().dropna()
+    if len(per_date) < horizon + 10:
+        return None
+    return dm_test(per_date.to_numpy(), horizon=horizon)
+
+
 def skill_table(forecasts: pd.DataFrame, baseline: np.ndarray, *, target: str = "log_return",
                 confidence: float = 0.95) -> pd.DataFrame:
     """Accuracy of a tidy forecast frame next to a naive ``baseline`` forecast of the same rows.
@@ -294,9 +339,11 @@ def skill_table(forecasts: pd.DataFrame, baseline: np.ndarray, *, target: str = 
     forecasts: date, ticker, horizon, y_hat, y_true (one fold); baseline: [rows] the naive
     forecast (zero return, or the last volatility). One row per horizon (index as strings) and
     ``all`` (pooled): the :func:`forecast_metrics` columns, ``baseline_mse``, ``baseline_mae``,
-    ``mse_ratio`` (model / baseline, < 1 beats it) and the Diebold-Mariano test of the model
-    against the baseline on squared loss, per-date losses averaged over tickers (``dm_stat``
-    < 0: the model is better; ``dm_pvalue``). Volatility forecasts <= 0 are scored as 1e-12.
+    ``mse_ratio`` (model / baseline, < 1 beats it), for volatility targets ``baseline_qlike``
+    and ``qlike_ratio``, and the Diebold-Mariano test of the model against the baseline on the
+    target's loss (:func:`target_losses`: QLIKE for volatility targets, else squared error),
+    per-date losses averaged over tickers (``dm_stat`` < 0: the model is better;
+    ``dm_pvalue``). Volatility forecasts <= 0 are scored as 1e-12.
     """
     frame = forecasts.assign(fold=0)
     base = frame.assign(y_hat=np.asarray(baseline, dtype=np.float64))
@@ -313,28 +360,25 @@ def skill_table(forecasts: pd.DataFrame, baseline: np.ndarray, *, target: str = 
     out["baseline_mse"] = bench["mse"]
     out["baseline_mae"] = bench["mae"]
     out["mse_ratio"] = out["mse"] / out["baseline_mse"].where(out["baseline_mse"] > 0)
+    if target in VOL_TARGETS:
+        out["baseline_qlike"] = bench["qlike"]
+        out["qlike_ratio"] = out["qlike"] / out["baseline_qlike"].where(out["baseline_qlike"] > 0)
     stat, pval = [], []
     for label in out.index:
         part = frame if label == "all" else frame[frame["horizon"] == int(label)]
-        b = base.loc[part.index, "y_hat"]
-        per_date = pd.DataFrame({"m": (part["y_hat"] - part["y_true"]) ** 2,
-                                 "b": (b - part["y_true"]) ** 2, "date": part["date"]}
-                                ).groupby("date").mean().sort_index()
         h = int(frame["horizon"].max()) if label == "all" else int(label)
-        if len(per_date) < h + 10:
-            stat.append(np.nan)
-            pval.append(np.nan)
-            continue
-        res = diebold_mariano(np.zeros(len(per_date)), np.sqrt(per_date["m"].to_numpy()),
-                              np.sqrt(per_date["b"].to_numpy()), horizon=h)
-        stat.append(res.statistic)
-        pval.append(res.p_value)
+        res = dm_by_date(part, part["y_hat"].to_numpy(np.float64),
+                         base.loc[part.index, "y_hat"].to_numpy(np.float64), target=target,
+                         horizon=h)
+        stat.append(np.nan if res is None else res.statistic)
+        pval.append(np.nan if res is None else res.p_value)
     out["dm_stat"], out["dm_pvalue"] = stat, pval
     out.index.name = "horizon"
     return out
 
 
-def skill_verdict(table: pd.DataFrame, *, alpha: float = 0.05, baseline: str = "the random walk") -> str:
+def skill_verdict(table: pd.DataFrame, *, alpha: float = 0.05, baseline: str = "the random walk",
+                  loss: str = "squared error") -> str:
     """One sentence saying whether ``table`` shows evidence of skill at level ``alpha``.
 
     table: one row per horizon (an ``all`` row is ignored) with ``dm_stat`` and ``dm_pvalue``
@@ -361,14 +405,14 @@ def skill_verdict(table: pd.DataFrame, *, alpha: float = 0.05, baseline: str = "
     if wins or direction:
         parts = []
         if wins:
-            parts.append("beats " + baseline + " in squared error at h=" + ",".join(map(str, wins))
+            parts.append("beats " + baseline + f" in {loss} at h=" + ",".join(map(str, wins))
                          + f" (Holm-adjusted DM p {holm[wins].max():.3g})")
         if direction:
             parts.append("calls the direction beyond the base rates at h="
                          + ",".join(map(str, direction)) + " (Holm-adjusted Pesaran-Timmermann)")
         return f"Evidence of skill at {level}: the model " + " and ".join(parts) + "."
     tail = f"; it is significantly worse at h={','.join(map(str, worse))}" if worse else ""
-    return (f"No evidence of skill at {level}: no horizon beats {baseline} (smallest Holm-adjusted "
+    return (f"No evidence of skill at {level}: no horizon beats {baseline} in {loss} (smallest Holm-adjusted "
             f"DM p {holm.min():.3g}) and no horizon's signs carry information beyond the base "
             f"rates (Pesaran-Timmermann){tail}.")
 

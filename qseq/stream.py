@@ -47,7 +47,7 @@ from safetensors.torch import load_file, save_file
 
 from qseq._io import atomic_write_text, atomic_write_with
 from qseq.data.calendar_features import future_inputs
-from qseq.data.features import parse_feature
+from qseq.data.features import VARIANCE_FLOOR, parse_feature
 from qseq.errors import CheckpointError, ConfigError, DataError
 from qseq.models import get_spec
 from qseq.runtime import BlasPin
@@ -86,6 +86,10 @@ class IncrementalFeatures:
             return f"pk_{window}"
         if base == "garman_klass_vol":
             return f"gk_{window}"
+        if base == "log_parkinson_var":
+            return f"pkv_{window}"
+        if base == "log_garman_klass_var":
+            return f"gkv_{window}"
         return None
 
     def update(self, o: float, h: float, lo: float, c: float, v: float) -> list[float] | None:
@@ -94,11 +98,14 @@ class IncrementalFeatures:
         for key, buf in self.buffers.items():
             if key.startswith("logvol"):
                 buf.append(logvol)
+            elif key.startswith("pkv"):
+                buf.append(max(hl * hl / (4 * _LN2), VARIANCE_FLOOR))
             elif key.startswith("pk"):
                 buf.append(hl * hl / (4 * _LN2))
             else:
                 co = math.log(c / o)
-                buf.append(0.5 * hl * hl - (2 * _LN2 - 1) * co * co)
+                var = 0.5 * hl * hl - (2 * _LN2 - 1) * co * co
+                buf.append(max(var, VARIANCE_FLOOR) if key.startswith("gkv") else var)
         out: list[float] = []
         for base, window in self.parsed:
             if base == "log_return":
@@ -114,6 +121,8 @@ class IncrementalFeatures:
                 if base == "volume_zscore":
                     sd = math.sqrt(sum((b - mean) ** 2 for b in buf) / (window - 1))
                     out.append((logvol - mean) / sd if sd > 0 else math.nan)
+                elif base.startswith("log_"):
+                    out.append(math.log(mean))
                 else:
                     out.append(math.sqrt(max(mean, 0.0)))
         self.prev_close, self.prev_logvol = c, logvol
@@ -159,6 +168,10 @@ class Stream:
                 f"model {forecaster.config.model!r} cannot stream (bidirectional and attention "
                 f"models need the whole window at every bar); streaming models: {streaming}"
             )
+        if forecaster.config.ensemble > 1:
+            raise ConfigError(f"an ensemble of {forecaster.config.ensemble} members cannot "
+                              "stream yet; use predict(panel, last_only=True) or fit with "
+                              "ensemble=1")
         if ticker not in forecaster.tickers_:
             raise DataError(f"ticker {ticker!r} was not seen in training "
                             f"(known: {list(forecaster.tickers_)})")
@@ -204,7 +217,7 @@ class Stream:
         if self.mode == "stateful":
             kernel.step(row)
             self.count += 1
-            return kernel.forecast(0, future)
+            return self.forecaster._target_units(kernel.forecast(0, future)[None])[0]
         slot = self.count % self.lookback
         kernel.reset(slot)  # the window starting at this bar starts from a zero state
         kernel.step(row)
@@ -212,7 +225,8 @@ class Stream:
         if self.count < self.lookback:
             return None
         # the column that has read lookback bars
-        return kernel.forecast(self.count % self.lookback, future)
+        return self.forecaster._target_units(
+            kernel.forecast(self.count % self.lookback, future)[None])[0]
 
     def _future(self, date: Any) -> np.ndarray:
         """[H, C] calendar inputs of the forecast dates after bar date ``date``."""

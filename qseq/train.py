@@ -51,16 +51,19 @@ class TrainResult:
     best_epoch: int = 0
     best_val_loss: float | None = None
     stopped_early: bool = False
+    member_best_epochs: list[int] = field(default_factory=list)  # ensembles: each member's
 
     def to_dict(self) -> dict:
         return {"history": [asdict(h) for h in self.history], "best_epoch": self.best_epoch,
-                "best_val_loss": self.best_val_loss, "stopped_early": self.stopped_early}
+                "best_val_loss": self.best_val_loss, "stopped_early": self.stopped_early,
+                "member_best_epochs": self.member_best_epochs}
 
     @classmethod
     def from_dict(cls, data: dict) -> TrainResult:
         """The summary a checkpoint keeps (its per-epoch history is not restored)."""
         return cls(best_epoch=data["best_epoch"], best_val_loss=data["best_val_loss"],
-                   stopped_early=data["stopped_early"])
+                   stopped_early=data["stopped_early"],
+                   member_best_epochs=list(data.get("member_best_epochs", [])))
 
 
 def resolve_device(device: str) -> torch.device:
@@ -157,6 +160,65 @@ def run_fingerprint(model: nn.Module, train: Windows, val: Windows | None, confi
     return h.hexdigest()
 
 
+class MemberRun:
+    """One model's optimiser, LR schedule and early stopping (a lone fit has one; a grouped
+    ensemble fit has one per member, so each member trains exactly as it would alone)."""
+
+    def __init__(self, model: nn.Module, config: TrainConfig, has_val: bool) -> None:
+        self.model, self.config, self.has_val = model, config, has_val
+        self.opt = torch.optim.AdamW(model.parameters(), lr=config.lr,
+                                     weight_decay=config.weight_decay)
+        if config.lr_schedule == "cosine":
+            self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, T_max=config.epochs)
+        elif config.lr_schedule == "plateau":
+            self.sched = torch.optim.lr_scheduler.ReduceLROnPlateau(self.opt, factor=0.5, patience=2)
+        else:
+            self.sched = None
+        self.result = TrainResult()
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.best = math.inf
+        self.bad_epochs = 0
+        self.finished = False
+
+    def step(self) -> None:
+        """Clip this model's gradients and take one optimiser step."""
+        if self.config.clip_grad_norm > 0:
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip_grad_norm)
+        self.opt.step()
+
+    def end_epoch(self, epoch: int, train_loss: float, val_loss: float | None, seconds: float,
+                  teacher_forcing: float | None) -> EpochLog:
+        """Log the epoch, step the schedule, keep the best weights, decide whether to stop."""
+        if not math.isfinite(train_loss):
+            raise TrainingError(
+                f"training loss became non-finite in epoch {epoch}; lower the learning rate "
+                "(--lr), check the data for extreme values, or use loss='huber'"
+            )
+        lr = self.opt.param_groups[0]["lr"]
+        if isinstance(self.sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            self.sched.step(val_loss if val_loss is not None else train_loss)
+        elif self.sched is not None:
+            self.sched.step()
+        entry = EpochLog(epoch, train_loss, val_loss, lr, seconds, teacher_forcing)
+        self.result.history.append(entry)
+        log.debug("epoch %d train %.5f val %s", epoch, train_loss, val_loss)
+        score = val_loss if val_loss is not None else train_loss
+        if score < self.best - self.config.min_delta:
+            self.best, self.bad_epochs = score, 0
+            self.result.best_epoch, self.result.best_val_loss = epoch, val_loss
+            self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        else:
+            self.bad_epochs += 1
+        self.result.stopped_early = self.has_val and self.bad_epochs >= self.config.patience
+        self.finished = self.result.stopped_early or epoch == self.config.epochs
+        return entry
+
+    def restore_best(self) -> None:
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+        self.model.eval()
+
+
 def fit_model(
     model: nn.Module,
     train: Windows,
@@ -174,11 +236,25 @@ def fit_model(
     With ``state_dir``, the full training state is saved after every epoch and an interrupted
     run of the same configuration on the same data resumes from its last finished epoch,
     ending with exactly the weights an uninterrupted run would have.
+
+    An :class:`qseq.models.ensemble.Ensemble` trains member k as a lone model fitted with seed
+    ``seed + k`` would be (its own shuffling, optimiser and early stopping); members of the
+    recurrent family train together as one grouped model (see :func:`fit_grouped`).
     """
+    from qseq.models.ensemble import Ensemble
+
     configure_torch_threads(adapt=True)  # qseq's thread policy: the cores free right now
     dev = device if isinstance(device, torch.device) else resolve_device(device)
     if len(train) == 0:
         raise TrainingError("no training windows; use more data or a shorter lookback/horizon")
+    if isinstance(model, Ensemble):
+        if model.grouped and state_dir is None:
+            return fit_grouped(model, train, val, config, seed=seed, device=dev, on_epoch=on_epoch)
+        results = [fit_model(m, train, val, config, seed=seed + k, device=dev, on_epoch=on_epoch,
+                             state_dir=None if state_dir is None else Path(state_dir) / f"member_{k}")
+                   for k, m in enumerate(model.members)]
+        model.eval()
+        return ensemble_result(results)
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     model.to(dev)
@@ -186,19 +262,9 @@ def fit_model(
     val_data = WindowBatches(val, dev) if val is not None and len(val) else None
     loss_fn = loss_function(config, model).to(dev)
     forcing = getattr(model, "teacher_forcing", False)
-    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    if config.lr_schedule == "cosine":
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config.epochs)
-    elif config.lr_schedule == "plateau":
-        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=2)
-    else:
-        sched = None
-
-    result = TrainResult()
-    best_state: dict[str, torch.Tensor] | None = None
-    best = math.inf
-    bad_epochs = 0
-    start_epoch, finished = 1, False
+    run = MemberRun(model, config, val_data is not None)
+    opt, sched, result = run.opt, run.sched, run.result
+    start_epoch = 1
     state_path = Path(state_dir) if state_dir is not None else None
     fingerprint = run_fingerprint(model, train, val, config, seed) if state_path else ""
     saved = load_state(state_path, fingerprint) if state_path else None
@@ -209,16 +275,16 @@ def fit_model(
             sched.load_state_dict(saved.scheduler)
         torch.set_rng_state(saved.torch_rng)
         generator.set_state(saved.shuffle_rng)
-        best_state = {k: v.to(dev) for k, v in saved.best.items()} if saved.best else None
-        best, bad_epochs = saved.meta["best_score"], saved.meta["bad_epochs"]
+        run.best_state = {k: v.to(dev) for k, v in saved.best.items()} if saved.best else None
+        run.best, run.bad_epochs = saved.meta["best_score"], saved.meta["bad_epochs"]
         result.history = [EpochLog(**h) for h in saved.meta["history"]]
         result.best_epoch, result.best_val_loss = saved.meta["best_epoch"], saved.meta["best_val_loss"]
         result.stopped_early = saved.meta["stopped_early"]
-        start_epoch, finished = saved.epoch + 1, saved.meta["finished"]
+        start_epoch, run.finished = saved.epoch + 1, saved.meta["finished"]
         log.info("resuming training from epoch %d (%s)", start_epoch, state_path)
 
     for epoch in range(start_epoch, config.epochs + 1):
-        if finished:
+        if run.finished:
             break
         t0 = time.perf_counter()
         model.train()
@@ -231,52 +297,124 @@ def fit_model(
             loss = loss_fn(out.y_hat, y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            if config.clip_grad_norm > 0:
-                nn.utils.clip_grad_norm_(model.parameters(), config.clip_grad_norm)
-            opt.step()
+            run.step()
             total += loss.detach() * len(y)
-        train_loss = float(total) / len(train_data)
-        if not math.isfinite(train_loss):
-            raise TrainingError(
-                f"training loss became non-finite in epoch {epoch}; lower the learning rate "
-                "(--lr), check the data for extreme values, or use loss='huber'"
-            )
         val_loss = evaluate_loss(model, val_data, loss_fn) if val_data else None
-        lr = opt.param_groups[0]["lr"]
-        if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            sched.step(val_loss if val_loss is not None else train_loss)
-        elif sched is not None:
-            sched.step()
-        entry = EpochLog(epoch, train_loss, val_loss, lr, time.perf_counter() - t0,
-                         p_true if forcing else None)
-        result.history.append(entry)
-        log.debug("epoch %d train %.5f val %s", epoch, train_loss, val_loss)
-
-        score = val_loss if val_loss is not None else train_loss
-        if score < best - config.min_delta:
-            best, bad_epochs = score, 0
-            result.best_epoch, result.best_val_loss = epoch, val_loss
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        else:
-            bad_epochs += 1
-        result.stopped_early = val_data is not None and bad_epochs >= config.patience
-        finished = result.stopped_early or epoch == config.epochs
+        entry = run.end_epoch(epoch, float(total) / len(train_data), val_loss,
+                              time.perf_counter() - t0, p_true if forcing else None)
         if state_path is not None:
             save_state(state_path, TrainState(
-                epoch=epoch, model=model.state_dict(), best=best_state, optimizer=opt.state_dict(),
+                epoch=epoch, model=model.state_dict(), best=run.best_state,
+                optimizer=opt.state_dict(),
                 scheduler=sched.state_dict() if sched is not None else None,
                 torch_rng=torch.get_rng_state(), shuffle_rng=generator.get_state(),
-                meta={"fingerprint": fingerprint, "best_score": best, "bad_epochs": bad_epochs,
+                meta={"fingerprint": fingerprint, "best_score": run.best,
+                      "bad_epochs": run.bad_epochs,
                       "history": [asdict(h) for h in result.history],
                       "best_epoch": result.best_epoch, "best_val_loss": result.best_val_loss,
-                      "stopped_early": result.stopped_early, "finished": finished},
+                      "stopped_early": result.stopped_early, "finished": run.finished},
             ))
         if on_epoch is not None:
             on_epoch(entry)
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    model.eval()
+    run.restore_best()
     return result
+
+
+def ensemble_result(results: list[TrainResult]) -> TrainResult:
+    """One summary of the members' fits: mean losses per epoch, the median best epoch, the
+    members' best epochs in ``member_best_epochs``."""
+    epochs = max(len(r.history) for r in results)
+    history = []
+    for i in range(epochs):
+        logs = [r.history[i] for r in results if len(r.history) > i]
+        vals = [e.val_loss for e in logs if e.val_loss is not None]
+        history.append(EpochLog(i + 1, float(np.mean([e.train_loss for e in logs])),
+                                float(np.mean(vals)) if vals else None, logs[0].lr,
+                                float(sum(e.seconds for e in logs)), logs[0].teacher_forcing))
+    best = [r.best_epoch for r in results]
+    vals = [r.best_val_loss for r in results if r.best_val_loss is not None]
+    return TrainResult(history=history, best_epoch=int(np.median(best)),
+                       best_val_loss=float(np.mean(vals)) if vals else None,
+                       stopped_early=all(r.stopped_early for r in results),
+                       member_best_epochs=best)
+
+
+def fit_grouped(model: nn.Module, train: Windows, val: Windows | None, config: TrainConfig, *,
+                seed: int, device: torch.device,
+                on_epoch: Callable[[EpochLog], None] | None = None) -> TrainResult:
+    """Train the members of a grouped :class:`~qseq.models.ensemble.Ensemble` together.
+
+    Each step gathers one batch per member ([N, B, T, F], member k shuffled by its own
+    generator seeded ``seed + k``), runs one grouped forward, and backpropagates the sum of the
+    members' losses (each member's gradient is its own loss's); every member then clips and
+    steps its own optimiser. A member whose patience runs out leaves the group, so it ends
+    with the weights its lone fit would have (up to float rounding of batched products).
+    Dropout between layers draws from one generator, so with dropout > 0 members match lone
+    fits in distribution only.
+    """
+    from qseq.models.ensemble import grouped_recurrent
+
+    members = list(model.members)
+    torch.manual_seed(seed)
+    model.to(device)
+    gens = [torch.Generator().manual_seed(seed + k) for k in range(len(members))]
+    train_data = WindowBatches(train, device)
+    val_data = WindowBatches(val, device) if val is not None and len(val) else None
+    loss_fn = loss_function(config, model).to(device)
+    runs = [MemberRun(m, config, val_data is not None) for m in members]
+    lookback = train_data.lookback
+    for epoch in range(1, config.epochs + 1):
+        active = [k for k, r in enumerate(runs) if not r.finished]
+        if not active:
+            break
+        t0 = time.perf_counter()
+        model.train()
+        group = [members[k] for k in active]
+        orders = [train_data.anchors[torch.randperm(len(train_data), generator=gens[k])]
+                  for k in active]
+        totals = torch.zeros(len(active), device=device)
+        for start in range(0, len(train_data), config.batch_size):
+            sel = torch.stack([o[start:start + config.batch_size] for o in orders])  # [A, b]
+            a, b = sel.shape
+            x, y, ticker = train_data.gather(sel.reshape(-1))
+            y_hat = grouped_recurrent(group, x.view(a, b, lookback, -1), ticker.view(a, b))
+            y = y.view(a, b, -1)
+            losses = torch.stack([loss_fn(y_hat[i], y[i]) for i in range(a)])
+            for k in active:
+                runs[k].opt.zero_grad(set_to_none=True)
+            losses.sum().backward()
+            for k in active:
+                runs[k].step()
+            totals += losses.detach() * b
+        val_losses = grouped_val_loss(group, val_data, loss_fn) if val_data else None
+        seconds = time.perf_counter() - t0
+        entries = [runs[k].end_epoch(epoch, float(totals[i]) / len(train_data),
+                                     None if val_losses is None else float(val_losses[i]),
+                                     seconds, None)
+                   for i, k in enumerate(active)]
+        if on_epoch is not None:
+            vals = [e.val_loss for e in entries if e.val_loss is not None]
+            on_epoch(EpochLog(epoch, float(np.mean([e.train_loss for e in entries])),
+                              float(np.mean(vals)) if vals else None, entries[0].lr, seconds))
+    for run in runs:
+        run.restore_best()
+    model.eval()
+    return ensemble_result([r.result for r in runs])
+
+
+@torch.no_grad()
+def grouped_val_loss(members: list[nn.Module], data: WindowBatches, loss_fn: nn.Module,
+                     batch_size: int = 4096) -> torch.Tensor:
+    """Each member's mean validation loss [N] (one grouped forward per batch)."""
+    from qseq.models.ensemble import grouped_recurrent
+
+    for m in members:
+        m.eval()
+    total = torch.zeros(len(members))
+    for x, y, ticker, _ in data.batches(batch_size):
+        y_hat = grouped_recurrent(members, x, ticker)
+        total += torch.stack([loss_fn(y_hat[i], y) for i in range(len(members))]).cpu() * len(y)
+    return total / max(len(data), 1)
 
 
 @torch.no_grad()

@@ -201,3 +201,34 @@ def test_latest_bar_path_still_names_bad_data(fitted, spx_small):
         fitted.predict(bad, last_only=True)
     with pytest.raises(DataError, match="rows, at least"):
         fitted.predict(spx_small.iloc[-10:], last_only=True)
+
+
+def test_variance_target_is_modelled_in_log_space_and_calibrated(spx_small, tmp_path):
+    """target='variance': the model learns ln(mean variance of the next h bars); forecasts are
+    exp(.) times the validation smearing factor, positive, and the same from every path."""
+    from qseq.data.features import compute_targets
+
+    fc = qseq.Forecaster("gru", lookback=16, horizons=(1, 5), target="variance", proxy="garman_klass",
+                    features=("log_return", "log_garman_klass_var_1", "log_garman_klass_var_5"),
+                    hidden_size=8, num_layers=1, train={"epochs": 2}, device="cpu").fit(spx_small)
+    assert len(fc.calibration_) == 2 and all(0.2 < c < 5 for c in fc.calibration_)
+    windows = fc.windows(spx_small)
+    # the scaler saw log targets: scaled targets have mean ~0 on training windows
+    assert np.all(np.abs(fc.scaler_y_.mean_ - np.log(windows.y).mean(axis=0)) < 1.0)
+    frame = fc.predict(spx_small)
+    assert (frame["y_hat"] > 0).all()
+    want = compute_targets(spx_small, "variance", (1, 5), "garman_klass").droplevel("ticker")
+    row = frame[frame["horizon"] == 5].iloc[20]
+    assert row["y_true"] == pytest.approx(want.loc[row["date"], "h5"], rel=1e-5)
+    last = fc.predict(spx_small, last_only=True)
+    np.testing.assert_allclose(last["y_hat"], frame.groupby("horizon")["y_hat"].last(), rtol=1e-5)
+    loaded = qseq.Forecaster.load(fc.save(tmp_path / "var"), device="cpu")
+    assert loaded.calibration_ == fc.calibration_
+    np.testing.assert_allclose(loaded.predict(spx_small, last_only=True)["y_hat"], last["y_hat"],
+                               rtol=1e-6)
+    stream = fc.stream(history=spx_small.iloc[:-1])
+    bar = spx_small.iloc[-1]
+    np.testing.assert_allclose(stream.update(dict(bar, date=spx_small.index[-1][0])),
+                               last["y_hat"], rtol=1e-4)
+    assert "in QLIKE" in fc.verdict()  # DM on the loss the target is scored with
+    assert "qlike_ratio" in fc.metrics_["test"].columns

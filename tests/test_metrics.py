@@ -127,6 +127,28 @@ def test_qlike_known_answer_and_guards():
         qlike(y, np.array([0.01, -0.01, 0.02]))
 
 
+def test_qlike_on_variances_and_a_dm_test_on_qlike():
+    from qseq.metrics import dm_test, target_losses
+
+    v = np.array([1e-4, 4e-4, 2.25e-4])
+    f = np.array([1e-4, 1e-4, 9e-4])
+    assert qlike(v, f, variance=True) == pytest.approx(qlike(np.sqrt(v), np.sqrt(f)))
+    np.testing.assert_allclose(target_losses(v, f, "variance"),
+                               v / f - np.log(v / f) - 1)
+    np.testing.assert_allclose(target_losses(v, f, "log_return"), (f - v) ** 2)
+    with pytest.raises(DataError, match="positive variance forecasts"):
+        qlike(v, -f, variance=True)
+    # QLIKE prefers the forecast that is right in ratio even where squared error does not
+    rng = np.random.default_rng(0)
+    truth = np.exp(rng.normal(np.log(1e-4), 1.0, 600))
+    noisy = truth * rng.chisquare(1, 600)  # a realized proxy: truth times chi2(1) noise
+    good, flat = truth, np.full(600, noisy.mean())
+    res = diebold_mariano(noisy, good, flat, loss="qlike")
+    assert res.statistic < 0 and res.p_value < 0.01
+    d = target_losses(noisy, good, "variance") - target_losses(noisy, flat, "variance")
+    assert dm_test(d).statistic == pytest.approx(res.statistic)
+
+
 def test_forecast_metrics_for_vol_target_reports_qlike():
     y = np.array([0.01, 0.02, 0.015, 0.012])
     m = forecast_metrics(_frame(y * 1.1, y), target="realized_vol").loc[1]

@@ -32,7 +32,8 @@ def test_incremental_features_match_the_batch_features(spx_small):
     from qseq.data.features import compute_features
 
     names = ("log_return", "log_volume_change", "volume_zscore_10", "parkinson_vol_5",
-             "garman_klass_vol_7")
+             "garman_klass_vol_7", "log_parkinson_var_1", "log_parkinson_var_5",
+             "log_garman_klass_var_1", "log_garman_klass_var_22")
     want = compute_features(spx_small, names).to_numpy()
     inc = IncrementalFeatures(names)
     got = []

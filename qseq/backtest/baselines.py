@@ -5,10 +5,11 @@ Every baseline has the same call shape::
     f(series, train_end, anchors, horizons, ...) -> np.ndarray [len(anchors), len(horizons)]
 
 ``series`` is one ticker's full bar series [bars] indexed by sorted, unique dates (log returns
-for return targets and GARCH, the ``realized_vol`` bar series for HAR-RV). Parameters are fitted
-on values dated ``<= train_end`` only (the caller applies the purge gap). Row ``i`` column ``j``
-forecasts the value ``horizons[j]`` bars after ``anchors[i]``, using values up to and including
-``anchors[i]`` and nothing later. Anchors must be bars of ``series``.
+for return targets and GARCH, the ``realized_vol`` bar series for HAR-RV, the one-bar variance
+proxy for the ``variance`` target's baselines, which forecast its mean over the next h bars).
+Parameters are fitted on values dated ``<= train_end`` only (the caller applies the purge
+gap). Row ``i`` column ``j`` forecasts the value ``horizons[j]`` bars after ``anchors[i]``,
+using values up to and including ``anchors[i]`` and nothing later. Anchors must be bars of ``series``.
 """
 
 from __future__ import annotations
@@ -155,28 +156,39 @@ def _garch_backcast(resids: np.ndarray) -> float:
 
 
 def garch_forecast(
-    log_returns: pd.Series, train_end: object, anchors: Sequence, horizons: Sequence[int],
+    log_returns: pd.Series, train_end: object, anchors: Sequence, horizons: Sequence[int], *,
+    vol: str = "GARCH", dist: str = "normal",
 ) -> np.ndarray:
-    """GARCH(1,1) with a constant mean and normal errors (``arch.arch_model``) fitted on 100 x
-    the one-bar log returns dated ``<= train_end``; forecasts the conditional volatility of bar
-    ``t+h`` given returns up to anchor ``t``, as a daily log-return volatility (the
-    ``realized_vol`` target's units, not percent). Leading NaN returns are dropped; a NaN
-    after that raises.
+    """GARCH(1,1) (or GJR-GARCH(1,1,1) with ``vol="GJR"``) with a constant mean and ``dist``
+    errors (``arch.arch_model``) fitted on 100 x the one-bar log returns dated
+    ``<= train_end``; forecasts the conditional volatility of bar ``t+h`` given returns up to
+    anchor ``t``, as a daily log-return volatility (the ``realized_vol`` target's units, not
+    percent). Leading NaN returns are dropped; a NaN after that raises.
 
-    With the fitted ``mu, omega, alpha, beta`` fixed, the variance recursion
-    ``s2_t = omega + alpha e_(t-1)^2 + beta s2_(t-1)`` runs over the whole series (one
-    ``scipy.signal.lfilter`` pass, started from the backcast arch's ``forecast`` uses: the
-    0.94-EWMA of the first 75 squared training residuals)
-    and the analytic forecast ``s2_(t+h|t) = omega + (alpha + beta) s2_(t+h-1|t)`` is iterated
-    over horizons; this reproduces arch's ``forecast`` from the training fit (tested). arch's
-    ``model.fix(params)`` on the full sample is not used because it recomputes the backcast
-    from the full-sample mean and variance bounds from the whole series, so a change after an
-    anchor would move that anchor's forecast. Cost: one arch fit (~50-150 ms for a few
-    thousand bars) plus O(n) filtering.
+    With the fitted parameters fixed, the variance recursion
+    ``s2_t = omega + (alpha + gamma 1[e_(t-1) < 0]) e_(t-1)^2 + beta s2_(t-1)`` runs over the
+    whole series (one ``scipy.signal.lfilter`` pass, started from the backcast arch's
+    ``forecast`` uses: the 0.94-EWMA of the first 75 squared training residuals, half of it
+    for the asymmetric term) and the analytic forecast
+    ``s2_(t+h|t) = omega + (alpha + gamma/2 + beta) s2_(t+h-1|t)`` is iterated over horizons
+    (``gamma / 2``: symmetric errors are negative half the time); this reproduces arch's
+    ``forecast`` from the training fit (tested). arch's ``model.fix(params)`` on the full
+    sample is not used because it recomputes the backcast from the full-sample mean and
+    variance bounds from the whole series, so a change after an anchor would move that
+    anchor's forecast. Cost: one arch fit (~50-300 ms for a few thousand bars) plus O(n)
+    filtering.
     """
+    path = _garch_paths(log_returns, train_end, anchors, int(max(horizons)), vol=vol, dist=dist)
+    return np.sqrt(path[np.asarray(list(horizons)) - 1]).T
+
+
+def _garch_paths(log_returns: pd.Series, train_end: object, anchors: Sequence, max_h: int, *,
+                 vol: str, dist: str) -> np.ndarray:
+    """Variance forecasts [max_h, A] of bars ``t+1 .. t+max_h`` from each anchor ``t`` (daily
+    log-return units) by the model :func:`garch_forecast` describes."""
     from arch import arch_model
 
-    values, end, pos, hz = _check(log_returns, train_end, anchors, horizons)
+    values, end, pos, _ = _check(log_returns, train_end, anchors, [max_h])
     finite = np.isfinite(values)
     first = int(np.argmax(finite)) if finite.any() else values.size
     if not finite[first:].all():
@@ -189,22 +201,126 @@ def garch_forecast(
     if n_train < 100:
         raise DataError(f"GARCH needs at least 100 training returns up to {train_end}, got {max(n_train, 0)}")
     train = y[:n_train]
-    res = arch_model(train, mean="Constant", vol="GARCH", p=1, q=1, dist="normal").fit(disp="off")
+    res = arch_model(train, mean="Constant", vol="GARCH", p=1, o=1 if vol == "GJR" else 0, q=1,
+                     dist=dist).fit(disp="off")
     if res.convergence_flag != 0:
-        log.warning("GARCH fit up to %s did not converge (flag %s)", train_end, res.convergence_flag)
-    mu, omega, alpha, beta = (float(v) for v in res.params[["mu", "omega", "alpha[1]", "beta[1]"]])
+        log.warning("%s fit up to %s did not converge (flag %s)", vol, train_end, res.convergence_flag)
+    params = res.params
+    mu, omega, alpha, beta = (float(params[k]) for k in ("mu", "omega", "alpha[1]", "beta[1]"))
+    gamma = float(params["gamma[1]"]) if vol == "GJR" else 0.0
     backcast = _garch_backcast(train - mu)  # as arch's forecast(): fitted-mean training residuals
-    eps2 = (y - mu) ** 2  # [n]
+    e = y - mu
+    shock = (alpha + gamma * (e < 0)) * e**2  # [n]
     # s2_t for t = 0..n (s2_n is the one-step forecast from the last bar).
-    drive = omega + alpha * np.concatenate([[backcast], eps2])  # [n + 1]
+    drive = omega + np.concatenate([[(alpha + 0.5 * gamma) * backcast], shock])  # [n + 1]
     s2 = lfilter([1.0], [1.0, -beta], drive, zi=[beta * backcast])[0]
-    one_step = s2[pos - first + 1]  # s2_(t+1|t), [A]
-    max_h = int(hz.max())
     var = np.empty((max_h, pos.size))
-    var[0] = one_step
+    var[0] = s2[pos - first + 1]  # s2_(t+1|t), [A]
+    persistence = alpha + 0.5 * gamma + beta
     for step in range(1, max_h):
-        var[step] = omega + (alpha + beta) * var[step - 1]
-    return np.sqrt(var[hz - 1]).T / 100.0
+        var[step] = omega + persistence * var[step - 1]
+    return var / 1e4
+
+
+# -- the variance target: the mean daily variance of the next h bars --------------------------
+def mean_ahead(values: np.ndarray, horizons: Sequence[int]) -> np.ndarray:
+    """[n, H]: the mean of ``values[t+1 .. t+h]`` for each horizon h (NaN past the end)."""
+    v = np.asarray(values, dtype=np.float64)
+    csum = np.concatenate([[0.0], np.cumsum(v)])  # a NaN poisons every later mean: as pandas'
+    out = np.full((v.size, len(horizons)), np.nan)
+    for j, h in enumerate(horizons):
+        t = np.arange(v.size - h)
+        out[t, j] = (csum[t + h + 1] - csum[t + 1]) / h
+    return out
+
+
+def _calibrate(y: np.ndarray, f: np.ndarray) -> np.ndarray:
+    """Variance-level calibration [H]: ``c_h = mean(y / f)`` over training rows [n, H], the
+    scale that minimises QLIKE of ``c f`` (and Duan's smearing factor for a log model): the
+    same rule the learned model's forecasts get (:meth:`qseq.Forecaster._target_units`)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = y / f
+    ratio = np.where(np.isfinite(ratio), ratio, np.nan)
+    return np.nanmean(ratio, axis=0)
+
+
+def har_variance_forecast(
+    var: pd.Series, train_end: object, anchors: Sequence, horizons: Sequence[int], *,
+    log_space: bool = False, returns: pd.Series | None = None, calibrate: bool = True,
+) -> np.ndarray:
+    """HAR on the ``variance`` target: for each horizon ``h`` an OLS of the mean variance of
+    bars ``t+1 .. t+h`` on a constant and the daily, weekly (5) and monthly (22) trailing means
+    of the bar variance ``var`` at ``t`` (Corsi 2009), fitted on anchors whose last target bar
+    is ``<= train_end``.
+
+    - ``log_space``: regress logs on logs (HAR-log) and forecast ``exp`` of the fit.
+    - ``returns`` (one-bar log returns, same index): add the leverage terms of Corsi and Renò
+      (2012), ``min(r_t, 0)``, ``min(mean_5 r, 0)``, ``min(mean_22 r, 0)`` (LHAR-log with
+      ``log_space``).
+    - ``calibrate``: scale each horizon by :func:`_calibrate` on the training rows (for the
+      log models, the smearing that turns a forecast of ``E[ln v]`` into one of ``E[v]``).
+
+    Level forecasts are floored at the smallest positive training value. NaN where an anchor
+    lacks 22 bars of history. Cost: one least-squares solve per horizon, O(n).
+    """
+    values, end, pos, hz = _check(var, train_end, anchors, horizons)
+    regs = har_features(values)  # [n, 3] trailing means
+    if log_space:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            regs = np.log(regs)
+    cols = [np.ones(values.size), *regs.T]
+    if returns is not None:
+        r = returns.reindex(var.index).to_numpy(np.float64)
+        cols += [np.minimum(m, 0.0) for m in har_features(r).T]
+    x = np.column_stack(cols)  # [n, k]
+    target = mean_ahead(values, hz)  # [n, H]
+    train_vals = values[: end + 1]
+    floor = np.nanmin(np.where(train_vals > 0, train_vals, np.nan))
+    out = np.empty((pos.size, hz.size))
+    fitted = np.full((end + 1, hz.size), np.nan)
+    for j, h in enumerate(hz):
+        rows = np.arange(0, end - h + 1)  # anchors whose last target bar t+h <= train_end
+        y = target[rows, j]
+        if log_space:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                y = np.log(y)
+        ok = np.isfinite(x[rows]).all(axis=1) & np.isfinite(y)
+        if ok.sum() < 2 * x.shape[1]:
+            raise DataError(f"HAR horizon {h}: only {int(ok.sum())} complete training rows up to "
+                            f"{train_end}; give it more history")
+        beta, *_ = np.linalg.lstsq(x[rows][ok], y[ok], rcond=None)
+        link = (lambda z: np.exp(np.minimum(z, 700.0))) if log_space else (lambda z: np.maximum(z, floor))
+        out[:, j] = link(x[pos] @ beta)
+        fitted[rows, j] = link(x[rows] @ beta)
+    if calibrate:
+        out *= _calibrate(target[: end + 1], fitted)
+    return out
+
+
+def garch_variance_forecast(
+    var: pd.Series, train_end: object, anchors: Sequence, horizons: Sequence[int], *,
+    returns: pd.Series, vol: str = "GARCH", dist: str = "t",
+) -> np.ndarray:
+    """GARCH(1,1) / GJR-GARCH(1,1,1) with Student-t errors on the ``variance`` target: the mean
+    of the model's variance forecasts for bars ``t+1 .. t+h``, calibrated to the range proxy
+    ``var`` like the other variance baselines (:func:`_calibrate` over training anchors:
+    close-to-close variance and a range proxy differ in level, overnight gaps among other
+    things). ``returns``: one-bar log returns (same index). Model and filtering as in
+    :func:`garch_forecast`."""
+    hz = np.asarray(list(horizons), dtype=np.int64)
+    values, end, pos, _ = _check(var, train_end, anchors, horizons)
+    max_h = int(hz.max())
+    returns = returns.reindex(var.index)
+    first = int(np.argmax(np.isfinite(returns.to_numpy())))
+    train_pos = np.arange(max(first, 0), end - int(hz.min()) + 1)
+    both = np.concatenate([pos, train_pos])
+    paths = _garch_paths(returns, train_end, var.index[both], max_h, vol=vol, dist=dist)
+    means = np.cumsum(paths, axis=0)[hz - 1].T / hz  # [A + T, H]
+    forecast, fitted = means[: pos.size], means[pos.size:]
+    target = mean_ahead(values, hz)[train_pos]
+    for j, h in enumerate(hz):  # a training row counts only if its target ends by train_end
+        target[train_pos + h > end, j] = np.nan
+    return forecast * _calibrate(target, fitted)
 
 
 BASELINES = {
@@ -212,18 +328,40 @@ BASELINES = {
     "arima": arima_forecast,
     "har": har_forecast,
     "garch": garch_forecast,
+    "har_variance": har_variance_forecast,
+    "garch_variance": garch_variance_forecast,
 }
 """Registry of baselines by name; all share the call shape in the module docstring."""
 
 
+VARIANCE_BASELINES = ("random_walk", "har", "har_log", "lhar_log", "garch", "gjr_garch")
+
+
 def baseline_forecast(name: str, bars: pd.DataFrame, target: str, fit_end: pd.Timestamp,
-                      anchors: pd.DatetimeIndex, horizons: Sequence[int], *, ar_order: int = 1) -> np.ndarray:
+                      anchors: pd.DatetimeIndex, horizons: Sequence[int], *, ar_order: int = 1,
+                      proxy: str = "parkinson") -> np.ndarray:
     """[len(anchors), H] forecasts of one ticker's target by a baseline fitted on bars up to
-    ``fit_end`` and conditioned on bars up to each anchor. bars: one ticker, indexed by date."""
-    from qseq.data.features import parkinson_bar_vol
+    ``fit_end`` and conditioned on bars up to each anchor. bars: one ticker, indexed by date.
+
+    For the ``variance`` target (the mean ``proxy`` variance of the next h bars):
+    ``random_walk`` (the last bar's variance), ``har`` (HAR-RV in levels), ``har_log``,
+    ``lhar_log`` (with leverage terms), ``garch`` and ``gjr_garch`` (Student-t errors), all but
+    the random walk calibrated to the proxy's level on the training rows."""
+    from qseq.data.features import bar_variance, parkinson_bar_vol
 
     returns = np.log(bars["close"].astype("float64")).diff()
-    if target == "realized_vol":
+    if target == "variance":
+        var = bar_variance(bars, proxy)
+        if name == "random_walk":
+            return random_walk_forecast(var, fit_end, anchors, horizons, kind="level")
+        if name in ("har", "har_log", "lhar_log"):
+            return har_variance_forecast(var, fit_end, anchors, horizons,
+                                         log_space=name != "har",
+                                         returns=returns if name == "lhar_log" else None)
+        if name in ("garch", "gjr_garch"):
+            return garch_variance_forecast(var, fit_end, anchors, horizons, returns=returns,
+                                           vol="GJR" if name == "gjr_garch" else "GARCH")
+    elif target == "realized_vol":
         rv = parkinson_bar_vol(bars)  # the realized_vol target's bar series
         if name == "random_walk":
             return random_walk_forecast(rv, fit_end, anchors, horizons, kind="level")
@@ -239,7 +377,8 @@ def baseline_forecast(name: str, bars: pd.DataFrame, target: str, fit_end: pd.Ti
     raise ConfigError(f"baseline {name!r} does not apply to target {target!r}")
 
 
-def naive_forecast(panel: pd.DataFrame, target: str, windows: Windows) -> np.ndarray:
+def naive_forecast(panel: pd.DataFrame, target: str, windows: Windows,
+                   proxy: str = "parkinson") -> np.ndarray:
     """[N, H] the random walk of ``target`` at each window's anchor (the baseline a learned
     model must beat): zero for return targets, the last bar's volatility for ``realized_vol``.
     ``windows`` must come from ``panel`` (its horizons give H)."""
@@ -251,5 +390,5 @@ def naive_forecast(panel: pd.DataFrame, target: str, windows: Windows) -> np.nda
             bars = panel.xs(ticker, level="ticker")
             anchors = pd.DatetimeIndex(windows.anchor_date[mine])
             out[mine] = baseline_forecast("random_walk", bars, target, anchors.max(), anchors,
-                                          horizons)
+                                          horizons, proxy=proxy)
     return out

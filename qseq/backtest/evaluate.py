@@ -22,10 +22,12 @@ from qseq.errors import ConfigError, DataError
 from qseq.metrics import (
     PERIODS_PER_YEAR,
     VOL_TARGETS,
-    diebold_mariano,
+    dm_by_date,
     forecast_metrics,
+    loss_name,
     skill_verdict,
     strategy_metrics,
+    target_losses,
 )
 
 
@@ -50,7 +52,30 @@ class Evaluation:
         wide = fc.pivot_table(index="horizon", columns="metric", values="value")
         if "pt_pvalue" in wide.columns:
             table = table.join(wide[["pt_pvalue"]])
-        return skill_verdict(table, alpha=alpha, baseline=baseline.replace("_", " "))
+        return skill_verdict(table, alpha=alpha, baseline=baseline.replace("_", " "),
+                             loss=loss_name(self.target))
+
+
+    def strongest_baseline(self, horizon: int | str = 1) -> str | None:
+        """The compared forecast (not the model under test) with the lowest loss at
+        ``horizon`` (QLIKE for volatility targets, else MSE), or None."""
+        m = self.metrics
+        metric = "qlike" if self.target in VOL_TARGETS else "mse"
+        rows = m[(m["kind"] == "forecast") & (m["horizon"] == str(horizon))
+                 & (m["metric"] == metric) & (m["model"] != self.model)].dropna(subset=["value"])
+        return None if rows.empty else str(rows.loc[rows["value"].idxmin(), "model"])
+
+    def verdicts(self) -> str:
+        """:meth:`verdict` against the random walk and, when another baseline is stronger at
+        the first horizon, against that one too."""
+        text = self.verdict()
+        m = self.metrics
+        first = m.loc[m["kind"] == "forecast", "horizon"]
+        first = min(first, key=lambda h: int(h) if str(h).isdigit() else 10**9) if len(first) else 1
+        best = self.strongest_baseline(first)
+        if best and best != "random_walk":
+            text += f" Against the strongest baseline at h={first}, {best}: {self.verdict(best)}"
+        return text
 
 
 def bar_log_returns(panel: pd.DataFrame) -> pd.DataFrame:
@@ -97,8 +122,10 @@ def run_strategies(forecasts: pd.DataFrame, panel: pd.DataFrame, strategy: Strat
     return out
 
 
-def dm_tests(forecasts: pd.DataFrame, model: str, benchmarks: list[str]) -> list[dict]:
-    """DM test (squared loss) of ``model`` vs each benchmark, per horizon. For a panel the loss
+def dm_tests(forecasts: pd.DataFrame, model: str, benchmarks: list[str],
+             target: str = "log_return") -> list[dict]:
+    """DM test of ``model`` vs each benchmark, per horizon, on the loss ``target`` is scored
+    with (QLIKE for volatility and variance targets, else squared error). For a panel the loss
     differential is averaged across tickers per date first."""
     rows = []
     wide = forecasts.pivot_table(index=["date", "ticker", "horizon"], columns="model", values="y_hat")
@@ -106,19 +133,39 @@ def dm_tests(forecasts: pd.DataFrame, model: str, benchmarks: list[str]) -> list
     for bench in benchmarks:
         if bench not in wide.columns:
             continue
-        pair = pd.DataFrame({"m": wide[model], "b": wide[bench], "y": truth}).dropna()
-        loss = pd.DataFrame({"m": (pair["m"] - pair["y"]) ** 2, "b": (pair["b"] - pair["y"]) ** 2})
-        for horizon, part in loss.groupby(level="horizon"):
-            per_date = part.groupby(level="date").mean().sort_index()
-            if len(per_date) < 10:
+        pair = pd.DataFrame({"m": wide[model], "b": wide[bench], "y_true": truth}).dropna()
+        pair = pair.reset_index()
+        for horizon, part in pair.groupby("horizon"):
+            res = dm_by_date(part, part["m"].to_numpy(), part["b"].to_numpy(), target=target,
+                             horizon=int(horizon))
+            if res is None:
                 continue
-            # squared loss of sqrt(mean loss) against 0 reproduces the per-date mean losses
-            res = diebold_mariano(np.zeros(len(per_date)), np.sqrt(per_date["m"].to_numpy()),
-                                  np.sqrt(per_date["b"].to_numpy()), horizon=int(horizon))
             rows += [{"model": model, "kind": "dm", "horizon": str(horizon), "metric": name,
                       "value": float(value), "benchmark": bench}
                      for name, value in (("dm_stat", res.statistic), ("dm_pvalue", res.p_value),
                                          ("dm_n", res.n), ("mean_loss_diff", res.mean_loss_diff))]
+    return rows
+
+
+def yearly_ratios(forecasts: pd.DataFrame, model: str, benchmarks: list[str],
+                  target: str = "log_return") -> list[dict]:
+    """Per calendar year (of the anchor date) and horizon: the model's mean loss over each
+    benchmark's on the same rows (< 1: the model wins that year). Rows of kind ``yearly`` with
+    metric = the year."""
+    wide = forecasts.pivot_table(index=["date", "ticker", "horizon"], columns="model", values="y_hat")
+    truth = forecasts.groupby(["date", "ticker", "horizon"])["y_true"].first()
+    rows = []
+    for bench in benchmarks:
+        if bench not in wide.columns:
+            continue
+        pair = pd.DataFrame({"m": wide[model], "b": wide[bench], "y": truth}).dropna().reset_index()
+        pair["lm"] = target_losses(pair["y"].to_numpy(), pair["m"].to_numpy(), target)
+        pair["lb"] = target_losses(pair["y"].to_numpy(), pair["b"].to_numpy(), target)
+        pair["year"] = pd.DatetimeIndex(pair["date"]).year
+        means = pair.groupby(["horizon", "year"])[["lm", "lb"]].mean()
+        rows += [{"model": model, "kind": "yearly", "horizon": str(h), "metric": str(year),
+                  "value": float(r.lm / r.lb) if r.lb > 0 else float("nan"), "benchmark": bench}
+                 for (h, year), r in means.iterrows()]
     return rows
 
 
@@ -169,7 +216,8 @@ def evaluate(
             rows += [{"model": name, "kind": "forecast", "horizon": str(horizon), "metric": metric,
                       "value": float(value), "benchmark": ""} for metric, value in values.items()]
     benchmarks = [b for b in pd.unique(scored["model"]) if b != model]
-    rows += dm_tests(scored, model, benchmarks)
+    rows += dm_tests(scored, model, benchmarks, target)
+    rows += yearly_ratios(scored, model, benchmarks, target)
 
     equity_frames = []
     if target not in VOL_TARGETS:

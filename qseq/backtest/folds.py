@@ -1,10 +1,11 @@
 """Walk-forward folds over the trading calendar, with a purge gap and an embargo.
 
 Positions count bars of the panel's calendar (the sorted union of its dates). Fold ``i`` tests
-the anchors in a block of ``test_bars`` bars and is trained on anchors whose *targets* all end
-at least ``embargo + 1`` bars before the block starts; the last training anchor also sits at
-least ``purge`` bars before it (``purge >= max(horizons)``, so no training target can reach into
-the test block even on a ticker with gaps). The model is refit at the start of every block.
+the anchors in a block of ``test_bars`` bars (or one calendar period, ``test_period``) and is
+trained on anchors whose *targets* all end at least ``embargo + 1`` bars before the block
+starts; the last training anchor also sits at least ``purge`` bars before it (``purge >=
+max(horizons)``, so no training target can reach into the test block even on a ticker with
+gaps). The model is refit at the start of every block.
 """
 
 from __future__ import annotations
@@ -58,11 +59,19 @@ def make_folds(dates: pd.DatetimeIndex, config: WalkForwardConfig, max_horizon: 
     if first >= n:
         raise DataError(f"{n} bars leave no test block after {config.train_bars} training bars "
                         f"and a gap of {gap}; use fewer walk_forward.train_bars or more data")
+    if config.test_period is None:
+        starts = list(range(first, n, config.test_bars))
+    else:  # the first bar of each calendar period from ``first`` on
+        code = {"year": "Y", "quarter": "Q", "month": "M"}[config.test_period]
+        period = dates.to_period(code)
+        opens = np.flatnonzero(np.r_[True, period[1:] != period[:-1]])
+        starts = [first] + [int(p) for p in opens if p > first]
+    ends = [s - 1 for s in starts[1:]] + [n - 1]
     folds = []
-    for i, start in enumerate(range(first, n, config.test_bars)):
+    for i, (start, stop) in enumerate(zip(starts, ends, strict=True)):
         train_end = start - 1 - gap
         train_start = 0 if config.train_window == "expanding" else max(0, train_end - config.train_bars + 1)
-        folds.append(Fold(i, train_start, train_end, start, min(start + config.test_bars, n) - 1, dates))
+        folds.append(Fold(i, train_start, train_end, start, stop, dates))
     if config.max_folds is not None:
         folds = [Fold(j, f.train_start, f.train_end, f.test_start, f.test_end, dates)
                  for j, f in enumerate(folds[-config.max_folds:])]

@@ -116,6 +116,34 @@ def _metrics_table(ev: Evaluation) -> str:
     keep = m[(m["horizon"].isin(["1", ""])) | (m["kind"] == "dm")]
     wide = keep.pivot_table(index=["kind", "model", "benchmark", "horizon"], columns="metric",
                             values="value", aggfunc="first").reset_index()
+    return _html_table(wide)
+
+
+def _loss_tables(ev: Evaluation) -> str:
+    """Volatility targets: QLIKE per model and horizon, and the model's per-year loss ratio
+    against each baseline (< 1: the model wins that year)."""
+    from qseq.metrics import VOL_TARGETS
+
+    m = ev.metrics
+    if ev.target not in VOL_TARGETS:
+        return ""
+    q = m[(m["kind"] == "forecast") & (m["metric"] == "qlike")]
+    table = q.pivot_table(index="model", columns="horizon", values="value", aggfunc="first")
+    table = table[sorted(table.columns, key=int)]
+    table.columns = [f"QLIKE h={c}" for c in table.columns]
+    out = f"<h2>QLIKE by horizon (lower is better)</h2>{_html_table(table.reset_index())}"
+    yearly = m[m["kind"] == "yearly"]
+    if not yearly.empty:
+        wide = yearly.pivot_table(index=["benchmark", "horizon"], columns="metric", values="value",
+                                  aggfunc="first").reset_index()
+        wide = wide.sort_values(["benchmark", "horizon"], key=lambda c: c.map(
+            lambda v: int(v) if str(v).isdigit() else v))
+        out += (f"<h2>{html.escape(ev.model)} loss / baseline loss per calendar year "
+                f"(&lt; 1: {html.escape(ev.model)} wins)</h2>{_html_table(wide)}")
+    return out
+
+
+def _html_table(wide: pd.DataFrame) -> str:
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in wide.columns)
     body = []
     for row in wide.itertuples(index=False):
@@ -140,12 +168,15 @@ def write_report(out: str | Path, result: WalkForwardResult, ev: Evaluation, *,
         parts.append(figs[name].to_html(full_html=False, include_plotlyjs=i == 0, div_id=f"fig-{name}"))
     cfg, folds = result.spec.forecast, result.spec.folds
     title = title or f"{cfg.model} walk-forward"
+    target = f"{cfg.target} ({cfg.proxy} proxy)" if cfg.target == "variance" else cfg.target
+    every = f"every {folds.test_bars} bars" if folds.test_period is None else f"every {folds.test_period}"
     facts = [f"model {cfg.model}, lookback {cfg.lookback}, horizons {list(cfg.horizons)}, "
-             f"target {cfg.target}, seed {cfg.seed}",
+             f"target {target}, seed {cfg.seed}"
+             + (f", ensemble of {cfg.ensemble}" if cfg.ensemble > 1 else ""),
              f"walk-forward: {result.folds['fold'].nunique()} folds, {folds.train_window} training "
-             f"window, refit {folds.refit} every {folds.test_bars} bars",
+             f"window, refit {folds.refit} {every}",
              *notes]
     body = (f"<h2>Metrics (horizon 1, strategy, Diebold-Mariano vs baselines)</h2>{_metrics_table(ev)}"
-            + "".join(parts)
+            + _loss_tables(ev) + "".join(parts)
             + f"<script type='application/json' id='qseq-figures'>{json.dumps(list(FIGURES))}</script>")
     return write_page(out, title, facts, body)

@@ -35,7 +35,7 @@ from qseq.runtime import torch_threads
 
 log = logging.getLogger(__name__)
 ENGINES = ("local", "ray")
-BASELINES = ("random_walk", "ar", "har", "garch")
+BASELINES = ("random_walk", "ar", "har", "har_log", "lhar_log", "garch", "gjr_garch")
 
 
 @dataclass(frozen=True)
@@ -58,11 +58,15 @@ class WalkForwardSpec:
             raise ConfigError(f"unknown baselines {unknown}; choose from {list(BASELINES)}")
         target = self.forecast.target
         vol_only = {"har", "garch"} & set(self.baselines)
-        if vol_only and target != "realized_vol":
+        if vol_only and target not in ("realized_vol", "variance"):
             raise ConfigError(f"baselines {sorted(vol_only)} forecast volatility; use them with "
-                              "target realized_vol")
-        if "ar" in self.baselines and target == "realized_vol":
-            raise ConfigError("the ar baseline forecasts returns; for realized_vol use har/garch")
+                              "target realized_vol or variance")
+        variance_only = {"har_log", "lhar_log", "gjr_garch"} & set(self.baselines)
+        if variance_only and target != "variance":
+            raise ConfigError(f"baselines {sorted(variance_only)} forecast the variance target; "
+                              "use them with target variance")
+        if "ar" in self.baselines and target in ("realized_vol", "variance"):
+            raise ConfigError(f"the ar baseline forecasts returns; for {target} use har/garch")
         if self.permutation_repeats < 0:
             raise ConfigError("permutation_repeats must be >= 0")
 
@@ -373,7 +377,7 @@ def baseline_frames(spec: WalkForwardSpec, windows: Windows, test_pos: np.ndarra
             bars = panel.xs(ticker, level="ticker")
             y_hat[mine] = baseline_forecast(name, bars, cfg.target, fit_end,
                                             pd.DatetimeIndex(test.anchor_date[mine]), cfg.horizons,
-                                            ar_order=spec.ar_order)
+                                            ar_order=spec.ar_order, proxy=cfg.proxy)
         frames.append(test.tidy(cfg.horizons, y_hat, fold=fold.index, model=name))
     return frames
 

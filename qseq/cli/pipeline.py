@@ -90,10 +90,36 @@ def _print_summary(outcome) -> None:
                  ("n", "mse", "mae", "dir_acc", "dir_ci_low", "dir_ci_high", "pt_pvalue", "ic",
                   "rank_ic", "rank_ic_t", "fold_corr", "qlike"),
                  "{:.4g}")
+    forecasts = m[m["kind"] == "forecast"]
+    if "qlike" in set(forecasts["metric"]):  # volatility targets: the loss at every horizon
+        q = forecasts[forecasts["metric"] == "qlike"].pivot_table(
+            index="model", columns="horizon", values="value", aggfunc="first")
+        hs = sorted(q.columns, key=int)
+        table = Table(title="QLIKE by horizon (lower is better)")
+        table.add_column("model")
+        for h in hs:
+            table.add_column(f"h={h}", justify="right")
+        for model, row in q[hs].iterrows():
+            table.add_row(str(model), *[f"{row[h]:.4f}" for h in hs])
+        console.print(table)
+        yearly = m[m["kind"] == "yearly"]
+        rivals = [b for b in yearly["benchmark"].unique() if b != "random_walk" and b in q.index]
+        if rivals:
+            ref = min(rivals, key=lambda b: q.loc[b, hs[0]])  # the strongest at the first horizon
+            y = yearly[yearly["benchmark"] == ref].pivot_table(
+                index="metric", columns="horizon", values="value", aggfunc="first")[hs]
+            table = Table(title=f"loss / {ref} loss per calendar year (< 1: model wins)")
+            table.add_column("year")
+            for h in hs:
+                table.add_column(f"h={h}", justify="right")
+            for year, row in y.iterrows():
+                table.add_row(str(year), *[f"{row[h]:.3f}" for h in hs])
+            console.print(table)
     dm = m[(m["kind"] == "dm") & (m["metric"].isin(["dm_stat", "dm_pvalue"]))]
     if not dm.empty:
         t = dm.pivot_table(index=["benchmark", "horizon"], columns="metric", values="value").reset_index()
-        table = Table(title="Diebold-Mariano (squared loss; stat < 0: model better)")
+        loss = "QLIKE" if "qlike" in set(forecasts["metric"]) else "squared loss"
+        table = Table(title=f"Diebold-Mariano ({loss}; stat < 0: model better)")
         for c in ("benchmark", "horizon", "dm_stat", "dm_pvalue"):
             table.add_column(c, justify="right")
         for r in t.itertuples(index=False):

@@ -5,7 +5,9 @@ rolling windows; no centred windows, no back-fill, no full-sample statistic). Ta
 ``t`` look forward (bars ``t+1 .. t+H``) and are only ever used as labels.
 
 Feature names may carry a window suffix: ``parkinson_vol_10`` is Parkinson volatility over the
-trailing 10 bars; without a suffix the window is 20.
+trailing 10 bars; without a suffix the window is 20. ``log_parkinson_var_N`` and
+``log_garman_klass_var_N`` (the log of the mean one-bar range variance over the trailing N bars)
+also take ``N = 1``: the one-day proxy.
 """
 
 from __future__ import annotations
@@ -83,6 +85,46 @@ def parkinson_bar_vol(frame: pd.DataFrame) -> pd.Series:
     return np.abs(np.log(frame["high"] / frame["low"])) / math.sqrt(4 * _LN2)
 
 
+VARIANCE_FLOOR = 1e-10  # (0.001% a day)^2: a bar with high == low still has a finite log
+
+
+def parkinson_bar_var(frame: pd.DataFrame) -> pd.Series:
+    """One-bar Parkinson (1980) variance ``ln(H/L)^2 / (4 ln 2)`` (daily, not annualised)."""
+    _need(frame, ["high", "low"], "parkinson variance")
+    return np.log(frame["high"] / frame["low"]) ** 2 / (4 * _LN2)
+
+
+def garman_klass_bar_var(frame: pd.DataFrame) -> pd.Series:
+    """One-bar Garman-Klass (1980) variance ``0.5 ln(H/L)^2 - (2 ln 2 - 1) ln(C/O)^2``; never
+    negative for a consistent bar (``|ln(C/O)| <= ln(H/L)``)."""
+    _need(frame, ["open", "high", "low", "close"], "garman_klass variance")
+    hl = np.log(frame["high"] / frame["low"]) ** 2
+    co = np.log(frame["close"] / frame["open"]) ** 2
+    return 0.5 * hl - (2 * _LN2 - 1) * co
+
+
+PROXIES: dict[str, Callable[[pd.DataFrame], pd.Series]] = {
+    "parkinson": parkinson_bar_var, "garman_klass": garman_klass_bar_var}
+
+
+def bar_variance(frame: pd.DataFrame, proxy: str = "parkinson") -> pd.Series:
+    """The one-bar range variance ``proxy`` (:data:`qseq.constants.PROXIES`), floored at
+    :data:`VARIANCE_FLOOR` so its log is finite."""
+    if proxy not in PROXIES:
+        raise ConfigError(f"unknown variance proxy {proxy!r}; choose one of {list(PROXIES)}")
+    return PROXIES[proxy](frame).clip(lower=VARIANCE_FLOOR)
+
+
+def log_parkinson_var(frame: pd.DataFrame, window: int) -> pd.Series:
+    """``ln(mean_w(Parkinson bar variance))`` over the trailing ``window`` bars (1: the day's)."""
+    return np.log(_rolling_mean(bar_variance(frame, "parkinson"), window))
+
+
+def log_garman_klass_var(frame: pd.DataFrame, window: int) -> pd.Series:
+    """``ln(mean_w(Garman-Klass bar variance))`` over the trailing ``window`` bars."""
+    return np.log(_rolling_mean(bar_variance(frame, "garman_klass"), window))
+
+
 def parkinson_vol(frame: pd.DataFrame, window: int) -> pd.Series:
     """Parkinson (1980) volatility: ``sqrt(mean_w(ln(H/L)^2) / (4 ln 2))`` over trailing bars."""
     return np.sqrt(_rolling_mean(parkinson_bar_vol(frame) ** 2, window))
@@ -103,7 +145,10 @@ FEATURES: dict[str, Callable[[pd.DataFrame, int], pd.Series]] = {
     "volume_zscore": volume_zscore,
     "parkinson_vol": parkinson_vol,
     "garman_klass_vol": garman_klass_vol,
+    "log_parkinson_var": log_parkinson_var,
+    "log_garman_klass_var": log_garman_klass_var,
 }
+ONE_BAR_OK = ("log_parkinson_var", "log_garman_klass_var")  # features whose window may be 1
 TARGETS = constants.TARGETS
 
 
@@ -111,8 +156,9 @@ def parse_feature(name: str) -> tuple[str, int]:
     match = re.fullmatch(r"([a-z_]+?)(?:_(\d+))?", name)
     if match and match.group(1) in FEATURES:
         window = int(match.group(2)) if match.group(2) else DEFAULT_WINDOW
-        if window < 2:
-            raise ConfigError(f"feature {name!r}: window must be >= 2")
+        smallest = 1 if match.group(1) in ONE_BAR_OK else 2
+        if window < smallest:
+            raise ConfigError(f"feature {name!r}: window must be >= {smallest}")
         return match.group(1), window
     if name in FEATURES:
         return name, DEFAULT_WINDOW
@@ -133,17 +179,25 @@ def compute_features(panel: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame(out, index=frame.index)
 
 
-def compute_targets(panel: pd.DataFrame, target: str, horizons: Sequence[int]) -> pd.DataFrame:
+def compute_targets(panel: pd.DataFrame, target: str, horizons: Sequence[int],
+                    proxy: str = "parkinson") -> pd.DataFrame:
     """Forward targets indexed ``(ticker, date)``; column ``h{k}`` holds the target ``k`` bars
     after each bar (NaN where the future is not in the data).
 
     - ``log_return``: the one-bar log return of bar ``t+k``.
     - ``cum_log_return``: ``ln(close_{t+k} / close_t)``.
     - ``realized_vol``: one-bar Parkinson volatility of bar ``t+k``.
+    - ``variance``: the mean one-bar ``proxy`` variance of bars ``t+1 .. t+k`` (the variance
+      of the next k days, per day).
     """
     if target not in TARGETS:
         raise ConfigError(f"unknown target {target!r}; choose one of {list(TARGETS)}")
     frame = _ticker_major(panel)
+    if target == "variance":
+        var = bar_variance(frame, proxy)
+        return pd.DataFrame(
+            {f"h{k}": _rolling_mean(var, k).groupby(level="ticker", sort=False).shift(-k)
+             for k in horizons}, index=frame.index).astype("float64")
     if target == "log_return":
         base = log_return(frame, DEFAULT_WINDOW)
     elif target == "realized_vol":

@@ -136,6 +136,7 @@ def make_windows(
     target: str = "log_return",
     tickers: Sequence[str] | None = None,
     require_targets: bool = True,
+    proxy: str = "parkinson",
     future_features: Sequence[str] = (),
     exchange: str = "XNYS",
 ) -> Windows:
@@ -150,7 +151,7 @@ def make_windows(
     if lookback < 1:
         raise ConfigError(f"lookback must be >= 1, got {lookback}")
     feats = compute_features(panel, features)
-    targ = compute_targets(panel, target, horizons)
+    targ = compute_targets(panel, target, horizons, proxy)
     names = feats.index.get_level_values("ticker")
     vocab = tuple(tickers) if tickers is not None else tuple(pd.unique(names))
     lookup = {t: i for i, t in enumerate(vocab)}

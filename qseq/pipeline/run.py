@@ -44,7 +44,7 @@ class RunOutcome:
     run_dir: Path
     manifest: dict
     metrics: pd.DataFrame
-    verdict: str = ""  # evidence of skill against the random walk, in words
+    verdict: str = ""  # evidence of skill vs the random walk (and the best baseline), in words
 
 
 def _versions() -> dict[str, str]:
@@ -183,7 +183,7 @@ def _run_locked(spec: PipelineSpec, root: Path, as_of: str | None, offline: bool
     if old.exists():
         shutil.rmtree(old)
     log.info("pipeline %s as of %s written to %s", spec.name, stamp, final)
-    return RunOutcome(final, manifest, ev.metrics, ev.verdict())
+    return RunOutcome(final, manifest, ev.metrics, ev.verdicts())
 
 
 def list_specs(folder: str | Path = "pipelines") -> list[tuple[Path, PipelineSpec | None, str]]:

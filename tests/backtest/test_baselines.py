@@ -14,8 +14,12 @@ from statsmodels.tsa.arima.model import ARIMA
 from qseq.backtest.baselines import (
     BASELINES,
     arima_forecast,
+    baseline_forecast,
     garch_forecast,
+    garch_variance_forecast,
     har_forecast,
+    har_variance_forecast,
+    mean_ahead,
     random_walk_forecast,
 )
 from qseq.data.features import log_return, parkinson_bar_vol
@@ -42,6 +46,8 @@ CASES = {
     "arima": ("ret", {"order": (1, 0, 1)}),
     "har": ("rv", {}),
     "garch": ("ret", {}),
+    "har_variance": ("rv", {"log_space": True}),  # + returns (LHAR-log), added in the test
+    "garch_variance": ("rv", {"vol": "GJR"}),  # + returns, added in the test
 }
 
 
@@ -52,6 +58,9 @@ def test_no_leakage_across_train_end_or_past_an_anchor(name, spx_small):
     series = (rv if kind == "rv" else ret).iloc[1:]  # drop the first (NaN) return bar
     dates = series.index
     fn = BASELINES[name]
+    if name in ("har_variance", "garch_variance"):
+        series = series**2  # a variance series
+        kwargs = {**kwargs, "returns": ret}
     train_end, horizons = dates[399], [1, 3]
     anchors = dates[300:560]
     base = fn(series, train_end, anchors, horizons, **kwargs)
@@ -61,6 +70,10 @@ def test_no_leakage_across_train_end_or_past_an_anchor(name, spx_small):
     # train_end) must not move.
     later = series.copy()
     later.iloc[400:] = later.iloc[400:] * 3.0 + (0.01 if kind == "rv" else 0.0)
+    if "returns" in kwargs:
+        later_ret = ret.copy()
+        later_ret.iloc[401:] *= 3.0
+        kwargs = {**kwargs, "returns": later_ret}
     moved = fn(later, train_end, anchors, horizons, **kwargs)
     np.testing.assert_allclose(moved[:100], base[:100], rtol=1e-12, atol=0)
 
@@ -68,6 +81,10 @@ def test_no_leakage_across_train_end_or_past_an_anchor(name, spx_small):
     cut = 480  # anchors[180] = dates[480]
     after = series.copy()
     after.iloc[cut + 1 :] = after.iloc[cut + 1 :] * 2.0 + (0.005 if kind == "rv" else 0.0)
+    if "returns" in kwargs:
+        after_ret = ret.copy()
+        after_ret.iloc[cut + 2 :] *= 2.0  # ret has the extra leading bar
+        kwargs = {**kwargs, "returns": after_ret}
     shifted = fn(after, train_end, anchors, horizons, **kwargs)
     np.testing.assert_allclose(shifted[: cut - 300 + 1], base[: cut - 300 + 1], rtol=1e-12, atol=0)
     assert not np.allclose(shifted[cut - 300 + 1 :], base[cut - 300 + 1 :])  # the test can fail
@@ -186,3 +203,81 @@ def test_anchor_must_be_a_bar_of_the_series():
     y = _ar_series(50)
     with pytest.raises(DataError, match="not a bar"):
         random_walk_forecast(y, y.index[10], [pd.Timestamp("1999-01-01")], [1])
+
+
+def test_mean_ahead_is_the_mean_of_the_next_h_values():
+    v = np.array([1.0, 2.0, 4.0, 8.0, 16.0])
+    out = mean_ahead(v, [1, 2, 4])
+    np.testing.assert_array_equal(out[0], [2.0, 3.0, 7.5])
+    np.testing.assert_array_equal(out[2], [8.0, 12.0, np.nan])
+    assert np.isnan(out[4]).all()
+
+
+def _log_har_process(n: int = 5000, leverage: float = 0.0, seed: int = 3):
+    """Daily variance whose log follows a HAR (plus a leverage term on the day's shock)."""
+    rng = np.random.default_rng(seed)
+    lv = np.full(n, np.log(1e-4))
+    r = np.zeros(n)
+    for t in range(22, n - 1):
+        z = rng.normal()
+        r[t] = z * np.exp(lv[t] / 2)
+        m = [np.log(np.exp(lv[t - w + 1 : t + 1]).mean()) for w in (1, 5, 22)]
+        lv[t + 1] = -0.9 + 0.35 * m[0] + 0.35 * m[1] + 0.2 * m[2] + leverage * min(z, 0.0) \
+            + rng.normal(scale=0.3)
+    idx = pd.bdate_range("2000-01-03", periods=n)
+    return pd.Series(np.exp(lv), index=idx), pd.Series(r, index=idx)
+
+
+def test_log_har_recovers_its_process_and_calibrates_to_the_mean():
+    var, _ = _log_har_process()
+    train_end, anchors = var.index[3999], var.index[4000:4900]
+    f = har_variance_forecast(var, train_end, anchors, [1], log_space=True)
+    raw = har_variance_forecast(var, train_end, anchors, [1], log_space=True, calibrate=False)
+    pos = np.arange(4000, 4900)
+    v = var.to_numpy()
+    m = [np.log([v[p - w + 1 : p + 1].mean() for p in pos]) for w in (1, 5, 22)]
+    median = np.exp(-0.9 + 0.35 * m[0] + 0.35 * m[1] + 0.2 * m[2])
+    np.testing.assert_allclose(raw[:, 0], median, rtol=0.05)  # exp(E[ln v]): the median
+    # smearing: E[v] = median * E[exp(e)] = median * exp(0.3^2 / 2) for normal log errors
+    ratio = f[:, 0] / raw[:, 0]
+    np.testing.assert_allclose(ratio, ratio[0])  # one factor per horizon
+    assert ratio[0] == pytest.approx(np.exp(0.3**2 / 2), rel=0.03)
+
+
+def test_lhar_picks_up_the_leverage_effect():
+    var, ret = _log_har_process(leverage=-0.4)
+    train_end, anchors = var.index[3999], var.index[4000:4990]
+    y = mean_ahead(var.to_numpy(), [1])[4000:4990, 0]
+    loss = {}
+    for name, returns in (("har_log", None), ("lhar_log", ret)):
+        f = har_variance_forecast(var, train_end, anchors, [1], log_space=True, returns=returns)
+        loss[name] = np.nanmean(y / f[:, 0] - np.log(y / f[:, 0]) - 1)
+    assert loss["lhar_log"] < 0.97 * loss["har_log"]
+
+
+def test_gjr_t_matches_arch_forecast_and_averages_the_path(sp500):
+    ret, rv = _series(sp500[sp500.index.get_level_values("date") >= "2005-01-01"])
+    ret, var = ret.iloc[1:], rv.iloc[1:] ** 2
+    train_end = ret.index[1199]
+    y = 100 * ret.iloc[:1200].to_numpy()
+    res = arch_model(y, mean="Constant", vol="GARCH", p=1, o=1, q=1, dist="t").fit(disp="off")
+    ref = res.forecast(horizon=5, start=0, reindex=False).variance.to_numpy() / 1e4  # [n, 5]
+    vol = garch_forecast(ret, train_end, ret.index[:1200], range(1, 6), vol="GJR", dist="t")
+    np.testing.assert_allclose(vol**2, ref, rtol=1e-9)
+    mean5 = garch_variance_forecast(var, train_end, ret.index[:1200], [5], returns=ret, vol="GJR")
+    scale = mean5[:, 0] / ref.mean(axis=1)  # the calibration factor, one per horizon
+    np.testing.assert_allclose(scale, scale[0], rtol=1e-9)
+    assert 0.3 < scale[0] < 1.5  # range variance sits below close-to-close variance
+
+
+def test_variance_baselines_are_positive_and_dispatch_by_name(spx_small):
+    bars = spx_small.xs("^GSPC", level="ticker")
+    dates = bars.index
+    out = {}
+    for name in ("random_walk", "har", "har_log", "lhar_log", "garch", "gjr_garch"):
+        out[name] = baseline_forecast(name, bars, "variance", dates[399], dates[400:450],
+                                      [1, 5, 22], proxy="garman_klass")
+        assert out[name].shape == (50, 3) and (out[name] > 0).all(), name
+    assert not np.allclose(out["har_log"], out["lhar_log"])
+    with pytest.raises(Exception, match="does not apply"):
+        baseline_forecast("ar", bars, "variance", dates[399], dates[400:450], [1])

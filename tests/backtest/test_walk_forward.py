@@ -47,6 +47,22 @@ def test_fold_layout_known_answer():
     assert [f.test_start for f in last_two] == [83, 93]
 
 
+def test_calendar_year_folds_refit_on_each_years_first_bar():
+    dates = pd.bdate_range("2015-06-01", "2018-12-31")
+    cfg = WalkForwardConfig(train_bars=100, test_period="year", first_test="2016-01-01", purge=22)
+    folds = make_folds(dates, cfg, max_horizon=22)
+    assert [str(f.test_first_date.date()) for f in folds] == [
+        "2016-01-01", "2017-01-02", "2018-01-01"]
+    assert [str(f.test_last_date.date()) for f in folds] == [
+        "2016-12-30", "2017-12-29", "2018-12-31"]
+    assert all(f.train_end == f.test_start - 1 - 22 for f in folds)
+    # without first_test the first block starts after train_bars + purge, mid-year
+    early = make_folds(dates, WalkForwardConfig(train_bars=100, test_period="year"), 22)
+    assert early[0].test_start == 122 and str(early[1].test_first_date.date()) == "2016-01-01"
+    with pytest.raises(ConfigError, match="test_period"):
+        WalkForwardConfig(test_period="week")
+
+
 def test_purge_shorter_than_horizon_and_too_little_data_are_refused():
     dates = pd.bdate_range("2020-01-01", periods=100)
     with pytest.raises(ConfigError, match="shorter than the longest horizon"):
@@ -123,6 +139,34 @@ def test_future_perturbation_leaves_earlier_folds_unchanged(spy):
     pd.testing.assert_frame_equal(base.forecasts.loc[early, cols].reset_index(drop=True),
                                   moved.forecasts.loc[moved_early, cols].reset_index(drop=True))
     late = base.forecasts["fold"] >= 3
+    assert not np.allclose(base.forecasts.loc[late, "y_hat"], moved.forecasts.loc[late, "y_hat"])
+
+
+def test_variance_target_walk_forward_is_leakage_free(sp500):
+    """The 22-day mean-variance target reaches 22 bars ahead: a shock to the bars after a fold's
+    test block leaves that fold's model, baselines and forecasts unchanged."""
+    panel = sp500[(sp500.index.get_level_values("date") >= "2009-01-01")
+                  & (sp500.index.get_level_values("date") <= "2012-12-31")]
+    spec = tiny_spec(target="variance", proxy="garman_klass", horizons=(1, 5, 22),
+                     features=("log_return", "log_garman_klass_var_1", "log_garman_klass_var_5"),
+                     baselines=("random_walk", "lhar_log", "gjr_garch"), permutation_repeats=0,
+                     folds=WalkForwardConfig(train_bars=400, test_period="year",
+                                             first_test="2011-01-01"))
+    base = run_walk_forward(panel, spec)
+    assert set(base.forecasts["model"]) == {"gru", "random_walk", "lhar_log", "gjr_garch"}
+    assert (base.forecasts["y_hat"] > 0).all()
+    cut = pd.Timestamp("2012-01-01")
+    shocked = panel.copy()
+    after = shocked.index.get_level_values("date") >= cut
+    for col in ("open", "high", "low", "close"):
+        shocked.loc[after, col] *= 1.5
+    shocked.loc[after, "high"] *= 1.05  # wider ranges: a different variance after the cut
+    moved = run_walk_forward(shocked, spec)
+    first = (base.forecasts["fold"] == 0) & (base.forecasts["date"] < cut - pd.Timedelta(days=40))
+    cols = ["date", "ticker", "horizon", "y_hat", "y_true", "model"]
+    pd.testing.assert_frame_equal(base.forecasts.loc[first, cols].reset_index(drop=True),
+                                  moved.forecasts.loc[first, cols].reset_index(drop=True))
+    late = base.forecasts["fold"] == 1
     assert not np.allclose(base.forecasts.loc[late, "y_hat"], moved.forecasts.loc[late, "y_hat"])
 
 
@@ -223,20 +267,20 @@ def test_process_pool_gives_the_same_results(spy):
     pd.testing.assert_frame_equal(local.forecasts, pooled.forecasts)
 
 
-def test_pool_workers_share_the_cpus(spy):
+def test_pool_workers_share_the_cpus(spy, monkeypatch):
     """threads=0 in a pool: each worker gets an equal share of the CPUs, never torch's default
     of all of them per worker (2 workers x all cores oversubscribes the machine)."""
+    from qseq import runtime
+
+    monkeypatch.setattr(runtime, "busy_besides_us", lambda: 0)  # an idle host, whatever it is now
     spec = tiny_spec(baselines=("random_walk",), threads=0,
                      folds=WalkForwardConfig(train_bars=600, test_bars=300))
     pooled = run_walk_forward(spy, spec, workers=2)
     assert pooled.timings["workers"] == 2
     assert (pooled.folds["threads"] == max(1, wf_module.usable_cpus() // 2)).all()
-    from qseq import runtime
-
-    with runtime.torch_threads() as expected:  # qseq's policy in this process
-        pass
     local = run_walk_forward(spy, spec)
-    assert (local.folds["threads"] == expected).all()
+    # in this process each fit takes qseq's policy: the cores free right now (all, when idle)
+    assert (local.folds["threads"] == runtime.default_threads()).all()
     np.testing.assert_allclose(local.forecasts["y_hat"], pooled.forecasts["y_hat"], rtol=1e-4, atol=1e-7)
 
 

@@ -16,6 +16,7 @@ from qseq.pipeline import run as run_module
 from qseq.pipeline.run import PipelineBusy, run_pipeline
 from qseq.pipeline.serve import build_scheduler
 
+REPO = Path(__file__).resolve().parents[2]
 TINY = """
 name: {name}
 data: {{tickers: [SPY], start: 2013-01-01}}
@@ -156,6 +157,34 @@ def test_volatility_pipeline_scores_qlike_against_har_and_garch(tmp_path):
     assert m[m["kind"] == "strategy"].empty  # no trading strategy on a volatility target
     dm = m[(m["kind"] == "dm") & (m["metric"] == "dm_pvalue")]
     assert {"har", "garch"} <= set(dm["benchmark"])
+
+
+def test_shipped_volatility_protocol_runs_on_a_slice(tmp_path):
+    """pipelines/spx_volatility_vs_har.yaml, cut down (2 test years, a 2-member ensemble, tiny
+    network): QLIKE at every horizon against every baseline, DM on QLIKE, per-year ratios, and
+    a verdict against the strongest baseline, in the metrics and the report."""
+    import yaml
+
+    spec = yaml.safe_load((REPO / "pipelines" / "spx_volatility_vs_har.yaml").read_text())
+    spec["data"]["start"] = "2010-01-01"
+    spec["forecaster"].update(hidden_size=4, ensemble=2, lookback=22,
+                              train={"epochs": 1, "batch_size": 256})
+    spec["walk_forward"].update(first_test="2017-01-01")
+    spec["engine"]["workers"] = 1
+    path = tmp_path / "vol.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    out = run_pipeline(path, out_root=tmp_path, offline=True)
+    m = out.metrics
+    qlike = m[(m["kind"] == "forecast") & (m["metric"] == "qlike")]
+    models = {"gru", "random_walk", "har", "har_log", "lhar_log", "garch", "gjr_garch"}
+    assert set(qlike["model"]) == models and set(qlike["horizon"]) == {"1", "5", "22"}
+    yearly = m[m["kind"] == "yearly"]
+    assert set(yearly["metric"]) == {"2017", "2018"} and set(yearly["benchmark"]) == models - {"gru"}
+    assert out.manifest["folds"] == 2
+    assert "Against the strongest baseline at h=1" in out.verdict and "in QLIKE" in out.verdict
+    page = (out.run_dir / "report.html").read_text()
+    assert "QLIKE by horizon" in page and "per calendar year" in page
+    assert "ensemble of 2" in page and "refit full every year" in page
 
 
 @pytest.mark.slow

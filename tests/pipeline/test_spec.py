@@ -27,8 +27,12 @@ def test_shipped_specs_are_valid_and_cover_the_required_pipelines():
     assert all(spec is not None for spec, _ in specs.values()), {k: e for k, (s, e) in specs.items() if e}
     panels = [s for s, _ in specs.values() if s.data.dataset or len(s.data.tickers) > 1]
     assert panels and any(s.strategy.kind == "cross_sectional" for s in panels)
-    vol = specs["spx_volatility_vs_har"][0]
-    assert vol.forecaster.target == "realized_vol" and {"har", "garch"} <= set(vol.baselines)
+    vol, gk = specs["spx_volatility_vs_har"][0], specs["spx_volatility_vs_har_gk"][0]
+    assert vol.forecaster.target == gk.forecaster.target == "variance"
+    assert (vol.forecaster.proxy, gk.forecaster.proxy) == ("parkinson", "garman_klass")
+    assert {"har", "har_log", "lhar_log", "garch", "gjr_garch"} <= set(vol.baselines)
+    assert vol.forecaster.horizons == (1, 5, 22) and vol.forecaster.ensemble > 1
+    assert vol.walk_forward.test_period == "year" and vol.walk_forward.first_test == "2011-01-01"
     assert all(s.schedule.cron for s, _ in specs.values())
 
 
@@ -82,7 +86,8 @@ def test_defaults_and_name_from_file(tmp_path):
     (GOOD + "schedule: {cron: '61 * * * *'}\n", "bad cron"),
     (GOOD + "schedule: {cron: '0 22 * * 1-5', timezone: Mars/Olympus}\n", "timezone"),
     (GOOD + "forecaster: {train: {epochs: 0}}\n", "epochs must be an integer >= 1"),
-    (GOOD + "baselines: [har]\n", "use them with target realized_vol"),
+    (GOOD + "baselines: [har]\n", "use them with target realized_vol or variance"),
+    (GOOD + "baselines: [lhar_log]\n", "use them with target variance"),
     (GOOD + "walk_forward: {purge: 1}\nforecaster: {horizons: 5}\n", ""),
     ("data: {tickers: [SPY], path: x.csv}\n", "exactly one of tickers, dataset or path"),
     ("- just\n- a list\n", "a pipeline spec is a mapping"),

@@ -1,0 +1,104 @@
+"""Seed ensembles: the grouped kernel equals torch's fused modules, a batched ensemble fit equals
+independent fits of its members, and the Forecaster/CLI surface carries ``ensemble``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from qseq import Forecaster
+from qseq.data.windows import StandardScaler, chronological_split, make_windows
+from qseq.errors import ConfigError
+from qseq.models import ModelConfig, build_model
+from qseq.models.ensemble import Ensemble, build_ensemble, grouped_recurrent
+from qseq.train import TrainConfig, fit_model
+
+
+@pytest.mark.parametrize("name", ["rnn", "lstm", "gru", "birnn", "bilstm", "bigru"])
+@pytest.mark.parametrize("tickers,quantiles", [(1, ()), (3, (0.1, 0.5, 0.9))])
+def test_grouped_forward_equals_each_member(name, tickers, quantiles):
+    cfg = ModelConfig(input_size=4, horizons=3, hidden_size=8, num_layers=2, n_tickers=tickers,
+                      ticker_dim=2, quantiles=quantiles)
+    ens = build_ensemble(name, cfg, seed=5, size=3)
+    assert isinstance(ens, Ensemble) and ens.grouped
+    x = torch.randn(7, 10, 4)
+    ticker = torch.randint(0, tickers, (7,)) if tickers > 1 else None
+    with torch.no_grad():
+        grouped = grouped_recurrent(list(ens.members), x, ticker)
+        each = torch.stack([m(x, ticker).y_hat for m in ens.members])
+        torch.testing.assert_close(grouped, each, atol=1e-6, rtol=1e-5)
+        torch.testing.assert_close(ens(x, ticker).y_hat, each.mean(0), atol=1e-6, rtol=1e-5)
+
+
+def test_members_are_lone_models_of_consecutive_seeds():
+    cfg = ModelConfig(input_size=2, horizons=2, hidden_size=4, num_layers=1)
+    ens = build_ensemble("gru", cfg, seed=3, size=2)
+    for k, member in enumerate(ens.members):
+        torch.manual_seed(3 + k)
+        lone = build_model("gru", cfg)
+        for key, value in lone.state_dict().items():
+            assert torch.equal(value, member.state_dict()[key]), key
+    assert not isinstance(build_ensemble("gru", cfg, seed=3, size=1), Ensemble)
+
+
+def test_non_recurrent_members_run_one_by_one():
+    cfg = ModelConfig(input_size=2, horizons=3, hidden_size=8, num_layers=1, lookback=12)
+    ens = build_ensemble("attn_seq2seq", cfg, seed=0, size=2)
+    assert not ens.grouped
+    x = torch.randn(4, 12, 2)
+    out = ens(x)
+    each = [m(x) for m in ens.members]
+    torch.testing.assert_close(out.y_hat, torch.stack([o.y_hat for o in each]).mean(0))
+    torch.testing.assert_close(out.attention, torch.stack([o.attention for o in each]).mean(0))
+
+
+@pytest.fixture
+def data(spx_small):
+    w = make_windows(spx_small, ["log_return", "log_volume_change"], 16, (1, 2, 3))
+    split = chronological_split(w, 0.2, 0.2, gap=3)
+    sx = StandardScaler().fit(w.values[np.isfinite(w.values).all(axis=1)])
+    sy = StandardScaler().fit(w.subset(split.train).y)
+    scaled = w.with_values(sx.transform(w.values), sy.transform(w.targets))
+    return scaled.subset(split.train), scaled.subset(split.val)
+
+
+@pytest.mark.parametrize("name,schedule", [("gru", "cosine"), ("lstm", "plateau"),
+                                           ("bigru", "none")])
+def test_batched_fit_equals_independent_fits(data, name, schedule):
+    """Member k of a grouped fit ends where a lone fit with seed ``seed + k`` ends: same
+    shuffling, optimiser, clipping, schedule and early stopping (patience 2 makes members stop
+    at different epochs)."""
+    train, val = data
+    cfg = ModelConfig(input_size=2, horizons=3, hidden_size=8, num_layers=2)
+    tcfg = TrainConfig(epochs=6, batch_size=64, lr=0.02, patience=2, lr_schedule=schedule)
+    ens = build_ensemble(name, cfg, seed=10, size=3)
+    result = fit_model(ens, train, val, tcfg, seed=10, device="cpu")
+    lone_results = []
+    for k, member in enumerate(ens.members):
+        torch.manual_seed(10 + k)
+        lone = build_model(name, cfg)
+        lone_results.append(fit_model(lone, train, val, tcfg, seed=10 + k, device="cpu"))
+        for key, value in lone.state_dict().items():
+            torch.testing.assert_close(member.state_dict()[key], value, atol=2e-5, rtol=1e-4,
+                                       msg=f"member {k} {key}")
+    assert result.member_best_epochs == [r.best_epoch for r in lone_results]
+
+
+def test_forecaster_ensemble_roundtrip(spx_small, tmp_path):
+    fc = Forecaster("gru", lookback=12, horizons=2, hidden_size=8, num_layers=1, ensemble=3,
+                    train={"epochs": 2, "batch_size": 64}, device="cpu").fit(spx_small)
+    assert isinstance(fc.model_, Ensemble) and len(fc.model_.members) == 3
+    assert len(fc.result_.member_best_epochs) == 3
+    first = fc.predict(spx_small, last_only=True)
+    loaded = Forecaster.load(fc.save(tmp_path / "ens"), device="cpu")
+    assert loaded.config.ensemble == 3
+    np.testing.assert_allclose(loaded.predict(spx_small, last_only=True)["y_hat"],
+                               first["y_hat"], rtol=1e-6)
+    with pytest.raises(ConfigError, match="cannot stream"):
+        fc.stream()
+
+
+def test_ensemble_size_is_checked():
+    with pytest.raises(ConfigError, match="ensemble must be an integer >= 1"):
+        Forecaster("gru", ensemble=0)
