@@ -311,6 +311,9 @@ class AnomalyConfig:
     chronologically into training, validation (``val_frac``) and calibration (``calib_frac``)
     windows; the threshold is set on calibration scores for a false-alarm rate ``target_far``
     (``pot``: peaks over threshold with a generalised Pareto tail, or the empirical ``quantile``).
+    A bar's score is its reconstruction error as the last bar of its window, per feature over
+    the ticker's training mean and over the mean of its previous ``score_window`` errors, then
+    combined over features by ``score_combine`` (see :mod:`qseq.anomaly.scores`).
     """
 
     model: str = param("lstm_ae", "Autoencoder from the registry (qseq models).",
@@ -321,6 +324,10 @@ class AnomalyConfig:
                                   "first half of the dates).")
     threshold: str = param("pot", "Threshold method.", choices=_threshold_methods)
     target_far: float = param(0.01, "Target false-alarm rate per bar.")
+    score_window: int = param(60, "Bars of past reconstruction errors whose mean scales each "
+                              "feature's error (causal; 0: the training scale only).")
+    score_combine: str = param("max", "How the per-feature contributions make a bar's score.",
+                               choices=lambda: ("max", "mean"))
     hidden_size: int = param(32, "Recurrent state width.")
     num_layers: int = param(1, "Stacked recurrent layers.", cli="--layers")
     dropout: float = param(0.0, "Dropout between stacked layers.")
@@ -355,6 +362,8 @@ class AnomalyConfig:
 
         _choice("threshold method", self.threshold, _threshold_methods())
         check_far(self.target_far)
+        _positive_int("score_window", self.score_window, minimum=0)
+        _choice("score combination", self.score_combine, ("max", "mean"))
         _check_network(self)
 
     def replace(self, **changes: Any) -> AnomalyConfig:

@@ -6,6 +6,10 @@ chronologically into training / validation (early stopping) / calibration window
 gap of ``lookback`` bars, so no calibration window shares a bar with a training window. The
 feature scaler and the per-ticker score normalisation see training rows only; the threshold
 sees calibration rows only. Bars after ``train_end`` are what the detector is for.
+
+Scores are causal: a bar's score uses that bar and earlier ones only (its reconstruction as the
+last bar of the window ending on it, scaled by the errors of the previous ``score_window`` bars;
+see :mod:`qseq.anomaly.scores`), so later data never changes an earlier score.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from qseq.train import EpochLog, TrainResult
 log = logging.getLogger(__name__)
 __all__ = ["DEFAULT_FEATURES", "AnomalyDetector"]
 MIN_TRAIN_WINDOWS = 64
+SCORING = "last_bar_trailing_v1"  # the score layout a checkpoint's normalisers belong to
 
 
 class AnomalyDetector(Estimator):
@@ -106,9 +111,11 @@ class AnomalyDetector(Estimator):
 
         self.bar_norm_, self.window_norm_ = fit_normalisers(self.model_, scaled.subset(split.train),
                                                             self.device)
-        calib = self._score_scaled(scaled.subset(split.test))
-        self.threshold_: Threshold = calibrate(calib["score"].to_numpy(), spec.target_far,
-                                               spec.threshold)
+        # every normal window is scored so that calibration bars carry their trailing error
+        # scale (earlier bars only); the threshold sees the calibration bars' scores only
+        normal_scores = self._score_scaled(scaled)  # one row per window, in anchor order
+        calib = normal_scores["score"].to_numpy()[split.test]
+        self.threshold_: Threshold = calibrate(calib, spec.target_far, spec.threshold)
         dates = normal.anchor_date
         self.split_dates_ = split_dates(dates, train=split.train, val=split.val,
                                         calibration=split.test)
@@ -122,7 +129,8 @@ class AnomalyDetector(Estimator):
                                  "AnomalyDetector.load(path) first")
 
     def _score_scaled(self, scaled: Windows) -> pd.DataFrame:
-        return score_windows(self.model_, scaled, self.bar_norm_, self.window_norm_, self.device)
+        return score_windows(self.model_, scaled, self.bar_norm_, self.window_norm_, self.device,
+                             scale_window=self.config.score_window, combine=self.config.score_combine)
 
     def scaled_windows(self, panel: pd.DataFrame) -> Windows:
         """Every complete window of ``panel`` (fitted ticker vocabulary), features scaled with
@@ -136,12 +144,15 @@ class AnomalyDetector(Estimator):
         return windows.with_values(self.scaler_.transform(windows.values))
 
     def score(self, panel: pd.DataFrame) -> pd.DataFrame:
-        """Per-bar scores for every bar of ``panel`` inside a complete window.
+        """Per-bar scores for every bar of ``panel`` that ends a complete window.
 
-        Columns: date, ticker, score (mean normalised squared reconstruction error; 1 = a
-        typical training bar of that ticker), window_score (of the window ending on the bar),
-        one contribution column per feature, and flag (score above the threshold).
-        Sorted by ticker, then date.
+        Columns: date, ticker, score (the largest per-feature contribution, or their mean with
+        ``score_combine="mean"``), window_score (of the window ending on the bar), one
+        contribution column per feature (squared reconstruction error over the ticker's
+        training mean and over the mean of its previous ``score_window`` errors; about 1 on a
+        typical bar), and flag (score above the threshold). Sorted by ticker, then date.
+        A bar's score depends on bars up to it only; the first ``score_window`` scored bars of
+        each ticker in ``panel`` use the training scale alone, so give that much history.
         """
         frame = self._score_scaled(self.scaled_windows(panel))
         frame["flag"] = frame["score"] > self.threshold_.value
@@ -174,6 +185,7 @@ class AnomalyDetector(Estimator):
         return {
             "tickers": list(self.tickers_),
             "scaler_x": self.scaler_.to_dict(),
+            "scoring": SCORING,
             "bar_norm": self.bar_norm_.scale_.tolist(),
             "window_norm": self.window_norm_.scale_.tolist(),
             "threshold": self.threshold_.to_dict(),
@@ -183,9 +195,11 @@ class AnomalyDetector(Estimator):
         }
 
     def _restore_state(self, saved: dict[str, Any]) -> None:
+        if saved.get("scoring") != SCORING:  # earlier checkpoints scored bars differently
+            raise KeyError(f"'scoring' ({SCORING})")
         self.tickers_ = tuple(saved["tickers"])
         self.scaler_ = StandardScaler.from_dict(saved["scaler_x"])
-        self.bar_norm_ = TickerNormaliser(scale_=np.asarray(saved["bar_norm"]))
+        self.bar_norm_ = TickerNormaliser(stat="mean", scale_=np.asarray(saved["bar_norm"]))
         self.window_norm_ = TickerNormaliser(scale_=np.asarray(saved["window_norm"]))
         self.threshold_ = Threshold.from_dict(saved["threshold"])
         self.train_end_ = saved["train_end"]

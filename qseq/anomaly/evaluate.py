@@ -27,7 +27,7 @@ from qseq.anomaly.detector import AnomalyDetector
 from qseq.anomaly.inject import KINDS, inject_anomalies
 from qseq.anomaly.scores import fit_normalisers, score_windows
 from qseq.anomaly.thresholds import calibrate
-from qseq.data.windows import rows_covered
+from qseq.data.windows import Windows
 from qseq.errors import DataError
 
 METHODS = ("autoencoder", "rolling_zscore", "isolation_forest", "pca")
@@ -122,64 +122,85 @@ def evaluate_detectors(
 ) -> pd.DataFrame:
     """Fit ``detector`` on the clean ``panel`` (its normal period must end before
     ``test_start``), fit the baselines on the same training rows and calibrate every method's
-    threshold on the same calibration rows, then for each kind and seed inject labelled
-    anomalies after ``test_start`` and score every method on the test bars.
+    threshold on the same calibration bars (the last bars of the calibration windows), then
+    for each kind and seed inject labelled anomalies after ``test_start`` and score every
+    method on the test bars. PCA is scored by the autoencoder's own scoring code and settings.
 
-    Returns one row per (method, kind) with :func:`detection_metrics`, pooled over seeds.
+    Returns one row per (method, kind, seed) with :func:`detection_metrics`.
     """
     test_start = pd.Timestamp(test_start)
     detector.fit(panel)
     if pd.Timestamp(detector.train_end_) >= test_start:
         raise DataError(f"the detector's normal period ends {detector.train_end_}, not before "
                         f"the test period ({test_start.date()}); set train_end earlier")
+    spec = detector.config
     scaled = detector.scaled_windows(panel)
     dates = scaled.anchor_date
     train = scaled.subset(_in_span(dates, detector.split_dates_["train"]))
-    calib = scaled.subset(_in_span(dates, detector.split_dates_["calibration"]))
-    calib_rows = rows_covered(calib)
+    in_calib = _in_span(dates, detector.split_dates_["calibration"])  # [N] calibration anchors
+    normal = scaled.subset(dates <= np.datetime64(detector.train_end_))
 
     row_methods = {"rolling_zscore": RollingZScore(zscore_window).fit(train),
-                   "isolation_forest": IsolationForestBaseline(seed=detector.config.seed).fit(train)}
-    pca = fit_pca_reconstruction(train, detector.config.hidden_size, detector.config.seed)
+                   "isolation_forest": IsolationForestBaseline(seed=spec.seed).fit(train)}
+    pca = fit_pca_reconstruction(train, spec.hidden_size, spec.seed)
     pca_norms = fit_normalisers(pca, train)
+
+    def pca_scores(windows: Windows) -> pd.DataFrame:
+        return score_windows(pca, windows, *pca_norms, scale_window=spec.score_window,
+                             combine=spec.score_combine)
+
+    calib_normal = in_calib[dates <= np.datetime64(detector.train_end_)]
     thresholds = {"autoencoder": detector.threshold_.value,
-                  "pca": calibrate(score_windows(pca, calib, *pca_norms)["score"].to_numpy(),
-                                   detector.config.target_far, detector.config.threshold).value}
+                  "pca": calibrate(pca_scores(normal)["score"].to_numpy()[calib_normal],
+                                   spec.target_far, spec.threshold).value}
     for name, method in row_methods.items():
-        s = method.row_scores(scaled)[calib_rows]
-        thresholds[name] = calibrate(s, detector.config.target_far, detector.config.threshold).value
+        s = method.row_scores(scaled)[scaled.anchors[in_calib]]
+        thresholds[name] = calibrate(s, spec.target_far, spec.threshold).value
 
     def score_all(injected: pd.DataFrame) -> dict[str, pd.DataFrame]:
         ws = detector.scaled_windows(injected)
-        out = {"autoencoder": detector.score(injected),
-               "pca": score_windows(pca, ws, *pca_norms)}
+        out = {"autoencoder": detector.score(injected), "pca": pca_scores(ws)}
         for name, method in row_methods.items():
             out[name] = row_score_frame(ws, method.row_scores(ws))
         return out
 
     rows = []
     for kind in kinds:
-        pooled: dict[str, list[pd.DataFrame]] = {m: [] for m in METHODS}
-        offset = 0
         for seed in seeds:
             injected, labels = inject_anomalies(panel, [kind], test_start, per_ticker=per_ticker,
                                                 seed=seed)
-            labels = labels.assign(event=labels["event"] + offset)
-            offset = int(labels["event"].max()) + 1
             for name, frame in score_all(injected).items():
-                pooled[name].append(_labelled(frame[["date", "ticker", "score"]], labels, test_start))
-        for name in METHODS:
-            frame = pd.concat(pooled[name], ignore_index=True)
-            metrics = detection_metrics(frame["score"].to_numpy(), frame["event"].to_numpy(),
-                                        thresholds[name])
-            rows.append({"method": name, "kind": kind, **metrics})
+                frame = _labelled(frame[["date", "ticker", "score"]], labels, test_start)
+                metrics = detection_metrics(frame["score"].to_numpy(), frame["event"].to_numpy(),
+                                            thresholds[name])
+                rows.append({"method": name, "kind": kind, "seed": seed, **metrics})
     return pd.DataFrame(rows)
 
 
-def summary_table(results: pd.DataFrame) -> pd.DataFrame:
-    """PR-AUC per kind (rows) and method (columns), with the mean over kinds as the last row."""
-    table = results.pivot(index="kind", columns="method", values="pr_auc")
-    table = table[[m for m in METHODS if m in table.columns]]
-    table.loc["mean over kinds"] = table.mean()
-    return table
+BASELINES = tuple(m for m in METHODS if m != "autoencoder")
 
+
+def summary_table(results: pd.DataFrame, metric: str = "pr_auc") -> pd.DataFrame:
+    """``metric`` per kind (rows, then ``mean over kinds``) and method (columns): the mean over
+    seeds, with ``<method> sd`` columns (standard deviation over seeds; the mean over kinds is
+    taken per seed first), and ``ae wins`` (the autoencoder's mean above every baseline's) and
+    ``ae seeds won`` (seeds on which it is above every baseline)."""
+    per_seed = results.pivot_table(index=["kind", "seed"], columns="method", values=metric)
+    per_seed = per_seed[[m for m in METHODS if m in per_seed.columns]]
+    overall = per_seed.groupby(level="seed").mean()
+    overall.index = pd.MultiIndex.from_product([["mean over kinds"], overall.index],
+                                               names=["kind", "seed"])
+    per_seed = pd.concat([per_seed, overall])
+    kinds = list(dict.fromkeys(per_seed.index.get_level_values("kind")))
+    grouped = per_seed.groupby(level="kind", sort=False)
+    mean, sd = grouped.mean().loc[kinds], grouped.std(ddof=0).loc[kinds]
+    table = mean.copy()
+    for m in mean.columns:
+        table[f"{m} sd"] = sd[m]
+    others = [m for m in BASELINES if m in per_seed.columns]
+    if "autoencoder" in per_seed.columns and others:
+        table["ae wins"] = mean["autoencoder"] > mean[others].max(axis=1)
+        won = per_seed["autoencoder"] > per_seed[others].max(axis=1)
+        n = grouped.size().loc[kinds]
+        table["ae seeds won"] = [f"{int(won.loc[k].sum())}/{int(n.loc[k])}" for k in kinds]
+    return table

@@ -15,7 +15,8 @@ from qseq._io import atomic_write_with
 def score_table(scores: pd.DataFrame, threshold: float, features: Sequence[str]) -> pd.DataFrame:
     """Per-bar rows: date, ticker, score, threshold, flagged, driver (the feature with the
     largest contribution on that bar) and one ``contrib_<feature>`` column per feature (its
-    normalised squared reconstruction error; the score is their mean)."""
+    normalised squared reconstruction error; the score is their max, or their mean with
+    ``score_combine="mean"``)."""
     contrib = scores[list(features)].to_numpy(np.float64)
     driver = np.asarray(features, dtype=object)[np.nanargmax(np.nan_to_num(contrib, nan=-np.inf), axis=1)] \
         if len(scores) else np.array([], dtype=object)

@@ -1,13 +1,21 @@
-"""Anomaly scores from reconstruction errors, normalised per ticker on the training period.
+"""Causal anomaly scores from reconstruction errors, normalised per ticker and per feature by
+the training period and by a trailing (causal) error scale.
 
-For bar ``r`` of ticker ``k`` and feature ``f``, with ``e[r, f]`` the squared reconstruction
-error averaged over the windows that contain the bar:
+For bar ``t`` of ticker ``k`` and feature ``f``, with ``e[t, f]`` the squared reconstruction
+error of bar ``t`` as the *last* bar of the window that ends on it (so it uses bars ``<= t``):
 
-    contribution[r, f] = e[r, f] / median_{training bars of k}(e[., f])
-    score[r]           = mean_f contribution[r, f]
+    c[t, f]            = e[t, f] / mean_{training bars of k}(e[., f])     (1 = typical training bar)
+    rho[t, f]          = mean(c[t-W .. t-1, f])   over the W previous scored bars of k
+                         (1, the training scale, until W such bars exist; W = 0: always 1)
+    contribution[t, f] = c[t, f] / rho[t, f]
+    score[t]           = max_f contribution[t, f]      (``combine="mean"``: the mean over f)
 
-so a score of 1 is a typical training bar of that ticker whatever its volatility, and the
-contributions say which feature (price, volume, volatility) drove a high score. The window
+The trailing scale makes the score relative to the error level of the recent regime, so a calm
+calibration period does not leave a turbulent later period flagged wholesale, and it uses only
+bars before ``t``. It is a mean, not a median, on purpose: one large error raises the scale of
+the bars after it, so the echo of a one-bar spike (the reverting bar) scores lower than the
+spike. Until a ticker has ``W`` scored bars in the data given, its scale is the training scale.
+The contributions say which feature (price, volume, volatility) drove a high score. The window
 score is the window's mean squared error over the median training window error of its ticker.
 """
 
@@ -19,18 +27,22 @@ import numpy as np
 import pandas as pd
 
 from qseq.data.windows import Windows
-from qseq.errors import DataError
+from qseq.errors import ConfigError, DataError
+
+COMBINE = ("max", "mean")
 
 
 @dataclass
 class TickerNormaliser:
-    """Per-ticker, per-column scales: the median of each ticker's training errors.
+    """Per-ticker, per-column scales: the median (or ``stat="mean"``) of each ticker's training
+    errors.
 
-    Tickers with fewer than ``min_rows`` training rows (rare or new tickers) use the median
+    Tickers with fewer than ``min_rows`` training rows (rare or new tickers) use the statistic
     pooled over all tickers. Fitted state ends in ``_``.
     """
 
     min_rows: int = 20
+    stat: str = "median"
     scale_: np.ndarray | None = None  # [K, C]
 
     def fit(self, errors: np.ndarray, ticker: np.ndarray, n_tickers: int) -> TickerNormaliser:
@@ -39,12 +51,13 @@ class TickerNormaliser:
         if len(errors) < self.min_rows:
             raise DataError(f"only {len(errors)} training bars to normalise scores "
                             f"(need >= {self.min_rows}); use a longer training period")
-        pooled = np.median(errors, axis=0)  # [C]
+        reduce = np.mean if self.stat == "mean" else np.median
+        pooled = reduce(errors, axis=0)  # [C]
         scale = np.tile(pooled, (n_tickers, 1))
         for k in range(n_tickers):
             mine = errors[ticker == k]
             if len(mine) >= self.min_rows:
-                scale[k] = np.median(mine, axis=0)
+                scale[k] = reduce(mine, axis=0)
         floor = np.maximum(pooled, 1e-12)
         self.scale_ = np.where(scale > 1e-12, scale, floor)
         return self
@@ -56,29 +69,62 @@ class TickerNormaliser:
         return errors / (scale if errors.ndim == 2 else scale[:, 0])
 
 
+def trailing_scale(values: np.ndarray, ticker: np.ndarray, window: int) -> np.ndarray:
+    """Causal trailing mean per ticker: ``out[i] = mean(values[i-window .. i-1])`` over the
+    previous ``window`` rows of the same ticker, 1.0 where fewer than ``window`` exist.
+
+    values: [M, C] finite, ticker: [M]; rows sorted by ticker then date (each ticker's rows
+    contiguous, in time order). ``window = 0`` gives all ones. Returns [M, C].
+    """
+    values = np.asarray(values, dtype=np.float64)
+    out = np.ones_like(values)
+    if window <= 0 or len(values) == 0:
+        return out
+    starts = np.flatnonzero(np.r_[True, ticker[1:] != ticker[:-1]])
+    for start, stop in zip(starts, np.r_[starts[1:], len(values)], strict=True):
+        block = values[start:stop]
+        if len(block) <= window:
+            continue
+        csum = np.concatenate([np.zeros((1, block.shape[1])), np.cumsum(block, axis=0)])
+        # row i (i >= window) averages block[i - window : i]
+        out[start + window:stop] = (csum[window:-1] - csum[:-window - 1]) / window
+    return out
+
+
+def combine_contributions(contrib: np.ndarray, how: str = "max") -> np.ndarray:
+    """[M, C] per-feature contributions -> [M] bar scores (``max`` or ``mean`` over features)."""
+    if how not in COMBINE:
+        raise ConfigError(f"unknown score combination {how!r}; choose one of {list(COMBINE)}")
+    return contrib.max(axis=1) if how == "max" else contrib.mean(axis=1)
+
+
 def score_frame(
     windows: Windows,
-    row_error: np.ndarray,
+    bar_error: np.ndarray,
     window_error: np.ndarray,
     bar_norm: TickerNormaliser,
     window_norm: TickerNormaliser,
+    *,
+    scale_window: int = 60,
+    combine: str = "max",
 ) -> pd.DataFrame:
-    """Tidy per-bar scores for the rows covered by ``windows``.
+    """Tidy per-bar scores for the bars that end a window of ``windows`` (one row per anchor).
 
-    row_error: [R, F] (NaN for rows in no window), window_error: [N] (one per anchor).
-    Returns columns date, ticker, score, window_score (NaN on bars that end no window) and one
-    contribution column per feature, sorted by ticker then date.
+    bar_error: [N, F] squared error of each anchor bar as the last bar of its window,
+    window_error: [N] mean squared error of each window. Returns columns date, ticker, score,
+    window_score and one contribution column per feature, sorted by ticker then date.
     """
-    covered = np.flatnonzero(np.isfinite(row_error).all(axis=1))
-    ticker = windows.row_ticker[covered]
-    contrib = bar_norm.transform(row_error[covered], ticker)  # [M, F]
-    win = np.full(len(windows.values), np.nan)
-    win[windows.anchors] = window_norm.transform(window_error, windows.ticker)
+    anchors = windows.anchors
+    if len(anchors) > 1 and np.any(np.diff(anchors) <= 0):
+        raise DataError("windows must be in row order (ticker, then date) to be scored")
+    ticker = windows.ticker
+    contrib = bar_norm.transform(bar_error, ticker)  # [N, F]
+    contrib = contrib / trailing_scale(contrib, ticker, scale_window)
     frame = pd.DataFrame({
-        "date": windows.row_date[covered],
+        "date": windows.anchor_date,
         "ticker": np.asarray(windows.tickers, dtype=object)[ticker],
-        "score": contrib.mean(axis=1),
-        "window_score": win[covered],
+        "score": combine_contributions(contrib, combine),
+        "window_score": window_norm.transform(window_error, ticker),
     })
     for j, name in enumerate(windows.feature_names):
         frame[name] = contrib[:, j]
@@ -86,21 +132,23 @@ def score_frame(
 
 
 def fit_normalisers(model, train: Windows, device="cpu") -> tuple[TickerNormaliser, TickerNormaliser]:
-    """Per-ticker bar and window normalisers from ``model``'s errors on the training windows."""
-    from qseq.anomaly.training import reconstruction_errors
+    """Per-ticker bar (mean of the last-bar errors) and window (median) normalisers from
+    ``model``'s errors on the training windows."""
+    from qseq.anomaly.training import last_bar_errors
 
-    row_err, win_err = reconstruction_errors(model, train, device)
-    covered = np.flatnonzero(np.isfinite(row_err).all(axis=1))
+    bar_err, win_err = last_bar_errors(model, train, device)
     k = len(train.tickers)
-    bar = TickerNormaliser().fit(row_err[covered], train.row_ticker[covered], k)
+    bar = TickerNormaliser(stat="mean").fit(bar_err, train.ticker, k)
     window = TickerNormaliser().fit(win_err[:, None], train.ticker, k)
     return bar, window
 
 
 def score_windows(model, windows: Windows, bar_norm: TickerNormaliser,
-                  window_norm: TickerNormaliser, device="cpu") -> pd.DataFrame:
+                  window_norm: TickerNormaliser, device="cpu", *, scale_window: int = 60,
+                  combine: str = "max") -> pd.DataFrame:
     """Per-bar score frame (see :func:`score_frame`) of ``model`` over scaled ``windows``."""
-    from qseq.anomaly.training import reconstruction_errors
+    from qseq.anomaly.training import last_bar_errors
 
-    row_err, win_err = reconstruction_errors(model, windows, device)
-    return score_frame(windows, row_err, win_err, bar_norm, window_norm)
+    bar_err, win_err = last_bar_errors(model, windows, device)
+    return score_frame(windows, bar_err, win_err, bar_norm, window_norm,
+                       scale_window=scale_window, combine=combine)

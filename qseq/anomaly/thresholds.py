@@ -73,6 +73,21 @@ def quantile_threshold(scores: np.ndarray, target_far: float) -> Threshold:
     return Threshold(float(np.quantile(s, 1 - q, method="higher")), "quantile", q, len(s))
 
 
+def fixed_shape_scale(excess: np.ndarray, shape: float) -> float:
+    """Maximum-likelihood GPD scale for excesses [P] (> 0 somewhere) at a fixed ``shape`` in
+    [-0.5, 0): a bounded 1-D search above the support bound ``scale > -shape * max(excess)``
+    (``genpareto.fit`` with a fixed shape can return its starting value when that start lies
+    outside the support)."""
+    from scipy.optimize import minimize_scalar
+    from scipy.stats import genpareto
+
+    low = -shape * float(np.max(excess)) * (1 + 1e-9)
+    high = low + 100 * float(np.mean(excess)) + 1e-12
+    res = minimize_scalar(lambda s: -genpareto.logpdf(excess, shape, 0.0, s).sum(),
+                          bounds=(low, high), method="bounded")
+    return float(res.x)
+
+
 def pot_threshold(scores: np.ndarray, target_far: float, init_level: float = 0.98) -> Threshold:
     """Peaks-over-threshold: GPD fitted (maximum likelihood, location 0, shape >= -0.5) to the
     excesses over the ``init_level`` quantile; at least :data:`MIN_PEAKS` peaks are used."""
@@ -90,7 +105,7 @@ def pot_threshold(scores: np.ndarray, target_far: float, init_level: float = 0.9
         return quantile_threshold(s, q)
     shape, _, scale = genpareto.fit(excess, floc=0.0)
     if shape < MIN_SHAPE:  # the GPD likelihood has no maximum below -1 and is erratic near it
-        shape, _, scale = genpareto.fit(excess, f0=MIN_SHAPE, floc=0.0)
+        shape, scale = MIN_SHAPE, fixed_shape_scale(excess, MIN_SHAPE)
     ratio = q * n / n_peaks
     if abs(shape) < 1e-8:
         value = init - scale * math.log(ratio)

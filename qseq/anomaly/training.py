@@ -87,3 +87,30 @@ def reconstruction_errors(
     row_error = (total / count[:, None]).cpu().numpy()  # NaN where count == 0
     window = torch.cat(window_error).numpy() if window_error else np.zeros(0, dtype=np.float32)
     return row_error, window.astype(np.float64)
+
+
+@torch.no_grad()
+def last_bar_errors(
+    model: nn.Module, windows: Windows, device: str | torch.device = "cpu", batch_size: int = 2048,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Causal squared reconstruction errors: each window's error on its last bar, and overall.
+
+    Returns ``bar_error [N, F]``: ``(x_hat - x)^2`` of the anchor bar of each window (the bar
+    the window ends on, so it depends on bars ``<= anchor`` only), and ``window_error [N]``:
+    the mean of ``(x_hat - x)^2`` over the window's T bars and F features. Units: scaled
+    features squared.
+    """
+    configure_torch_threads()  # qseq's thread policy (qseq.runtime)
+    dev = device if isinstance(device, torch.device) else resolve_device(device)
+    model.to(dev).eval()
+    data = WindowBatches(windows.with_values(windows.values, windows.targets[:, :0]), dev)
+    bar_error, window_error = [], []
+    for start in range(0, len(data), batch_size):
+        x, _, ticker = data.gather(data.anchors[start:start + batch_size])  # [B, T, F]
+        err = (model(x, ticker).y_hat - x).pow(2)  # [B, T, F]
+        bar_error.append(err[:, -1].double().cpu())
+        window_error.append(err.mean(dim=(1, 2)).double().cpu())
+    n_feat = windows.values.shape[1]
+    if not bar_error:
+        return np.zeros((0, n_feat)), np.zeros(0)
+    return torch.cat(bar_error).numpy(), torch.cat(window_error).numpy()

@@ -170,8 +170,10 @@ def run_anomaly(console, config: AnomalyConfig, **opts) -> None:
                *panel.attrs.get("notes", []),
                f"normal period up to {detector.train_end_}: train {span['train']}, "
                f"calibration {span['calibration']}",
-               "score: mean over features of the squared reconstruction error divided by the "
-               "ticker's median on training bars (1 = a typical training bar)",
+               f"score: {config.score_combine} over features of the bar's squared reconstruction "
+               "error (as the last bar of its window) divided by the ticker's training mean and "
+               f"by the mean of its previous {config.score_window} errors (causal; about 1 on a "
+               "typical bar)",
                "dotted lines mark well-known market stress days for orientation; they are not "
                "labels and the picture is not a claim of accuracy"],
         out=report)

@@ -9,10 +9,15 @@ import torch
 from torch import nn
 
 from qseq.anomaly.events import flagged_runs, merge_events
-from qseq.anomaly.scores import TickerNormaliser, score_frame
-from qseq.anomaly.training import ReconstructionResidual, reconstruction_errors, zero_targets
+from qseq.anomaly.scores import TickerNormaliser, combine_contributions, score_frame, trailing_scale
+from qseq.anomaly.training import (
+    ReconstructionResidual,
+    last_bar_errors,
+    reconstruction_errors,
+    zero_targets,
+)
 from qseq.data.windows import Windows
-from qseq.errors import DataError
+from qseq.errors import ConfigError, DataError
 from qseq.models import ModelOutput
 
 
@@ -48,6 +53,28 @@ def test_ticker_normaliser_medians_and_pooled_fallback():
     assert out[:, 0].tolist() == [2.0, 2.0]
     with pytest.raises(DataError, match="only 5 training bars"):
         TickerNormaliser(min_rows=20).fit(errors[:5], ticker[:5], 1)
+    means = TickerNormaliser(min_rows=20, stat="mean").fit(errors, ticker, 4).scale_[:, 0]
+    assert means.tolist() == [15.5, 114.5, np.mean(errors), np.mean(errors)]
+
+
+def test_trailing_scale_known_answer_is_causal_and_per_ticker():
+    v = np.array([[1.0], [3.0], [5.0], [7.0], [100.0], [2.0], [4.0], [6.0]])
+    tick = np.array([0, 0, 0, 0, 0, 1, 1, 1])
+    out = trailing_scale(v, tick, 2)[:, 0]
+    # ticker 0: 1 (no history), 1, mean(1, 3), mean(3, 5), mean(5, 7); ticker 1 starts afresh
+    assert out.tolist() == [1.0, 1.0, 2.0, 4.0, 6.0, 1.0, 1.0, 3.0]
+    assert trailing_scale(v, tick, 0).tolist() == np.ones_like(v).tolist()
+    future = v.copy()
+    future[4] = -50.0  # a later row never reaches an earlier row's scale
+    assert np.array_equal(trailing_scale(future, tick, 2)[:5], trailing_scale(v, tick, 2)[:5])
+
+
+def test_combine_contributions():
+    c = np.array([[1.0, 4.0], [2.0, 2.0]])
+    assert combine_contributions(c, "max").tolist() == [4.0, 2.0]
+    assert combine_contributions(c, "mean").tolist() == [2.5, 2.0]
+    with pytest.raises(ConfigError, match="unknown score combination 'sum'"):
+        combine_contributions(c, "sum")
 
 
 class Zero(nn.Module):
@@ -69,13 +96,29 @@ def test_errors_are_attributed_to_bars_and_windows():
     x = values.astype(np.float32).astype(np.float64)
     assert np.allclose(row_err, x ** 2)  # a zero model's error is x^2 whatever the window
     assert np.allclose(win_err, [(x[a - 2:a + 1] ** 2).mean() for a in w.anchors], rtol=1e-6)
+    bar_err, win2 = last_bar_errors(Zero(), w)
+    assert np.allclose(bar_err, x[w.anchors] ** 2) and np.allclose(win2, win_err)
     sub = w.subset(np.array([0]))  # one window: rows 0..2
     row_err, _ = reconstruction_errors(Zero(), sub)
     assert np.isfinite(row_err[:3]).all() and np.isnan(row_err[3:]).all()
-    frame = score_frame(sub, row_err, np.array([1.0]), TickerNormaliser(scale_=np.ones((1, 2))),
-                        TickerNormaliser(scale_=np.full((1, 1), 2.0)))
-    assert len(frame) == 3 and frame["window_score"].tolist()[2] == 0.5
-    assert np.allclose(frame["score"], (x[:3] ** 2).mean(axis=1))
+
+
+def test_score_frame_known_answer():
+    """Scores of the bars that end a window: error / training scale / trailing mean, max over
+    features; the window score over its own scale."""
+    w = _windows(np.zeros((11, 2)), 3)  # anchors rows 2, 4, 6, 8, 10 of one ticker
+    bar_err = np.array([[2.0, 1.0], [2.0, 4.0], [6.0, 1.0], [2.0, 2.0], [8.0, 1.0]])
+    norm = TickerNormaliser(scale_=np.array([[2.0, 1.0]]))
+    wnorm = TickerNormaliser(scale_=np.full((1, 1), 2.0))
+    frame = score_frame(w, bar_err, np.ones(5), norm, wnorm, scale_window=2)
+    # c = [[1, 1], [1, 4], [3, 1], [1, 2], [4, 1]]; trailing mean of the 2 previous rows
+    # (1 before two exist): [[1, 1], [1, 1], [1, 2.5], [2, 2.5], [2, 1.5]]
+    assert frame["a"].tolist() == [1.0, 1.0, 3.0, 0.5, 2.0]
+    assert frame["b"].tolist() == pytest.approx([1.0, 4.0, 0.4, 0.8, 1 / 1.5])
+    assert frame["score"].tolist() == pytest.approx([1.0, 4.0, 3.0, 0.8, 2.0])
+    assert frame["date"].tolist() == list(w.anchor_date) and frame["window_score"].eq(0.5).all()
+    flat = score_frame(w, bar_err, np.ones(5), norm, wnorm, scale_window=0, combine="mean")
+    assert flat["score"].tolist() == [1.0, 2.5, 2.0, 1.5, 2.5]
 
 
 def test_zero_targets_cost_no_memory_and_the_residual_is_the_reconstruction_loss():

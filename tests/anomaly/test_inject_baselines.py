@@ -110,3 +110,23 @@ def test_neighbour_purity():
     assert r["purity"] == 1.0 and r["chance"] == pytest.approx(9 / 29) and r["p_value"] < 0.01
     noise = neighbour_purity(rng.normal(size=(30, 3)), labels, k=3, n_perm=200)
     assert noise["purity"] < 0.6 and noise["p_value"] > 0.01
+
+
+def test_summary_table_means_spread_and_verdict_known_answer():
+    from qseq.anomaly.evaluate import summary_table
+
+    pr = {("spike", 0): (0.9, 0.5, 0.1, 0.3), ("spike", 1): (0.7, 0.6, 0.2, 0.3),
+          ("stale", 0): (0.2, 0.4, 0.1, 0.1), ("stale", 1): (0.6, 0.2, 0.1, 0.1)}
+    methods = ("autoencoder", "rolling_zscore", "isolation_forest", "pca")
+    res = pd.DataFrame([{"method": m, "kind": k, "seed": s, "pr_auc": v[i]}
+                        for (k, s), v in pr.items() for i, m in enumerate(methods)])
+    t = summary_table(res)
+    assert list(t.index) == ["spike", "stale", "mean over kinds"]
+    assert t.loc["spike", "autoencoder"] == pytest.approx(0.8)
+    assert t.loc["spike", "autoencoder sd"] == pytest.approx(0.1)
+    assert t.loc["stale", "rolling_zscore"] == pytest.approx(0.3)
+    # mean over kinds per seed (AE: 0.55, 0.65), then over seeds
+    assert t.loc["mean over kinds", "autoencoder"] == pytest.approx(0.6)
+    assert t.loc["mean over kinds", "autoencoder sd"] == pytest.approx(0.05)
+    assert t["ae wins"].tolist() == [True, True, True]
+    assert t["ae seeds won"].tolist() == ["2/2", "1/2", "2/2"]  # stale seed 0: 0.2 < 0.4

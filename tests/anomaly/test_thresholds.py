@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from qseq.anomaly.thresholds import Threshold, calibrate, pot_threshold, quantile_threshold
+from qseq.anomaly.thresholds import (
+    Threshold,
+    calibrate,
+    fixed_shape_scale,
+    pot_threshold,
+    quantile_threshold,
+)
 from qseq.errors import ConfigError, DataError
 
 
@@ -57,3 +63,19 @@ def test_bad_input():
         pot_threshold(np.arange(20.0), 0.01)
     with pytest.raises(DataError, match="only 1 calibration scores"):
         quantile_threshold([np.nan, 1.0], 0.01)
+
+
+def test_shape_at_the_bound_gets_its_maximum_likelihood_scale():
+    """Excesses whose free GPD fit has shape < -0.5 (10 peaks of 119 calibration scores from a
+    fitted detector): the scale is the fixed-shape MLE, not the optimiser's starting value."""
+    top = np.array([7.78066235, 7.99794847, 8.8813047, 9.57368564, 9.99769049, 10.07514497,
+                    11.41303139, 12.84517482, 14.78529202, 17.53642745, 18.26846462])
+    excess = top[1:] - top[0]
+    scale = fixed_shape_scale(excess, -0.5)
+    assert scale > 0.5 * excess.max()  # inside the support
+    nll = [-stats.genpareto.logpdf(excess, -0.5, 0, s).sum() for s in (scale * 0.98, scale, scale * 1.02)]
+    assert nll[1] < nll[0] and nll[1] < nll[2]
+    scores = np.r_[np.linspace(0.0, 7.3, 108), top]
+    th = pot_threshold(scores, 0.01)
+    assert th.shape == -0.5 and th.scale == pytest.approx(scale)
+    assert top[-3] < th.value <= th.init + 2 * th.scale  # about 1 of 119 above; the tail's end
