@@ -174,8 +174,19 @@ class TrainConfig:
                                  "decoders.", choices=lambda: TF_SCHEDULES)
     teacher_forcing_k: float | None = param(None, "Decay constant of the teacher-forcing "
                                             "schedule (default per schedule).", hidden=True)
+    horizon_weights: tuple[float, ...] = param((), "Weight of each horizon in the training and "
+                                               "early-stopping loss, e.g. 1,0.3,0.3 (default: "
+                                               "equal).")
 
     def __post_init__(self) -> None:
+        try:
+            weights = tuple(float(w) for w in _strings(self.horizon_weights))
+        except (TypeError, ValueError):
+            raise ConfigError(f"horizon_weights must be numbers like 1,0.5,0.5; got "
+                              f"{self.horizon_weights!r}") from None
+        if weights and (min(weights) < 0 or not any(weights) or not all(map(math.isfinite, weights))):
+            raise ConfigError(f"horizon_weights must be finite, >= 0 and not all 0; got {list(weights)}")
+        object.__setattr__(self, "horizon_weights", weights)
         _positive_int("epochs", self.epochs)
         _positive_int("batch_size", self.batch_size)
         if isinstance(self.lr, bool) or not (isinstance(self.lr, (int, float)) and self.lr > 0
@@ -290,6 +301,10 @@ class ForecastConfig:
         _check_quantiles(self.quantiles)
         _check_network(self)
         _positive_int("ensemble", self.ensemble)
+        if self.train.horizon_weights and len(self.train.horizon_weights) != len(self.horizons):
+            raise ConfigError(f"train.horizon_weights has {len(self.train.horizon_weights)} values "
+                              f"for {len(self.horizons)} horizons {list(self.horizons)}; give one "
+                              "per horizon")
         _fraction("val_frac", self.val_frac)
         _fraction("test_frac", self.test_frac)
         if self.val_frac + self.test_frac >= 1:

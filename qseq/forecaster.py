@@ -235,7 +235,11 @@ class Forecaster(Estimator):
         table = self.metrics_[split]
         if "dm_pvalue" not in table.columns:
             return "Skill cannot be judged: this checkpoint predates the significance tests; refit it."
-        return skill_verdict(table, alpha=alpha, loss=loss_name(self.config.target))
+        from qseq.metrics import VOL_TARGETS
+
+        naive = ("persistence (the last bar's value)" if self.config.target in VOL_TARGETS
+                 else "the random walk")
+        return skill_verdict(table, alpha=alpha, baseline=naive, loss=loss_name(self.config.target))
 
     def _naive(self, windows: Windows, panel: pd.DataFrame) -> np.ndarray:
         """[N, H] the random walk of the target at each window's anchor: a zero return, or the
@@ -285,7 +289,7 @@ class Forecaster(Estimator):
 
         self._check_fitted()
         cfg = self.config
-        if last_only:
+        if last_only and not self._cross_sectional:  # tails suffice for per-ticker features
             rows = self._tail_rows(panel)
             fast = self._latest_from_rows(panel, rows)
             if fast is not None:
@@ -300,6 +304,13 @@ class Forecaster(Estimator):
             raise DataError(f"no complete {cfg.lookback}-bar window in the data; "
                             "provide more history")
         return self.forecast_windows(windows)[0]
+
+    @property
+    def _cross_sectional(self) -> bool:
+        """Whether a feature reads every ticker on each date (then no per-ticker tail path)."""
+        from qseq.data.features import CROSS_SECTIONAL_FEATURES, parse_feature
+
+        return any(parse_feature(n)[0] in CROSS_SECTIONAL_FEATURES for n in self.config.features)
 
     def _tail_rows(self, panel: pd.DataFrame) -> np.ndarray:
         """Positions of each ticker's last rows, enough for its last window's features

@@ -47,7 +47,7 @@ from safetensors.torch import load_file, save_file
 
 from qseq._io import atomic_write_text, atomic_write_with
 from qseq.data.calendar_features import future_inputs
-from qseq.data.features import VARIANCE_FLOOR, parse_feature
+from qseq.data.features import CROSS_SECTIONAL_FEATURES, VARIANCE_FLOOR, parse_feature
 from qseq.errors import CheckpointError, ConfigError, DataError
 from qseq.models import get_spec
 from qseq.runtime import BlasPin
@@ -70,6 +70,11 @@ class IncrementalFeatures:
     def __init__(self, names: tuple[str, ...]) -> None:
         self.names = names
         self.parsed = [parse_feature(n) for n in names]
+        panel_wide = [n for n, (base, _) in zip(names, self.parsed, strict=True)
+                      if base in CROSS_SECTIONAL_FEATURES]
+        if panel_wide:
+            raise ConfigError(f"features {panel_wide} read every ticker of the panel on each date; "
+                              "a per-ticker stream cannot compute them (use predict on the panel)")
         self.prev_close: float | None = None
         self.prev_logvol: float | None = None
         self.buffers: dict[str, deque] = {}

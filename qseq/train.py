@@ -24,15 +24,18 @@ from qseq.train_state import TrainState, load_state, save_state
 
 log = logging.getLogger(__name__)
 class PinballLoss(nn.Module):
-    """Mean quantile (pinball) loss: y_hat [B, H, Q] against y [B, H]."""
+    """Quantile (pinball) loss: y_hat [B, H, Q] against y [B, H]; the mean, or with
+    ``reduction="none"`` the [B, H, Q] values."""
 
-    def __init__(self, quantiles: tuple[float, ...]) -> None:
+    def __init__(self, quantiles: tuple[float, ...], reduction: str = "mean") -> None:
         super().__init__()
         self.register_buffer("q", torch.tensor(quantiles, dtype=torch.float32))
+        self.reduction = reduction
 
     def forward(self, y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         diff = y.unsqueeze(-1) - y_hat  # [B, H, Q]
-        return torch.maximum(self.q * diff, (self.q - 1) * diff).mean()
+        loss = torch.maximum(self.q * diff, (self.q - 1) * diff)
+        return loss if self.reduction == "none" else loss.mean()
 
 
 @dataclass
@@ -123,12 +126,34 @@ def future_kwargs(future: torch.Tensor | None) -> dict[str, torch.Tensor]:
     return {} if future is None else {"future": future}
 
 
+class HorizonWeightedLoss(nn.Module):
+    """``base`` (elementwise, [B, H] or [B, H, Q]) averaged per horizon, then weighted:
+    ``sum_h w_h mean(loss[:, h]) / sum_h w_h``. Equal weights give the plain mean."""
+
+    def __init__(self, base: nn.Module, weights: tuple[float, ...]) -> None:
+        super().__init__()
+        self.base = base
+        self.register_buffer("w", torch.tensor(weights, dtype=torch.float32) / sum(weights))
+
+    def forward(self, y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        per = self.base(y_hat, y)  # [B, H] or [B, H, Q]
+        per = per.mean(dim=tuple(d for d in range(per.dim()) if d != 1))  # [H]
+        return per @ self.w
+
+
 def loss_function(config: TrainConfig, model: nn.Module) -> nn.Module:
-    """Pinball loss for quantile models, else MSE or Huber as configured."""
+    """Pinball loss for quantile models, else MSE or Huber as configured; with
+    ``config.horizon_weights``, each horizon's mean loss weighted (:class:`HorizonWeightedLoss`)."""
     quantiles = getattr(getattr(model, "config", None), "quantiles", ())
+    weights = config.horizon_weights
     if quantiles:
-        return PinballLoss(quantiles)
-    return nn.MSELoss() if config.loss == "mse" else nn.HuberLoss(delta=config.huber_delta)
+        return (HorizonWeightedLoss(PinballLoss(quantiles, reduction="none"), weights) if weights
+                else PinballLoss(quantiles))
+    if config.loss == "mse":
+        return HorizonWeightedLoss(nn.MSELoss(reduction="none"), weights) if weights else nn.MSELoss()
+    huber = config.huber_delta
+    return (HorizonWeightedLoss(nn.HuberLoss(reduction="none", delta=huber), weights) if weights
+            else nn.HuberLoss(delta=huber))
 
 
 @torch.no_grad()

@@ -212,3 +212,10 @@ def test_stream_updates_run_on_one_blas_thread_until_the_last_stream_closes(spx_
         assert _blas_threads() == {2}
         del first, second
     assert seen and all(threads == {1} for threads in seen)
+
+
+def test_cross_sectional_features_cannot_stream():
+    from qseq.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="read every ticker of the panel"):
+        IncrementalFeatures(("log_return", "excess_return_5"))

@@ -166,3 +166,26 @@ def test_unreadable_state_is_a_clear_error(data, tmp_path):
     (state / "state.safetensors").write_bytes(b"garbage")
     with pytest.raises(CheckpointError, match="delete that folder"):
         fit_model(_model(), train, val, TrainConfig(epochs=1), seed=0, device="cpu", state_dir=state)
+
+
+def test_horizon_weights_weight_each_horizons_mean_loss():
+    from qseq.train import loss_function
+
+    y_hat, y = torch.randn(16, 3), torch.randn(16, 3)
+    per = ((y_hat - y) ** 2).mean(dim=0)
+    weighted = loss_function(TrainConfig(horizon_weights=(1.0, 0.5, 0.5)), _model())
+    assert float(weighted(y_hat, y)) == pytest.approx(float(per @ torch.tensor([0.5, 0.25, 0.25])))
+    equal = loss_function(TrainConfig(horizon_weights="2,2,2"), _model())
+    assert float(equal(y_hat, y)) == pytest.approx(float(torch.nn.functional.mse_loss(y_hat, y)))
+    q = build_model("gru", ModelConfig(input_size=2, horizons=3, hidden_size=4, num_layers=1,
+                                       quantiles=(0.1, 0.5, 0.9)))
+    pin = loss_function(TrainConfig(horizon_weights=(1, 1, 1)), q)
+    plain = loss_function(TrainConfig(), q)
+    yq = torch.randn(16, 3, 3)
+    assert float(pin(yq, y)) == pytest.approx(float(plain(yq, y)))
+    with pytest.raises(ConfigError, match="horizon_weights"):
+        TrainConfig(horizon_weights=(1, -1))
+    from qseq.config import ForecastConfig
+
+    with pytest.raises(ConfigError, match="one per horizon"):
+        ForecastConfig(horizons=(1, 5), train=TrainConfig(horizon_weights=(1, 1, 1)))

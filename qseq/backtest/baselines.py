@@ -323,6 +323,23 @@ def garch_variance_forecast(
     return forecast * _calibrate(target, fitted)
 
 
+SIGNALS = {"reversal_1": (1, -1.0), "reversal_5": (5, -1.0), "momentum_20": (20, 1.0)}
+
+
+def signal_forecast(
+    log_returns: pd.Series, train_end: object, anchors: Sequence, horizons: Sequence[int], *,
+    window: int, sign: float,
+) -> np.ndarray:
+    """A cross-sectional ranking signal, ``sign * sum(r_(t-window+1) .. r_t)`` at each anchor,
+    repeated over horizons: ``window=1, sign=-1`` is 1-day reversal, ``5, -1`` 5-day reversal,
+    ``20, +1`` 20-day momentum. Nothing is fitted (``train_end`` only checks the data). These
+    rank tickers; their scale is not a return forecast, so judge them on IC, rank IC and the
+    cross-sectional strategy, not on MSE. NaN until ``window`` returns exist."""
+    values, _, pos, hz = _check(log_returns, train_end, anchors, horizons)
+    summed = pd.Series(values).rolling(window, min_periods=window).sum().to_numpy()
+    return np.repeat(sign * summed[pos][:, None], hz.size, axis=1)
+
+
 BASELINES = {
     "random_walk": random_walk_forecast,
     "arima": arima_forecast,
@@ -330,11 +347,40 @@ BASELINES = {
     "garch": garch_forecast,
     "har_variance": har_variance_forecast,
     "garch_variance": garch_variance_forecast,
+    "signal": signal_forecast,
 }
 """Registry of baselines by name; all share the call shape in the module docstring."""
 
 
 VARIANCE_BASELINES = ("random_walk", "har", "har_log", "lhar_log", "garch", "gjr_garch")
+def ridge_forecast(windows: Windows, train: np.ndarray, val: np.ndarray, test: np.ndarray,
+                   alphas: Sequence[float] = (0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0)) -> np.ndarray:
+    """Ridge regression on the model's own inputs, pooled over tickers: each window's
+    ``lookback x F`` feature values flattened, standardised with training statistics; one
+    output per horizon. The penalty is chosen by MSE on the ``val`` windows (the split the
+    learned model early-stops on), then the fit on ``train`` forecasts ``test``. Positions are
+    into ``windows`` (unscaled); returns [len(test), H] in target units."""
+    from sklearn.linear_model import Ridge
+    from sklearn.preprocessing import StandardScaler as SkScaler
+
+    offsets = np.arange(-windows.lookback + 1, 1)
+
+    def design(pos: np.ndarray) -> np.ndarray:
+        rows = windows.anchors[pos][:, None] + offsets  # [N, L]
+        return windows.values[rows].reshape(len(pos), -1).astype(np.float64)
+
+    if len(train) < 10:
+        raise DataError(f"ridge needs at least 10 training windows, got {len(train)}")
+    scaler = SkScaler().fit(design(train))
+    x_train, y_train = scaler.transform(design(train)), windows.targets[windows.anchors[train]]
+    best = alphas[0]
+    if len(val):
+        x_val, y_val = scaler.transform(design(val)), windows.targets[windows.anchors[val]]
+        errors = [np.mean((Ridge(alpha=a).fit(x_train, y_train).predict(x_val) - y_val) ** 2)
+                  for a in alphas]
+        best = alphas[int(np.argmin(errors))]
+    model = Ridge(alpha=best).fit(x_train, y_train)
+    return model.predict(scaler.transform(design(test))).reshape(len(test), -1)
 
 
 def baseline_forecast(name: str, bars: pd.DataFrame, target: str, fit_end: pd.Timestamp,
@@ -371,6 +417,9 @@ def baseline_forecast(name: str, bars: pd.DataFrame, target: str, fit_end: pd.Ti
             return garch_forecast(returns, fit_end, anchors, horizons)
     elif name == "random_walk":
         return random_walk_forecast(returns, fit_end, anchors, horizons, kind="return")
+    elif name in SIGNALS:
+        window, sign = SIGNALS[name]
+        return signal_forecast(returns, fit_end, anchors, horizons, window=window, sign=sign)
     elif name == "ar":
         return arima_forecast(returns, fit_end, anchors, horizons, order=(ar_order, 0, 0),
                                  cumulative=target == "cum_log_return")

@@ -24,8 +24,8 @@ import pandas as pd
 import torch
 
 from qseq._io import atomic_write_text, atomic_write_with
-from qseq.backtest.baselines import baseline_forecast
-from qseq.backtest.folds import Fold, fold_windows, make_folds
+from qseq.backtest.baselines import baseline_forecast, ridge_forecast
+from qseq.backtest.folds import Fold, FoldWindows, fold_windows, make_folds
 from qseq.backtest.importance import attention_summary, permutation_importance
 from qseq.config import ForecastConfig, WalkForwardConfig, to_dict
 from qseq.data.windows import Windows, rows_covered
@@ -35,7 +35,8 @@ from qseq.runtime import torch_threads
 
 log = logging.getLogger(__name__)
 ENGINES = ("local", "ray")
-BASELINES = ("random_walk", "ar", "har", "har_log", "lhar_log", "garch", "gjr_garch")
+BASELINES = ("random_walk", "ar", "har", "har_log", "lhar_log", "garch", "gjr_garch", "reversal_1",
+             "reversal_5", "momentum_20", "ridge")
 
 
 @dataclass(frozen=True)
@@ -65,8 +66,13 @@ class WalkForwardSpec:
         if variance_only and target != "variance":
             raise ConfigError(f"baselines {sorted(variance_only)} forecast the variance target; "
                               "use them with target variance")
-        if "ar" in self.baselines and target in ("realized_vol", "variance"):
-            raise ConfigError(f"the ar baseline forecasts returns; for {target} use har/garch")
+        if "ar" in self.baselines and target.startswith("excess_"):
+            raise ConfigError(f"the ar baseline forecasts a ticker's own return, not {target}; "
+                              "use random_walk, reversal_1/5, momentum_20 or ridge")
+        returns_only = {"ar", "reversal_1", "reversal_5", "momentum_20", "ridge"} & set(self.baselines)
+        if returns_only and target in ("realized_vol", "variance"):
+            raise ConfigError(f"baselines {sorted(returns_only)} forecast returns; for {target} "
+                              "use har/garch")
         if self.permutation_repeats < 0:
             raise ConfigError("permutation_repeats must be >= 0")
 
@@ -341,7 +347,7 @@ def run_fold(fold: Fold, windows: Windows, panel: pd.DataFrame, spec: WalkForwar
             perm = permutation_importance(fc.model_, fc.scale(windows.subset(fw.test), targets=True),
                                           spec.permutation_repeats, seed=cfg.seed + fold.index)
             importance.append(perm.assign(method="permutation"))
-        frames.extend(baseline_frames(spec, windows, fw.test, panel, fold))
+        frames.extend(baseline_frames(spec, windows, fw, panel, fold))
     forecasts = pd.concat(frames, ignore_index=True) if frames else _empty_forecasts()
     imp_frame = (pd.concat(importance, ignore_index=True).assign(fold=fold.index, group=group)
                  if importance else pd.DataFrame(columns=["feature", "value", "method", "fold", "group"]))
@@ -360,24 +366,36 @@ def _empty_forecasts() -> pd.DataFrame:
                          "model": pd.Series(dtype=object)})
 
 
-def baseline_frames(spec: WalkForwardSpec, windows: Windows, test_pos: np.ndarray, panel: pd.DataFrame,
+def baseline_frames(spec: WalkForwardSpec, windows: Windows, fw: FoldWindows, panel: pd.DataFrame,
                     fold: Fold) -> list[pd.DataFrame]:
-    """Baseline forecasts for the fold's test windows, each refit on the fold's training rows."""
+    """Baseline forecasts for the fold's test windows, each refit on the fold's training rows
+    (``ridge``: pooled over the task's tickers on the model's own training windows)."""
     cfg = spec.forecast
-    test = windows.subset(test_pos)
+    test = windows.subset(fw.test)
     # the last bar a training target may reach (the model's windows obey the same bound)
     fit_end = fold.dates[fold.test_start - 1 - spec.folds.embargo]
     frames = []
     for name in spec.baselines:
+        if name == "ridge":
+            y_hat = ridge_forecast(windows, fw.train, fw.val, fw.test)
+            frames.append(test.tidy(cfg.horizons, y_hat, fold=fold.index, model=name))
+            continue
         y_hat = np.full(test.y.shape, np.nan)
+        late = []
         for tid, ticker in enumerate(test.tickers):
             mine = test.ticker == tid
             if not mine.any():
                 continue
             bars = panel.xs(ticker, level="ticker")
+            if bars.index[0] > fit_end:  # listed after the training span: nothing to fit on
+                late.append(ticker)
+                continue
             y_hat[mine] = baseline_forecast(name, bars, cfg.target, fit_end,
                                             pd.DatetimeIndex(test.anchor_date[mine]), cfg.horizons,
                                             ar_order=spec.ar_order, proxy=cfg.proxy)
+        if late:
+            log.info("baseline %s: no forecast for %d tickers without bars up to %s (%s)", name,
+                     len(late), fit_end.date(), ", ".join(late[:5]) + (", ..." if len(late) > 5 else ""))
         frames.append(test.tidy(cfg.horizons, y_hat, fold=fold.index, model=name))
     return frames
 

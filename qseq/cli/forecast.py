@@ -136,18 +136,25 @@ def run_forecast(console: Console, err_console: Console, config: ForecastConfig,
 def _print_metrics(console: Console, forecaster: Forecaster) -> None:
     from rich.table import Table
 
-    naive = "persistence" if forecaster.config.target == "realized_vol" else "random walk (zero)"
+    from qseq.metrics import VOL_TARGETS, loss_name
+
+    target = forecaster.config.target
+    vol = target in VOL_TARGETS
+    naive = "persistence (last bar)" if vol else "random walk (zero)"
     for name, frame in forecaster.metrics_.items():
         nominal = frame["nominal"].iloc[0] if "nominal" in frame.columns else None
         table = Table(title=f"{name} metrics vs {naive} baseline",
                       caption=None if nominal is None else
                       f"coverage: share of outcomes inside the band (nominal {nominal:.0%})")
-        cols = ["horizon", "n", "mse", "baseline_mse", "mse_ratio", "mae", "baseline_mae"]
+        if vol and "qlike_ratio" in frame.columns:
+            cols = ["horizon", "n", "qlike", "baseline_qlike", "qlike_ratio", "mse_ratio"]
+        else:
+            cols = ["horizon", "n", "mse", "baseline_mse", "mse_ratio", "mae", "baseline_mae"]
         cols += [c for c in ("dm_pvalue", "dir_acc", "dir_ci_low", "pt_pvalue", "qlike", "coverage")
-                 if c in frame.columns]
-        heads = {"baseline_mse": "naive mse", "baseline_mae": "naive mae", "mse_ratio": "ratio",
+                 if c in frame.columns and c not in cols]
+        heads = {"baseline_mse": "naive mse", "baseline_mae": "naive mae", "mse_ratio": "mse ratio",
                  "horizon": "h", "dm_pvalue": "DM p", "dir_ci_low": "dir 95% CI",
-                 "pt_pvalue": "PT p"}
+                 "pt_pvalue": "PT p", "baseline_qlike": "naive qlike", "qlike_ratio": "qlike ratio"}
         for c in cols:
             table.add_column(heads.get(c, c), justify="right")
 
@@ -159,15 +166,18 @@ def _print_metrics(console: Console, forecaster: Forecaster) -> None:
                 return f"{int(value)}"
             if c == "dir_ci_low":
                 return f"{value:.3f}..{row['dir_ci_high']:.3f}"
-            if c in ("mse_ratio", "dir_acc", "coverage", "dm_pvalue", "pt_pvalue", "qlike"):
+            if c in ("mse_ratio", "dir_acc", "coverage", "dm_pvalue", "pt_pvalue", "qlike",
+                     "baseline_qlike", "qlike_ratio"):
                 return f"{value:.3f}"
             return f"{value:.2e}"
 
         for h, row in zip(frame.index, frame.to_dict(orient="records"), strict=True):
             table.add_row(str(h), *[cell(row, c) for c in cols[1:]])
         console.print(table)
-    console.print("DM p: Diebold-Mariano vs the naive forecast (squared loss); PT p: "
-                  "Pesaran-Timmermann, do the forecast's signs beat the base rates?", style="dim")
+    note = f"DM p: Diebold-Mariano vs the naive forecast ({loss_name(target)})"
+    if not vol:
+        note += "; PT p: Pesaran-Timmermann, do the forecast's signs beat the base rates?"
+    console.print(note, style="dim")
     console.print(f"[bold]skill[/bold]: {forecaster.verdict()}")
 
 
@@ -202,8 +212,12 @@ def _print_path(console: Console, forecaster: Forecaster, table_df: pd.DataFrame
                 last_date: pd.Timestamp, last_close: float) -> None:
     from rich.table import Table
 
+    target = forecaster.config.target
     label = {"log_return": "log return", "cum_log_return": "cum. log return",
-             "realized_vol": "realized vol"}[forecaster.config.target]
+             "realized_vol": "realized vol", "variance": "mean daily variance",
+             "excess_log_return": "excess log return",
+             "excess_cum_log_return": "excess cum. log return"}[target]
+    fmt = "{:.3e}" if target == "variance" else "{:+.5f}"
     band = table_df.attrs.get("band")
     caption = None
     if band and "price_lo" not in table_df.columns and "price" in table_df.columns:
@@ -221,13 +235,17 @@ def _print_path(console: Console, forecaster: Forecaster, table_df: pd.DataFrame
         table.add_column("implied price", justify="right")
     if "price_lo" in table_df.columns:
         table.add_column(f"price q{band[0]} .. q{band[1]}", justify="right")
+    if target == "variance":
+        table.add_column("annualised vol", justify="right")
     for row in table_df.to_dict(orient="records"):
-        cells = [str(row["date"].date()), str(row["horizon"]), f"{row['y_hat']:+.5f}"]
+        cells = [str(row["date"].date()), str(row["horizon"]), fmt.format(row["y_hat"])]
         if band:
-            cells.append(f"{row['lo']:+.5f} .. {row['hi']:+.5f}")
+            cells.append(f"{fmt.format(row['lo'])} .. {fmt.format(row['hi'])}")
         if has_price:
             cells.append(f"{row['price']:,.2f}")
         if "price_lo" in row:
             cells.append(f"{row['price_lo']:,.2f} .. {row['price_hi']:,.2f}")
+        if target == "variance":  # sqrt(252 x daily variance)
+            cells.append(f"{(252 * row['y_hat']) ** 0.5:.1%}")
         table.add_row(*cells)
     console.print(table)

@@ -139,6 +139,15 @@ def garman_klass_vol(frame: pd.DataFrame, window: int) -> pd.Series:
     return np.sqrt(var.clip(lower=0.0))
 
 
+def excess_return(frame: pd.DataFrame, window: int) -> pd.Series:
+    """Cross-sectional: the sum over the trailing ``window`` bars (default 1) of the ticker's
+    log return minus the equal-weighted mean log return of the panel's tickers on that date.
+    Known at each date's close (it reads that date's bars of every ticker, nothing later)."""
+    lr = log_return(frame, window)
+    excess = lr - lr.groupby(level="date").transform("mean")
+    return excess if window == 1 else _rolling(excess, window, "sum")
+
+
 FEATURES: dict[str, Callable[[pd.DataFrame, int], pd.Series]] = {
     "log_return": log_return,
     "log_volume_change": log_volume_change,
@@ -147,21 +156,26 @@ FEATURES: dict[str, Callable[[pd.DataFrame, int], pd.Series]] = {
     "garman_klass_vol": garman_klass_vol,
     "log_parkinson_var": log_parkinson_var,
     "log_garman_klass_var": log_garman_klass_var,
+    "excess_return": excess_return,
 }
-ONE_BAR_OK = ("log_parkinson_var", "log_garman_klass_var")  # features whose window may be 1
+ONE_BAR_OK = ("log_parkinson_var", "log_garman_klass_var", "excess_return")  # window may be 1
+DEFAULT_WINDOWS = {"excess_return": 1}  # without a suffix; every other feature: DEFAULT_WINDOW
+# features that read every ticker of the panel on each date (no single-ticker stream)
+CROSS_SECTIONAL_FEATURES = ("excess_return",)
 TARGETS = constants.TARGETS
 
 
 def parse_feature(name: str) -> tuple[str, int]:
     match = re.fullmatch(r"([a-z_]+?)(?:_(\d+))?", name)
     if match and match.group(1) in FEATURES:
-        window = int(match.group(2)) if match.group(2) else DEFAULT_WINDOW
+        base = match.group(1)
+        window = int(match.group(2)) if match.group(2) else DEFAULT_WINDOWS.get(base, DEFAULT_WINDOW)
         smallest = 1 if match.group(1) in ONE_BAR_OK else 2
         if window < smallest:
             raise ConfigError(f"feature {name!r}: window must be >= {smallest}")
         return match.group(1), window
     if name in FEATURES:
-        return name, DEFAULT_WINDOW
+        return name, DEFAULT_WINDOWS.get(name, DEFAULT_WINDOW)
     raise ConfigError(f"unknown feature {name!r}; choose from {sorted(FEATURES)} "
                       "(optionally with a window suffix, e.g. parkinson_vol_10)")
 
@@ -189,9 +203,15 @@ def compute_targets(panel: pd.DataFrame, target: str, horizons: Sequence[int],
     - ``realized_vol``: one-bar Parkinson volatility of bar ``t+k``.
     - ``variance``: the mean one-bar ``proxy`` variance of bars ``t+1 .. t+k`` (the variance
       of the next k days, per day).
+    - ``excess_log_return`` / ``excess_cum_log_return``: ``log_return`` / ``cum_log_return``
+      minus their equal-weighted mean over the panel's tickers with the same anchor date (the
+      market-neutral part a cross-sectional model ranks).
     """
     if target not in TARGETS:
         raise ConfigError(f"unknown target {target!r}; choose one of {list(TARGETS)}")
+    if target.startswith("excess_"):
+        raw = compute_targets(panel, target.removeprefix("excess_"), horizons, proxy)
+        return raw - raw.groupby(level="date").transform("mean")
     frame = _ticker_major(panel)
     if target == "variance":
         var = bar_variance(frame, proxy)

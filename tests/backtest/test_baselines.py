@@ -48,6 +48,7 @@ CASES = {
     "garch": ("ret", {}),
     "har_variance": ("rv", {"log_space": True}),  # + returns (LHAR-log), added in the test
     "garch_variance": ("rv", {"vol": "GJR"}),  # + returns, added in the test
+    "signal": ("ret", {"window": 5, "sign": -1.0}),
 }
 
 
@@ -281,3 +282,34 @@ def test_variance_baselines_are_positive_and_dispatch_by_name(spx_small):
     assert not np.allclose(out["har_log"], out["lhar_log"])
     with pytest.raises(Exception, match="does not apply"):
         baseline_forecast("ar", bars, "variance", dates[399], dates[400:450], [1])
+
+
+def test_signals_are_the_trailing_return_sums():
+    r = pd.Series([0.01, -0.02, 0.03, 0.0, 0.01, 0.02], index=pd.bdate_range("2020-01-01", periods=6))
+    rev = baseline_forecast("reversal_1", pd.DataFrame({"close": np.exp(np.r_[0, r.cumsum()])},
+                            index=pd.bdate_range("2019-12-31", periods=7)), "log_return",
+                            r.index[-1], r.index[-2:], [1, 5])
+    np.testing.assert_allclose(rev, [[-0.01, -0.01], [-0.02, -0.02]], atol=1e-12)
+    from qseq.backtest.baselines import signal_forecast
+
+    mom = signal_forecast(r, r.index[-1], r.index[3:], [1], window=3, sign=1.0)
+    np.testing.assert_allclose(mom[:, 0], [0.01, 0.04, 0.03], atol=1e-12)
+
+
+def test_ridge_on_the_model_inputs_recovers_a_linear_target():
+    from qseq.backtest.baselines import ridge_forecast
+    from qseq.data.windows import Windows
+
+    rng = np.random.default_rng(0)
+    n, lookback = 3000, 4
+    values = rng.normal(size=(n, 2)).astype(np.float32)
+    # target h1 = 0.5 x (feature 0 at the anchor) - 0.3 x (feature 1 one bar earlier)
+    y = np.full((n, 1), np.nan, dtype=np.float32)
+    y[1:, 0] = 0.5 * values[1:, 0] - 0.3 * values[:-1, 1] + rng.normal(scale=0.01, size=n - 1)
+    anchors = np.arange(lookback - 1, n)
+    w = Windows(values, y, np.zeros(n, dtype=np.int64), pd.bdate_range("2000-01-03", periods=n)
+                .to_numpy(), anchors, lookback, ("a", "b"), ("T",))
+    pos = np.arange(len(anchors))
+    out = ridge_forecast(w, pos[:2000], pos[2000:2400], pos[2400:])
+    truth = y[anchors[pos[2400:]], 0]
+    assert np.corrcoef(out[:, 0], truth)[0, 1] > 0.99

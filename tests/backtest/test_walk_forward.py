@@ -350,3 +350,36 @@ def test_cross_validation_on_the_facade_equals_the_engine_and_evaluates_without_
     with tempfile.TemporaryDirectory() as tmp:
         page = write_report(f"{tmp}/r.html", via_facade, ev, notes=["<b>escaped</b>"]).read_text()
     assert "&lt;b&gt;escaped&lt;/b&gt;" in page and "fig-equity" in page
+
+
+def test_cross_sectional_baselines_and_excess_target():
+    """Market-neutral targets with reversal / momentum signals and a pooled ridge on the model's
+    own inputs: every model is scored by daily cross-sectional rank IC."""
+    import qseq
+    from qseq.data import bundled
+
+    stocks5 = bundled.load_dataset("stocks5")
+    panel = stocks5[stocks5.index.get_level_values("date") >= "2009-01-01"]
+    spec = tiny_spec(target="excess_cum_log_return", horizons=(1, 5),
+                     features=("excess_return", "excess_return_5", "log_volume_change"),
+                     baselines=("random_walk", "reversal_1", "reversal_5", "momentum_20", "ridge"),
+                     permutation_repeats=0,
+                     folds=WalkForwardConfig(train_bars=600, test_bars=200, val_frac=0.15))
+    res = run_walk_forward(panel, spec)
+    fc = res.forecasts
+    assert set(fc["model"]) == {"gru", "random_walk", "reversal_1", "reversal_5", "momentum_20", "ridge"}
+    truth = fc[(fc["model"] == "gru") & (fc["horizon"] == 5)].groupby("date")["y_true"]
+    full = truth.count() == 5  # dates where every ticker has a window
+    assert full.sum() > 100
+    np.testing.assert_allclose(truth.sum()[full].to_numpy(), 0.0, atol=1e-6)  # market-neutral
+    assert fc.loc[fc["model"] == "ridge", "y_hat"].notna().all()
+    rev = fc[(fc["model"] == "reversal_1") & (fc["horizon"] == 1)].iloc[0]
+    close = panel.xs(rev["ticker"], level="ticker")["close"]
+    assert rev["y_hat"] == pytest.approx(-np.log(close.loc[:rev["date"]].iloc[-1]
+                                                  / close.loc[:rev["date"]].iloc[-2]))
+    ev = qseq.evaluate(res, panel, strategy=qseq.StrategyConfig(kind="cross_sectional", k=1))
+    m = ev.metrics
+    ranks = m[(m["kind"] == "forecast") & (m["metric"] == "rank_ic_t")]
+    assert set(ranks["model"]) >= {"gru", "reversal_5", "ridge"}
+    with pytest.raises(ConfigError, match="ar baseline"):
+        tiny_spec(target="excess_log_return", baselines=("ar",))

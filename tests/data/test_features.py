@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from qseq.data.features import (
+    CROSS_SECTIONAL_FEATURES,
     DEFAULT_WINDOW,
     FEATURES,
     TARGETS,
@@ -22,6 +23,8 @@ from qseq.errors import ConfigError, DataError
 from ._helpers import perturb_after, random_walk_panel
 
 ALL = [*FEATURES, *(f"{f}_5" for f in FEATURES)]
+# features of one ticker's own bars (the cross-sectional ones read every ticker on a date)
+PER_TICKER = [n for n in ALL if parse_feature(n)[0] not in CROSS_SECTIONAL_FEATURES]
 ROLLING = {"volume_zscore", "parkinson_vol", "garman_klass_vol"}
 def _marked(names):
     return list(names)
@@ -49,7 +52,7 @@ def _assert_unchanged_up_to(before: pd.DataFrame, after: pd.DataFrame, cut, name
     assert np.array_equal(a, b, equal_nan=True), f"{name} changed at dates <= {cut.date()}"
 
 
-@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("name", PER_TICKER)
 def test_feature_is_causal_single_ticker(two_tickers, cuts, name):
     rng = np.random.default_rng(7)
     for t in ("AAPL", "MSFT"):
@@ -75,7 +78,7 @@ def test_feature_is_causal_two_tickers(two_tickers, cuts, name):
         _assert_unchanged_up_to(base, after, cut, name)
 
 
-@pytest.mark.parametrize("name", _marked(ALL))
+@pytest.mark.parametrize("name", _marked(PER_TICKER))
 def test_other_ticker_unaffected(two_tickers, name):
     rng = np.random.default_rng(3)
     base = compute_features(two_tickers, [name])
@@ -91,9 +94,10 @@ def test_other_ticker_unaffected(two_tickers, name):
 
 def test_two_ticker_features_match_per_ticker_within_rounding(two_tickers):
     # Whatever the last-bit noise above, the values agree with per-ticker computation closely.
-    both = compute_features(two_tickers, ALL)
+    both = compute_features(two_tickers, PER_TICKER)
     for t in ("AAPL", "MSFT"):
-        alone = compute_features(two_tickers[two_tickers.index.get_level_values("ticker") == t], ALL)
+        alone = compute_features(two_tickers[two_tickers.index.get_level_values("ticker") == t],
+                                 PER_TICKER)
         np.testing.assert_allclose(_ticker(both, t).to_numpy(), _ticker(alone, t).to_numpy(),
                                    rtol=1e-9, atol=1e-12, equal_nan=True)
 
@@ -268,6 +272,27 @@ def test_targets_do_not_leak_across_tickers(two_tickers, target):
     assert aapl["h4"].iloc[-4:].isna().all() and aapl["h1"].iloc[-1:].isna().all()
     assert np.isfinite(aapl["h4"].iloc[:-4]).all()
     assert tg["h4"].isna().sum() == 8
+
+
+def test_excess_return_is_the_return_over_the_date_mean(two_tickers):
+    f = compute_features(two_tickers, ["log_return", "excess_return", "excess_return_3"])
+    wide = f["log_return"].unstack("ticker")
+    ex = f["excess_return"].unstack("ticker")
+    np.testing.assert_allclose(ex["AAPL"], (wide["AAPL"] - wide["MSFT"]) / 2, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(ex.sum(axis=1).dropna(), 0.0, atol=1e-15)
+    three = f["excess_return_3"].unstack("ticker")
+    np.testing.assert_allclose(three["AAPL"].iloc[5], ex["AAPL"].iloc[3:6].sum(), rtol=1e-12)
+    assert parse_feature("excess_return") == ("excess_return", 1)
+
+
+@pytest.mark.parametrize("target", ["excess_log_return", "excess_cum_log_return"])
+def test_excess_targets_are_market_neutral(two_tickers, target):
+    raw = compute_targets(two_tickers, target.removeprefix("excess_"), [1, 3])
+    ex = compute_targets(two_tickers, target, [1, 3])
+    np.testing.assert_allclose(ex.groupby(level="date").sum().dropna(), 0.0, atol=1e-15)
+    day = raw.xs("AAPL", level="ticker")["h3"] - raw.xs("MSFT", level="ticker")["h3"]
+    np.testing.assert_allclose(ex.xs("AAPL", level="ticker")["h3"].dropna(), (day / 2).dropna(),
+                               rtol=1e-12)
 
 
 def test_unknown_target():
