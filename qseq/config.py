@@ -331,7 +331,7 @@ class AnomalyConfig:
     combined over features by ``score_combine`` (see :mod:`qseq.anomaly.scores`).
     """
 
-    model: str = param("lstm_ae", "Autoencoder from the registry (qseq models).",
+    model: str = param("masked_lstm_ae", "Autoencoder from the registry (qseq models).",
                        choices=_models("autoencoder"))
     lookback: int = param(32, "Window length in bars.")
     features: tuple[str, ...] = param(ANOMALY_FEATURES, "Reconstructed features, comma-separated.")
@@ -347,6 +347,8 @@ class AnomalyConfig:
     num_layers: int = param(1, "Stacked recurrent layers.", cli="--layers")
     dropout: float = param(0.0, "Dropout between stacked layers.")
     ticker_dim: int = param(4, "Ticker-embedding width (panels of several tickers).")
+    last_bar_weight: float = param(32.0, "Weight of each window's last bar (the scored one) in "
+                                   "the reconstruction loss; every other bar weighs 1.")
     val_frac: float = param(0.1, "Share of the normal period for early stopping.", hidden=True)
     calib_frac: float = param(0.2, "Share of the normal period for threshold calibration.",
                               hidden=True)
@@ -379,6 +381,11 @@ class AnomalyConfig:
         check_far(self.target_far)
         _positive_int("score_window", self.score_window, minimum=0)
         _choice("score combination", self.score_combine, ("max", "mean"))
+        if isinstance(self.last_bar_weight, bool) or not (
+                isinstance(self.last_bar_weight, (int, float)) and self.last_bar_weight > 0
+                and math.isfinite(self.last_bar_weight)):
+            raise ConfigError(f"last_bar_weight must be a positive number, got "
+                              f"{self.last_bar_weight!r}")
         _check_network(self)
 
     def replace(self, **changes: Any) -> AnomalyConfig:

@@ -43,7 +43,7 @@ SCORING = "last_bar_trailing_v1"  # the score layout a checkpoint's normalisers 
 class AnomalyDetector(Estimator):
     """Reconstruction-based anomaly detector over a panel, one autoencoder for all tickers.
 
-    ``AnomalyDetector(model="lstm_ae", lookback=32, ...)`` or ``AnomalyDetector(config)``: the
+    ``AnomalyDetector(model="masked_lstm_ae", lookback=32, ...)`` or ``AnomalyDetector(config)``: the
     keywords are the fields of :class:`qseq.config.AnomalyConfig`. ``fit(panel)`` trains on the
     normal period (up to ``train_end``; by default the first half of the dates), normalises
     scores per ticker and calibrates the threshold. ``score`` gives per-bar scores with
@@ -106,7 +106,7 @@ class AnomalyDetector(Estimator):
             fit_autoencoder, spec.train.epochs, progress=progress, on_epoch=on_epoch,
             model=self.model_, train=scaled.subset(split.train),
             val=scaled.subset(split.val) if len(split.val) else None, config=spec.train,
-            seed=spec.seed, device=self.device)
+            seed=spec.seed, device=self.device, last_bar_weight=spec.last_bar_weight)
         self.model_.cpu().eval()
 
         self.bar_norm_, self.window_norm_ = fit_normalisers(self.model_, scaled.subset(split.train),

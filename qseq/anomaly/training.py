@@ -2,7 +2,9 @@
 
 :func:`qseq.train.fit_model` minimises ``loss(y_hat, y)`` over windows. A reconstruction is the
 special case ``y_hat = x_hat - x`` (flattened to [B, T * F]) against all-zero targets, which is
-exactly ``loss(x_hat, x)``. The zero targets are a zero-stride view (one float of memory for
+exactly ``loss(x_hat, x)``; ``last_bar_weight`` w scales the last bar's residual by sqrt(w), so
+its squared error weighs w times another bar's (the last bar is the one a window scores). The
+zero targets are a zero-stride view (one float of memory for
 any number of rows), so windows stay strided views of one row array.
 """
 
@@ -21,15 +23,22 @@ from qseq.train import EpochLog, TrainConfig, TrainResult, WindowBatches, fit_mo
 
 
 class ReconstructionResidual(nn.Module):
-    """Wraps an autoencoder for :func:`fit_model`: forward returns ``x_hat - x`` [B, T * F]."""
+    """Wraps an autoencoder for :func:`fit_model`: forward returns ``x_hat - x`` [B, T * F],
+    the last bar's residual times ``sqrt(last_bar_weight)``."""
 
-    def __init__(self, autoencoder: nn.Module) -> None:
+    def __init__(self, autoencoder: nn.Module, last_bar_weight: float = 1.0) -> None:
         super().__init__()
         self.autoencoder = autoencoder
+        self.last_bar_weight = last_bar_weight
 
     def forward(self, x: torch.Tensor, ticker: torch.Tensor | None = None) -> ModelOutput:
         out = self.autoencoder(x, ticker)
-        return ModelOutput(y_hat=(out.y_hat - x).flatten(1))  # [B, T * F]
+        residual = out.y_hat - x  # [B, T, F]
+        if self.last_bar_weight != 1.0:  # squared error of the last bar weighted by w
+            scale = torch.ones(x.shape[1], 1, dtype=x.dtype, device=x.device)
+            scale[-1] = self.last_bar_weight ** 0.5
+            residual = residual * scale
+        return ModelOutput(y_hat=residual.flatten(1))  # [B, T * F]
 
 
 def zero_targets(windows: Windows) -> Windows:
@@ -49,10 +58,12 @@ def fit_autoencoder(
     seed: int = 0,
     device: str | torch.device = "auto",
     on_epoch: Callable[[EpochLog], None] | None = None,
+    last_bar_weight: float = 1.0,
 ) -> TrainResult:
     """Train ``model`` (an autoencoder) in place to reconstruct the scaled ``train`` windows,
-    with early stopping on ``val`` reconstruction loss (best weights restored)."""
-    return fit_model(ReconstructionResidual(model), zero_targets(train),
+    with early stopping on ``val`` reconstruction loss (best weights restored); the last bar of
+    each window weighs ``last_bar_weight`` times another bar in both losses."""
+    return fit_model(ReconstructionResidual(model, last_bar_weight), zero_targets(train),
                      zero_targets(val) if val is not None else None, config, seed=seed,
                      device=device, on_epoch=on_epoch)
 

@@ -7,7 +7,14 @@ multi-sensor anomaly detection").
               x_hat_t = W [s_t ; c_t] + b,              c_t = Attn(s_t, h_1..h_T) (optional)
 
 ``e`` is the ticker embedding (one table shared by encoder and decoder), so one model serves a
-whole panel and a rare ticker borrows strength from the rest. Without attention the decoder
+whole panel and a rare ticker borrows strength from the rest.
+
+With ``mask_last`` (the ``masked_*_ae`` models) the encoder sees the window with its last bar's
+inputs set to 0 (the training mean of the scaled features): the other bars are reconstructed,
+the last bar is *predicted* from the earlier ones. A bar is scored as the last bar of its window,
+so its error is then an innovation (what the past did not foretell) rather than what the
+bottleneck failed to copy through; an extreme bar cannot be partly copied into its own
+reconstruction. Without attention the decoder
 sees the window only through the code z and the final state: a D-wide bottleneck that cannot
 copy an unusual bar through. With attention the decoder also reads the encoder states, which
 makes reconstruction easier (of anomalies too); it is the optional variant.
@@ -32,16 +39,19 @@ EMBEDDING_INIT_STD = 0.1
 class RecurrentAutoencoder(nn.Module):
     """LSTM/GRU encoder-decoder reconstructing x [B, T, F] (T is free: any window length).
 
-    Input:  x [B, T, F] scaled features, ticker [B] int64 ids (needed when n_tickers > 1)
+    Input:  x [B, T, F] scaled features, ticker [B] int64 ids (needed when n_tickers > 1);
+            with ``mask_last`` the values of x[:, -1] are not used
     Output: ModelOutput(y_hat=x_hat [B, T, F], attention [B, T, T] when ``attention``)
 
     ``config.horizons`` is unused (an autoencoder forecasts nothing).
     """
 
-    def __init__(self, config: ModelConfig, cell: str = "lstm", attention: bool = False) -> None:
+    def __init__(self, config: ModelConfig, cell: str = "lstm", attention: bool = False,
+                 mask_last: bool = False) -> None:
         super().__init__()
         self.config = config
         self.cell = cell
+        self.mask_last = mask_last
         self.ticker_embedding = (
             TickerEmbedding(config.n_tickers, config.ticker_dim) if config.n_tickers > 1 else None
         )
@@ -67,6 +77,8 @@ class RecurrentAutoencoder(nn.Module):
     def forward(self, x: torch.Tensor, ticker: torch.Tensor | None = None) -> ModelOutput:
         check_input(x, self.config.input_size)
         steps = x.shape[1]
+        if self.mask_last:  # the last bar is predicted from the earlier ones, never copied
+            x = torch.cat([x[:, :-1], torch.zeros_like(x[:, -1:])], dim=1)
         enc_out, state = self.encoder(self._join(x, ticker))  # [B, T, D], final state(s)
         code = enc_out[:, -1]  # [B, D]
         dec_in = self._join(code.unsqueeze(1).expand(-1, steps, -1), ticker)  # [B, T, D (+ E)]

@@ -145,3 +145,7 @@ for _cell, _desc in (("lstm", "LSTM"), ("gru", "GRU")):
     register(ModelSpec(f"attn_{_cell}_ae", _AUTOENCODER,
                        f"{_desc} encoder-decoder autoencoder with Bahdanau attention in the decoder",
                        {"cell": _cell, "attention": True}, attention=True, kind="autoencoder"))
+    register(ModelSpec(f"masked_{_cell}_ae", _AUTOENCODER,
+                       f"{_desc} encoder-decoder reconstructing its window with the last bar's "
+                       "inputs masked (the last bar is predicted)",
+                       {"cell": _cell, "mask_last": True}, kind="autoencoder"))

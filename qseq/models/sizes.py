@@ -113,7 +113,8 @@ def count_dual_stage_attention(config: ModelConfig, cell: str = "lstm") -> int:
             + input_attention + decoder(config, cell, "bahdanau", hid))
 
 
-def count_recurrent_autoencoder(config: ModelConfig, cell: str = "lstm", attention: bool = False) -> int:
+def count_recurrent_autoencoder(config: ModelConfig, cell: str = "lstm", attention: bool = False,
+                                mask_last: bool = False) -> int:
     hid, emb = config.hidden_size, _ticker_width(config)
     return (ticker_embedding(config)
             + recurrent_stack(cell, config.input_size + emb, config)  # encoder

@@ -22,12 +22,12 @@ def test_anomaly_spy_offline_end_to_end_then_reuse(capsys, tmp_path):
     assert code == 0, err
     assert "proxy for SPY" in out and "normal period (to 2011-06-30)" in out
     assert "threshold" in out and "events" in out and "driven by" in out
-    page = (tmp_path / "SPY_lstm_ae_anomaly_2012-12-31.html").read_text()
+    page = (tmp_path / "SPY_masked_lstm_ae_anomaly_2012-12-31.html").read_text()
     assert "plotly" in page.lower() and "Events of SPY" in page and "flash crash" in page
     # the same results as tables, for jobs and notebooks
     import pandas as pd
 
-    stem = tmp_path / "SPY_lstm_ae_anomaly_2012-12-31"
+    stem = tmp_path / "SPY_masked_lstm_ae_anomaly_2012-12-31"
     scores = pd.read_parquet(f"{stem}_scores.parquet")
     assert list(scores.columns[:6]) == ["date", "ticker", "score", "threshold", "flagged", "driver"]
     assert (scores["flagged"] == (scores["score"] > scores["threshold"])).all()

@@ -109,3 +109,21 @@ def test_parity_with_a_hand_built_encoder_decoder(cell, ref_cls):
         code = out[:, -1:].expand(-1, 11, -1)  # the last encoder output, fed at every step
         expected = head(dec(code, state)[0])
         assert torch.equal(model(x).y_hat, expected)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_masked_model_is_the_plain_one_on_the_window_with_its_last_bar_zeroed(cell):
+    torch.manual_seed(5)
+    masked = _build(f"masked_{cell}_ae", n_tickers=2).eval()
+    plain = RecurrentAutoencoder(_cfg(n_tickers=2), cell=cell).eval()
+    plain.load_state_dict(masked.state_dict())  # same parameters: masking adds none
+    x, ticker = torch.randn(4, 9, 3), torch.tensor([0, 1, 1, 0])
+    zeroed = x.clone()
+    zeroed[:, -1] = 0
+    with torch.no_grad():
+        out = masked(x, ticker).y_hat
+        assert torch.equal(out, plain(zeroed, ticker).y_hat)
+        moved = x.clone()
+        moved[:, -1] += 10.0
+        assert torch.equal(masked(moved, ticker).y_hat, out)  # the last bar's inputs are unused
+        assert not torch.equal(masked(x + 1.0, ticker).y_hat, out)  # earlier bars are
