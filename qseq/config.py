@@ -31,6 +31,7 @@ TEST_PERIODS = ("year", "quarter", "month")
 RULES = ("sign", "threshold", "vol_scaled")
 STRATEGY_KINDS = ("single", "cross_sectional")
 SCHEDULES = ("cosine", "plateau", "none")
+FINAL_FITS = ("best", "all")
 TF_SCHEDULES = ("inverse_sigmoid", "linear", "exponential", "always", "never")
 DEFAULT_FEATURES = ("log_return", "log_volume_change")
 # price, volume and volatility: daily log return, log volume change, volume z-score (20 bars)
@@ -174,6 +175,9 @@ class TrainConfig:
                                  "decoders.", choices=lambda: TF_SCHEDULES)
     teacher_forcing_k: float | None = param(None, "Decay constant of the teacher-forcing "
                                             "schedule (default per schedule).", hidden=True)
+    final_fit: str = param("best", "After early stopping: keep the best model (best), or refit "
+                           "on training + validation windows for the best epoch count of each "
+                           "member (all).", choices=lambda: FINAL_FITS)
     horizon_weights: tuple[float, ...] = param((), "Weight of each horizon in the training and "
                                                "early-stopping loss, e.g. 1,0.3,0.3 (default: "
                                                "equal).")
@@ -196,6 +200,7 @@ class TrainConfig:
             raise ConfigError("weight_decay and clip_grad_norm must be >= 0")
         _choice("loss", self.loss, LOSSES)
         _choice("lr_schedule", self.lr_schedule, SCHEDULES)
+        _choice("final_fit", self.final_fit, FINAL_FITS)
         _positive_int("patience", self.patience)
         _choice("teacher_forcing schedule", self.teacher_forcing, TF_SCHEDULES)
         teacher_forcing_probability(self, 1)  # validates teacher_forcing_k
@@ -268,6 +273,8 @@ class ForecastConfig:
     val_frac: float = param(0.15, "Share of dates held out for early stopping.", hidden=True)
     test_frac: float = param(0.15, "Share of dates held out for the test metrics.", hidden=True)
     seed: int = param(0, "Random seed (same seed, same model).")
+    highway: bool = param(False, "Recurrent family: add a linear map of the last bar's inputs "
+                          "to the output (the network learns a correction to a linear model).")
     ensemble: int = param(1, "Members trained from seeds seed..seed+N-1; forecasts are their "
                           "mean (the recurrent family trains them as one batched model).")
     train: TrainConfig = param(TrainConfig, "Training loop settings.")
@@ -301,6 +308,9 @@ class ForecastConfig:
         _check_quantiles(self.quantiles)
         _check_network(self)
         _positive_int("ensemble", self.ensemble)
+        if self.highway and spec.model != "qseq.models.recurrent:RecurrentForecaster":
+            raise ConfigError(f"highway applies to the recurrent family (rnn, lstm, gru, their "
+                              f"bidirectional variants, lstm_peephole), not {self.model!r}")
         if self.train.horizon_weights and len(self.train.horizon_weights) != len(self.horizons):
             raise ConfigError(f"train.horizon_weights has {len(self.train.horizon_weights)} values "
                               f"for {len(self.horizons)} horizons {list(self.horizons)}; give one "

@@ -136,20 +136,33 @@ class Forecaster(Estimator):
             hidden_size=cfg.hidden_size, num_layers=cfg.num_layers, dropout=cfg.dropout,
             n_tickers=len(windows.tickers), ticker_dim=cfg.ticker_dim,
             quantiles=cfg.quantiles, lookback=cfg.lookback,
-            future_size=future_size(cfg.future_features),
+            future_size=future_size(cfg.future_features), highway=cfg.highway,
         )
         self.model_ = build_ensemble(cfg.model, self.model_config_, cfg.seed, cfg.ensemble)
         if warm_start is not None:
             self.model_.load_state_dict(warm_start.state_dict())
+        elif cfg.highway:
+            init_highway(self.model_, scaled.subset(train))
         train_cfg = cfg.train if epochs is None else replace(cfg.train, epochs=epochs)
         self.result_ = self._train(
             fit_model, train_cfg.epochs, progress=progress, on_epoch=on_epoch, model=self.model_,
             train=scaled.subset(train if tune is None else tune),
             val=scaled.subset(val) if len(val) else None, config=train_cfg, seed=cfg.seed,
             device=self.device, state_dir=resume_dir)
+        fitted = train
+        if train_cfg.final_fit == "all" and len(val) and warm_start is None and tune is None:
+            # early stopping chose each member's epoch count; now learn from the latest data too
+            counts = self.result_.member_best_epochs or [self.result_.best_epoch]
+            fitted = np.union1d(train, val)
+            self.model_ = build_ensemble(cfg.model, self.model_config_, cfg.seed, cfg.ensemble)
+            if cfg.highway:
+                init_highway(self.model_, scaled.subset(fitted))
+            fit_model(self.model_, scaled.subset(fitted), None, train_cfg, seed=cfg.seed,
+                      device=self.device, member_epochs=counts)
         self.model_.cpu().eval()
-        if self.log_target:
-            self.calibration_ = self._calibrate(windows.subset(val if len(val) else train))
+        if self.log_target:  # held-out windows when there are any, else the fitted ones
+            held_out = val if len(val) and fitted is train else fitted
+            self.calibration_ = self._calibrate(windows.subset(held_out))
         dates = windows.anchor_date
         self.split_dates_ = split_dates(dates, train=train, val=val)
         self.metrics_ = {}
@@ -538,6 +551,28 @@ class Forecaster(Estimator):
                 "num_layers": mc["num_layers"], "dropout": mc["dropout"],
                 "ticker_dim": mc["ticker_dim"], "quantiles": mc["quantiles"],
                 "seed": saved["seed"], "train": saved["train"]}
+
+
+def init_highway(model: nn.Module, windows: Windows) -> None:
+    """Start a highway model as the least-squares linear model: the highway of every member
+    gets the OLS fit of the (scaled) targets on the (scaled) last-bar inputs of ``windows``,
+    and the recurrent head starts at zero, so training begins from the linear forecast and
+    learns a correction to it. Quantile models keep their random start."""
+    import torch
+
+    members = list(getattr(model, "members", [model]))
+    if members[0].config.quantiles or len(windows) == 0:
+        return
+    x = windows.values[windows.anchors].astype(np.float64)  # [N, F] the last bar of each window
+    y = windows.y.astype(np.float64)  # [N, H]
+    design = np.column_stack([x, np.ones(len(x))])
+    beta, *_ = np.linalg.lstsq(design, y, rcond=None)  # [F + 1, H]
+    with torch.no_grad():
+        for m in members:
+            m.highway.weight.copy_(torch.as_tensor(beta[:-1].T))
+            m.highway.bias.copy_(torch.as_tensor(beta[-1]))
+            m.head.weight.zero_()
+            m.head.bias.zero_()
 
 
 def panel_fingerprint(panel: pd.DataFrame) -> str:

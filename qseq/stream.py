@@ -173,6 +173,9 @@ class Stream:
                 f"model {forecaster.config.model!r} cannot stream (bidirectional and attention "
                 f"models need the whole window at every bar); streaming models: {streaming}"
             )
+        if forecaster.config.highway:
+            raise ConfigError("a model with a highway cannot stream yet; use "
+                              "predict(panel, last_only=True) or fit with highway=False")
         if forecaster.config.ensemble > 1:
             raise ConfigError(f"an ensemble of {forecaster.config.ensemble} members cannot "
                               "stream yet; use predict(panel, last_only=True) or fit with "

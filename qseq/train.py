@@ -8,8 +8,8 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -254,9 +254,12 @@ def fit_model(
     device: str | torch.device = "auto",
     on_epoch: Callable[[EpochLog], None] | None = None,
     state_dir: str | Path | None = None,
+    member_epochs: Sequence[int] | None = None,
 ) -> TrainResult:
     """Train ``model`` in place on ``train`` windows; early-stop on ``val`` and restore the best
-    weights. ``train``/``val`` values and targets must already be scaled.
+    weights. ``train``/``val`` values and targets must already be scaled. ``member_epochs``:
+    the epoch count of each ensemble member (of the lone model: one count), replacing
+    ``config.epochs`` (a refit on all data for the epochs early stopping chose).
 
     With ``state_dir``, the full training state is saved after every epoch and an interrupted
     run of the same configuration on the same data resumes from its last finished epoch,
@@ -273,13 +276,20 @@ def fit_model(
     if len(train) == 0:
         raise TrainingError("no training windows; use more data or a shorter lookback/horizon")
     if isinstance(model, Ensemble):
+        configs = [config if member_epochs is None else replace(config, epochs=max(1, int(e)))
+                   for e in (member_epochs or [config.epochs] * len(model.members))]
+        if len(configs) != len(model.members):
+            raise ConfigError(f"member_epochs has {len(configs)} counts for "
+                              f"{len(model.members)} members")
         if model.grouped and state_dir is None:
-            return fit_grouped(model, train, val, config, seed=seed, device=dev, on_epoch=on_epoch)
-        results = [fit_model(m, train, val, config, seed=seed + k, device=dev, on_epoch=on_epoch,
+            return fit_grouped(model, train, val, configs, seed=seed, device=dev, on_epoch=on_epoch)
+        results = [fit_model(m, train, val, configs[k], seed=seed + k, device=dev, on_epoch=on_epoch,
                              state_dir=None if state_dir is None else Path(state_dir) / f"member_{k}")
                    for k, m in enumerate(model.members)]
         model.eval()
         return ensemble_result(results)
+    if member_epochs is not None:
+        config = replace(config, epochs=max(1, int(member_epochs[0])))
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     model.to(dev)
@@ -364,16 +374,17 @@ def ensemble_result(results: list[TrainResult]) -> TrainResult:
                        member_best_epochs=best)
 
 
-def fit_grouped(model: nn.Module, train: Windows, val: Windows | None, config: TrainConfig, *,
-                seed: int, device: torch.device,
+def fit_grouped(model: nn.Module, train: Windows, val: Windows | None,
+                configs: Sequence[TrainConfig], *, seed: int, device: torch.device,
                 on_epoch: Callable[[EpochLog], None] | None = None) -> TrainResult:
     """Train the members of a grouped :class:`~qseq.models.ensemble.Ensemble` together.
 
     Each step gathers one batch per member ([N, B, T, F], member k shuffled by its own
     generator seeded ``seed + k``), runs one grouped forward, and backpropagates the sum of the
     members' losses (each member's gradient is its own loss's); every member then clips and
-    steps its own optimiser. A member whose patience runs out leaves the group, so it ends
-    with the weights its lone fit would have (up to float rounding of batched products).
+    steps its own optimiser. A member whose patience (or its own epoch count, ``configs[k]``)
+    runs out leaves the group, so it ends with the weights its lone fit would have (up to
+    float rounding of batched products). Every config shares the batch size and loss.
     Dropout between layers draws from one generator, so with dropout > 0 members match lone
     fits in distribution only.
     """
@@ -385,10 +396,11 @@ def fit_grouped(model: nn.Module, train: Windows, val: Windows | None, config: T
     gens = [torch.Generator().manual_seed(seed + k) for k in range(len(members))]
     train_data = WindowBatches(train, device)
     val_data = WindowBatches(val, device) if val is not None and len(val) else None
+    config = configs[0]
     loss_fn = loss_function(config, model).to(device)
-    runs = [MemberRun(m, config, val_data is not None) for m in members]
+    runs = [MemberRun(m, c, val_data is not None) for m, c in zip(members, configs, strict=True)]
     lookback = train_data.lookback
-    for epoch in range(1, config.epochs + 1):
+    for epoch in range(1, max(c.epochs for c in configs) + 1):
         active = [k for k, r in enumerate(runs) if not r.finished]
         if not active:
             break

@@ -39,11 +39,17 @@ class ForecastHead(nn.Linear):
         self.horizons = horizons
         self.n_quantiles = len(quantiles)
 
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
+    def forward(self, h: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
+        """h [..., D] -> [..., H] (or [..., H, Q]); ``extra`` [..., H * Q] is added to the raw
+        outputs first (a highway)."""
         out = super().forward(h)
+        return self.finish(out if extra is None else out + extra)
+
+    def finish(self, raw: torch.Tensor) -> torch.Tensor:
+        """Raw outputs [..., H * Q] -> forecasts [..., H] or non-crossing [..., H, Q]."""
         if not self.n_quantiles:
-            return out  # [B, H]
-        return monotone_quantiles(out.view(*out.shape[:-1], self.horizons, self.n_quantiles))
+            return raw  # [..., H]
+        return monotone_quantiles(raw.view(*raw.shape[:-1], self.horizons, self.n_quantiles))
 
 
 def monotone_quantiles(raw: torch.Tensor) -> torch.Tensor:

@@ -26,6 +26,9 @@ class ModelConfig:
     future_size:  known-future inputs per horizon (calendar features) for seq2seq decoders
     attention:    Luong attention score (dot | general | concat)
     lookback:     window length T, for models whose shape depends on it (DA-RNN); 0 = any
+    highway:      recurrent forecasters: add a linear map of the last bar's F inputs to the
+                  output (LSTNet's autoregressive highway), so the network learns a
+                  correction to a linear model that extrapolates past the training range
     """
 
     input_size: int
@@ -39,6 +42,7 @@ class ModelConfig:
     future_size: int = 0
     attention: str = "general"
     lookback: int = 0
+    highway: bool = False
 
     def __post_init__(self) -> None:
         for name in ("input_size", "horizons", "hidden_size", "num_layers", "n_tickers"):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from qseq.models.base import ModelOutput, monotone_quantiles
+from qseq.models.base import ModelOutput
 from qseq.models.recurrent import RecurrentForecaster, check_input
 
 GROUPED_CELLS = ("rnn", "lstm", "gru")
@@ -110,9 +110,11 @@ def grouped_recurrent(members: list[RecurrentForecaster], x: torch.Tensor,
     last = torch.cat(finals, -1)  # [N, B, D * dirs]: forward after x_T, backward after x_1
     y = torch.baddbmm(_stack(members, "head.bias")[:, None], last,
                       _stack(members, "head.weight").transpose(1, 2))  # [N, B, H * Q]
-    if not first.head.n_quantiles:
-        return y
-    return monotone_quantiles(y.view(*y.shape[:-1], first.head.horizons, first.head.n_quantiles))
+    if first.highway is not None:  # + A x_T + c, member by member
+        x_last = (x if x.dim() == 4 else x.unsqueeze(0))[:, :, -1].expand(len(members), -1, -1)
+        y = y + torch.baddbmm(_stack(members, "highway.bias")[:, None], x_last,
+                              _stack(members, "highway.weight").transpose(1, 2))
+    return first.head.finish(y)
 
 
 def can_group(members: list[nn.Module]) -> bool:

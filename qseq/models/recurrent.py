@@ -2,6 +2,7 @@
 stacked and optionally bidirectional.
 
     h_t = Cell(x_t ++ e_ticker, h_{t-1}),   y_hat = W h_T + b      (y_hat: [B, H] or [B, H, Q])
+    with ``highway``:                        y_hat = W h_T + b + A x_T + c
 
 Bidirectional models read the window both ways and join the last layer's final forward state
 (after x_T) with its final backward state (after x_1). They cannot stream: the backward pass
@@ -80,6 +81,9 @@ class RecurrentForecaster(nn.Module):
         self.rnn = make_rnn(cell, in_size, config, bidirectional)
         self.head = ForecastHead(config.hidden_size * (2 if bidirectional else 1), config.horizons,
                                  config.quantiles)
+        # the highway: a linear map of the last bar's inputs straight to the raw outputs
+        self.highway = (nn.Linear(config.input_size, self.head.out_features) if config.highway
+                        else None)
 
     def _embed(self, x: torch.Tensor, ticker: torch.Tensor | None) -> torch.Tensor:
         return x if self.ticker_embedding is None else self.ticker_embedding(x, ticker)
@@ -92,4 +96,5 @@ class RecurrentForecaster(nn.Module):
             last = torch.cat([out[:, -1, :size], out[:, 0, size:]], dim=-1)  # [B, 2 * hidden]
         else:
             last = out[:, -1]  # [B, hidden]
-        return ModelOutput(y_hat=self.head(last))
+        extra = None if self.highway is None else self.highway(x[:, -1])  # [B, H * Q]
+        return ModelOutput(y_hat=self.head(last, extra))

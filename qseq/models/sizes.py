@@ -92,9 +92,11 @@ def decoder(config: ModelConfig, cell: str, attention_kind: str | None, key_dim:
 
 def count_recurrent_forecaster(config: ModelConfig, cell: str = "gru", bidirectional: bool = False) -> int:
     dirs = 2 if bidirectional else 1
+    highway = (linear(config.input_size, config.horizons * max(len(config.quantiles), 1))
+               if config.highway else 0)
     return (ticker_embedding(config)
             + recurrent_stack(cell, _embedded_input(config), config, bidirectional)
-            + forecast_head(config.hidden_size * dirs, config.horizons, config.quantiles))
+            + forecast_head(config.hidden_size * dirs, config.horizons, config.quantiles) + highway)
 
 
 def count_seq2seq(config: ModelConfig, cell: str = "gru", attention: str | None = None) -> int:
