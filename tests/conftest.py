@@ -38,3 +38,19 @@ def two_stocks() -> pd.DataFrame:
     dates = panel.index.get_level_values("date")
     tick = panel.index.get_level_values("ticker")
     return panel[(dates >= "2008-01-01") & (dates <= "2010-12-31") & tick.isin(["AAPL", "MSFT"])]
+
+
+@pytest.fixture
+def data(spx_small):
+    """Scaled (train, val) windows of ``spx_small``: 16 bars of log return and log volume
+    change, horizons 1-3, a chronological split with a 3-bar purge (the training-loop tests)."""
+    import numpy as np
+
+    from qseq.data.windows import StandardScaler, chronological_split, make_windows
+
+    w = make_windows(spx_small, ["log_return", "log_volume_change"], 16, (1, 2, 3))
+    split = chronological_split(w, 0.2, 0.2, gap=3)
+    sx = StandardScaler().fit(w.values[np.isfinite(w.values).all(axis=1)])
+    sy = StandardScaler().fit(w.subset(split.train).y)
+    scaled = w.with_values(sx.transform(w.values), sy.transform(w.targets))
+    return scaled.subset(split.train), scaled.subset(split.val)

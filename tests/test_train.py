@@ -6,20 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from qseq.data.windows import StandardScaler, chronological_split, make_windows
 from qseq.errors import ConfigError, TrainingError
 from qseq.models import ModelConfig, build_model
 from qseq.train import TrainConfig, WindowBatches, fit_model, predict_windows, resolve_device
-
-
-@pytest.fixture
-def data(spx_small):
-    w = make_windows(spx_small, ["log_return", "log_volume_change"], 16, (1, 2, 3))
-    split = chronological_split(w, 0.2, 0.2, gap=3)
-    sx = StandardScaler().fit(w.values[np.isfinite(w.values).all(axis=1)])
-    sy = StandardScaler().fit(w.subset(split.train).y)
-    scaled = w.with_values(sx.transform(w.values), sy.transform(w.targets))
-    return scaled.subset(split.train), scaled.subset(split.val)
 
 
 def _model(seed=0):

@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from qseq import Forecaster
-from qseq.data.windows import StandardScaler, chronological_split, make_windows
 from qseq.errors import ConfigError
 from qseq.models import ModelConfig, build_model
 from qseq.models.ensemble import Ensemble, build_ensemble, grouped_recurrent
@@ -52,16 +51,6 @@ def test_non_recurrent_members_run_one_by_one():
     each = [m(x) for m in ens.members]
     torch.testing.assert_close(out.y_hat, torch.stack([o.y_hat for o in each]).mean(0))
     torch.testing.assert_close(out.attention, torch.stack([o.attention for o in each]).mean(0))
-
-
-@pytest.fixture
-def data(spx_small):
-    w = make_windows(spx_small, ["log_return", "log_volume_change"], 16, (1, 2, 3))
-    split = chronological_split(w, 0.2, 0.2, gap=3)
-    sx = StandardScaler().fit(w.values[np.isfinite(w.values).all(axis=1)])
-    sy = StandardScaler().fit(w.subset(split.train).y)
-    scaled = w.with_values(sx.transform(w.values), sy.transform(w.targets))
-    return scaled.subset(split.train), scaled.subset(split.val)
 
 
 @pytest.mark.parametrize("name,schedule", [("gru", "cosine"), ("lstm", "plateau"),
