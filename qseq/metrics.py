@@ -395,12 +395,15 @@ def skill_verdict(table: pd.DataFrame, *, alpha: float = 0.05, baseline: str = "
     if tested.empty:
         return "Skill cannot be judged: too few out-of-sample dates for a Diebold-Mariano test."
     holm = _holm(tested)
-    wins = [h for h in holm.index if holm[h] < alpha and better[h]]
-    worse = [h for h in holm.index if holm[h] < alpha and not better[h]]
+    def in_order(hs: list) -> list:
+        return sorted(hs, key=lambda h: int(h) if str(h).isdigit() else 10**9)
+
+    wins = in_order([h for h in holm.index if holm[h] < alpha and better[h]])
+    worse = in_order([h for h in holm.index if holm[h] < alpha and not better[h]])
     direction = []
     if "pt_pvalue" in per_h.columns and per_h["pt_pvalue"].notna().any():
         pt = _holm(per_h["pt_pvalue"].astype(float).dropna())
-        direction = [h for h in pt.index if pt[h] < alpha]
+        direction = in_order([h for h in pt.index if pt[h] < alpha])
     level = f"{alpha:.0%}"
     if wins or direction:
         parts = []

@@ -118,6 +118,8 @@ def _print_summary(outcome) -> None:
     dm = m[(m["kind"] == "dm") & (m["metric"].isin(["dm_stat", "dm_pvalue"]))]
     if not dm.empty:
         t = dm.pivot_table(index=["benchmark", "horizon"], columns="metric", values="value").reset_index()
+        t = t.sort_values(["benchmark", "horizon"], key=lambda c: c.map(
+            lambda v: int(v) if str(v).isdigit() else v))
         loss = "QLIKE" if "qlike" in set(forecasts["metric"]) else "squared loss"
         table = Table(title=f"Diebold-Mariano ({loss}; stat < 0: model better)")
         for c in ("benchmark", "horizon", "dm_stat", "dm_pvalue"):
