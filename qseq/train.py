@@ -238,6 +238,37 @@ class MemberRun:
         self.finished = self.result.stopped_early or epoch == self.config.epochs
         return entry
 
+    def snapshot(self, epoch: int, generator: torch.Generator, fingerprint: str) -> TrainState:
+        """Everything needed to continue this run after ``epoch`` exactly."""
+        r = self.result
+        return TrainState(
+            epoch=epoch, model=self.model.state_dict(), best=self.best_state,
+            optimizer=self.opt.state_dict(),
+            scheduler=self.sched.state_dict() if self.sched is not None else None,
+            torch_rng=torch.get_rng_state(), shuffle_rng=generator.get_state(),
+            meta={"fingerprint": fingerprint, "best_score": self.best, "bad_epochs": self.bad_epochs,
+                  "history": [asdict(h) for h in r.history], "best_epoch": r.best_epoch,
+                  "best_val_loss": r.best_val_loss, "stopped_early": r.stopped_early,
+                  "finished": self.finished})
+
+    def restore(self, saved: TrainState, generator: torch.Generator, device: torch.device) -> int:
+        """Continue from ``saved`` (see :meth:`snapshot`); returns the next epoch."""
+        self.model.load_state_dict(saved.model)
+        self.opt.load_state_dict(saved.optimizer)
+        if self.sched is not None and saved.scheduler is not None:
+            self.sched.load_state_dict(saved.scheduler)
+        torch.set_rng_state(saved.torch_rng)
+        generator.set_state(saved.shuffle_rng)
+        self.best_state = ({k: v.to(device) for k, v in saved.best.items()} if saved.best
+                           else None)
+        self.best, self.bad_epochs = saved.meta["best_score"], saved.meta["bad_epochs"]
+        r = self.result
+        r.history = [EpochLog(**h) for h in saved.meta["history"]]
+        r.best_epoch, r.best_val_loss = saved.meta["best_epoch"], saved.meta["best_val_loss"]
+        r.stopped_early = saved.meta["stopped_early"]
+        self.finished = saved.meta["finished"]
+        return saved.epoch + 1
+
     def restore_best(self) -> None:
         if self.best_state is not None:
             self.model.load_state_dict(self.best_state)
@@ -281,8 +312,9 @@ def fit_model(
         if len(configs) != len(model.members):
             raise ConfigError(f"member_epochs has {len(configs)} counts for "
                               f"{len(model.members)} members")
-        if model.grouped and state_dir is None:
-            return fit_grouped(model, train, val, configs, seed=seed, device=dev, on_epoch=on_epoch)
+        if model.grouped:
+            return fit_grouped(model, train, val, configs, seed=seed, device=dev, on_epoch=on_epoch,
+                               state_dir=state_dir)
         results = [fit_model(m, train, val, configs[k], seed=seed + k, device=dev, on_epoch=on_epoch,
                              state_dir=None if state_dir is None else Path(state_dir) / f"member_{k}")
                    for k, m in enumerate(model.members)]
@@ -298,24 +330,13 @@ def fit_model(
     loss_fn = loss_function(config, model).to(dev)
     forcing = getattr(model, "teacher_forcing", False)
     run = MemberRun(model, config, val_data is not None)
-    opt, sched, result = run.opt, run.sched, run.result
+    opt, result = run.opt, run.result
     start_epoch = 1
     state_path = Path(state_dir) if state_dir is not None else None
     fingerprint = run_fingerprint(model, train, val, config, seed) if state_path else ""
     saved = load_state(state_path, fingerprint) if state_path else None
     if saved is not None:
-        model.load_state_dict(saved.model)
-        opt.load_state_dict(saved.optimizer)
-        if sched is not None and saved.scheduler is not None:
-            sched.load_state_dict(saved.scheduler)
-        torch.set_rng_state(saved.torch_rng)
-        generator.set_state(saved.shuffle_rng)
-        run.best_state = {k: v.to(dev) for k, v in saved.best.items()} if saved.best else None
-        run.best, run.bad_epochs = saved.meta["best_score"], saved.meta["bad_epochs"]
-        result.history = [EpochLog(**h) for h in saved.meta["history"]]
-        result.best_epoch, result.best_val_loss = saved.meta["best_epoch"], saved.meta["best_val_loss"]
-        result.stopped_early = saved.meta["stopped_early"]
-        start_epoch, run.finished = saved.epoch + 1, saved.meta["finished"]
+        start_epoch = run.restore(saved, generator, dev)
         log.info("resuming training from epoch %d (%s)", start_epoch, state_path)
 
     for epoch in range(start_epoch, config.epochs + 1):
@@ -338,17 +359,7 @@ def fit_model(
         entry = run.end_epoch(epoch, float(total) / len(train_data), val_loss,
                               time.perf_counter() - t0, p_true if forcing else None)
         if state_path is not None:
-            save_state(state_path, TrainState(
-                epoch=epoch, model=model.state_dict(), best=run.best_state,
-                optimizer=opt.state_dict(),
-                scheduler=sched.state_dict() if sched is not None else None,
-                torch_rng=torch.get_rng_state(), shuffle_rng=generator.get_state(),
-                meta={"fingerprint": fingerprint, "best_score": run.best,
-                      "bad_epochs": run.bad_epochs,
-                      "history": [asdict(h) for h in result.history],
-                      "best_epoch": result.best_epoch, "best_val_loss": result.best_val_loss,
-                      "stopped_early": result.stopped_early, "finished": run.finished},
-            ))
+            save_state(state_path, run.snapshot(epoch, generator, fingerprint))
         if on_epoch is not None:
             on_epoch(entry)
     run.restore_best()
@@ -376,7 +387,8 @@ def ensemble_result(results: list[TrainResult]) -> TrainResult:
 
 def fit_grouped(model: nn.Module, train: Windows, val: Windows | None,
                 configs: Sequence[TrainConfig], *, seed: int, device: torch.device,
-                on_epoch: Callable[[EpochLog], None] | None = None) -> TrainResult:
+                on_epoch: Callable[[EpochLog], None] | None = None,
+                state_dir: str | Path | None = None) -> TrainResult:
     """Train the members of a grouped :class:`~qseq.models.ensemble.Ensemble` together.
 
     Each step gathers one batch per member ([N, B, T, F], member k shuffled by its own
@@ -386,7 +398,9 @@ def fit_grouped(model: nn.Module, train: Windows, val: Windows | None,
     runs out leaves the group, so it ends with the weights its lone fit would have (up to
     float rounding of batched products). Every config shares the batch size and loss.
     Dropout between layers draws from one generator, so with dropout > 0 members match lone
-    fits in distribution only.
+    fits in distribution only. With ``state_dir`` every member's state is saved after each
+    epoch (``member_<k>/``) and an interrupted fit resumes when all members' states belong to
+    this run and end at the same epoch (otherwise it starts afresh).
     """
     from qseq.models.ensemble import grouped_recurrent
 
@@ -400,7 +414,18 @@ def fit_grouped(model: nn.Module, train: Windows, val: Windows | None,
     loss_fn = loss_function(config, model).to(device)
     runs = [MemberRun(m, c, val_data is not None) for m, c in zip(members, configs, strict=True)]
     lookback = train_data.lookback
-    for epoch in range(1, max(c.epochs for c in configs) + 1):
+    start_epoch = 1
+    paths = prints = None
+    if state_dir is not None:
+        paths = [Path(state_dir) / f"member_{k}" for k in range(len(members))]
+        prints = [run_fingerprint(m, train, val, c, seed + k)
+                  for k, (m, c) in enumerate(zip(members, configs, strict=True))]
+        saved = [load_state(p, f) for p, f in zip(paths, prints, strict=True)]
+        if all(s is not None for s in saved) and len({s.epoch for s in saved}) == 1:
+            for run, gen, state in zip(runs, gens, saved, strict=True):
+                start_epoch = run.restore(state, gen, device)
+            log.info("resuming the ensemble's training from epoch %d (%s)", start_epoch, state_dir)
+    for epoch in range(start_epoch, max(c.epochs for c in configs) + 1):
         active = [k for k, r in enumerate(runs) if not r.finished]
         if not active:
             break
@@ -429,6 +454,9 @@ def fit_grouped(model: nn.Module, train: Windows, val: Windows | None,
                                      None if val_losses is None else float(val_losses[i]),
                                      seconds, None)
                    for i, k in enumerate(active)]
+        if paths is not None:  # every member, so all states end at the same epoch
+            for run, gen, path, fp in zip(runs, gens, paths, prints, strict=True):
+                save_state(path, run.snapshot(epoch, gen, fp))
         if on_epoch is not None:
             vals = [e.val_loss for e in entries if e.val_loss is not None]
             on_epoch(EpochLog(epoch, float(np.mean([e.train_loss for e in entries])),

@@ -167,3 +167,50 @@ def test_highway_starts_at_the_least_squares_fit(data):
         out = ens.member_outputs(windows, None)[0].y_hat  # [N, B, H]
     for k in range(2):
         np.testing.assert_allclose(out[k].numpy(), design @ beta, rtol=1e-4, atol=1e-5)
+
+
+def test_interrupted_grouped_fit_resumes_to_identical_weights(data, tmp_path, monkeypatch):
+    """A grouped ensemble fit killed after epoch 2 resumes from its per-member states and ends
+    with exactly the weights of an uninterrupted fit; a torn state (members at different
+    epochs) starts afresh instead of mixing epochs."""
+    monkeypatch.setenv("QSEQ_THREADS", "1")
+    train, val = data
+    cfg = ModelConfig(input_size=2, horizons=3, hidden_size=8, num_layers=1)
+    tcfg = TrainConfig(epochs=4, batch_size=64, patience=10)
+
+    def fresh():
+        return build_ensemble("gru", cfg, seed=2, size=3)
+
+    straight = fresh()
+    fit_model(straight, train, val, tcfg, seed=2, device="cpu")
+
+    class Interrupt(Exception):
+        pass
+
+    def stop_after_two(entry):
+        if entry.epoch == 2:
+            raise Interrupt
+
+    state = tmp_path / "state"
+    with pytest.raises(Interrupt):
+        fit_model(fresh(), train, val, tcfg, seed=2, device="cpu", on_epoch=stop_after_two,
+                  state_dir=state)
+    assert all((state / f"member_{k}" / "state.json").is_file() for k in range(3))
+    epochs = []
+    resumed = fresh()
+    fit_model(resumed, train, val, tcfg, seed=2, device="cpu", state_dir=state,
+              on_epoch=lambda e: epochs.append(e.epoch))
+    assert epochs == [3, 4]  # only the epochs that were left
+    for key, value in straight.state_dict().items():
+        assert torch.equal(resumed.state_dict()[key], value), key
+
+    import shutil
+
+    shutil.rmtree(state / "member_1")  # a torn state: one member missing
+    epochs.clear()
+    again = fresh()
+    fit_model(again, train, val, tcfg, seed=2, device="cpu", state_dir=state,
+              on_epoch=lambda e: epochs.append(e.epoch))
+    assert epochs == [1, 2, 3, 4]
+    for key, value in straight.state_dict().items():
+        assert torch.equal(again.state_dict()[key], value), key
