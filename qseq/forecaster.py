@@ -144,8 +144,11 @@ class Forecaster(Estimator):
         elif cfg.highway:
             init_highway(self.model_, scaled.subset(train))
         train_cfg = cfg.train if epochs is None else replace(cfg.train, epochs=epochs)
+        # members fitted one after another report their epochs one after another
+        sequential = cfg.ensemble if not getattr(self.model_, "grouped", True) else 1
         self.result_ = self._train(
-            fit_model, train_cfg.epochs, progress=progress, on_epoch=on_epoch, model=self.model_,
+            fit_model, train_cfg.epochs * sequential, progress=progress, on_epoch=on_epoch,
+            model=self.model_,
             train=scaled.subset(train if tune is None else tune),
             val=scaled.subset(val) if len(val) else None, config=train_cfg, seed=cfg.seed,
             device=self.device, state_dir=resume_dir)

@@ -415,9 +415,10 @@ def skill_verdict(table: pd.DataFrame, *, alpha: float = 0.05, baseline: str = "
                          + ",".join(map(str, direction)) + " (Holm-adjusted Pesaran-Timmermann)")
         return f"Evidence of skill at {level}: the model " + " and ".join(parts) + "."
     tail = f"; it is significantly worse at h={','.join(map(str, worse))}" if worse else ""
-    return (f"No evidence of skill at {level}: no horizon beats {baseline} in {loss} (smallest Holm-adjusted "
-            f"DM p {holm.min():.3g}) and no horizon's signs carry information beyond the base "
-            f"rates (Pesaran-Timmermann){tail}.")
+    signs = (" and no horizon's signs carry information beyond the base rates "
+             "(Pesaran-Timmermann)" if "pt_pvalue" in per_h.columns else "")
+    return (f"No evidence of skill at {level}: no horizon beats {baseline} in {loss} (smallest "
+            f"Holm-adjusted DM p {holm.min():.3g}){signs}{tail}.")
 
 
 def _holm(p: pd.Series) -> pd.Series:

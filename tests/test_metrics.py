@@ -295,3 +295,29 @@ def test_newey_west_variance_known_answer():
     g0, g1 = dc @ dc / 5, dc[1:] @ dc[:-1] / 5
     assert newey_west_variance(d, 0) == pytest.approx(g0)
     assert newey_west_variance(d, 1) == pytest.approx(g0 + 2 * 0.5 * g1)
+
+
+def test_volatility_verdict_names_the_loss_and_leaves_out_signs():
+    from qseq.metrics import skill_verdict
+
+    table = pd.DataFrame({"dm_stat": [-0.5, 1.0], "dm_pvalue": [0.4, 0.3]}, index=["1", "22"])
+    text = skill_verdict(table, baseline="lhar log", loss="QLIKE")
+    assert text.startswith("No evidence of skill at 5%: no horizon beats lhar log in QLIKE")
+    assert "Pesaran" not in text  # no directional test for a variance forecast
+    wins = skill_verdict(table.assign(dm_pvalue=[0.001, 0.3]), baseline="lhar log", loss="QLIKE")
+    assert wins == ("Evidence of skill at 5%: the model beats lhar log in QLIKE at h=1 "
+                    "(Holm-adjusted DM p 0.002).")
+
+
+def test_evaluation_verdicts_skip_an_absent_random_walk():
+    from qseq.backtest.evaluate import Evaluation
+
+    rows = [("gru", "forecast", "1", "qlike", 0.38, ""), ("lhar_log", "forecast", "1", "qlike", 0.40, ""),
+            ("har_log", "forecast", "1", "qlike", 0.42, ""),
+            ("gru", "dm", "1", "dm_stat", -3.0, "lhar_log"), ("gru", "dm", "1", "dm_pvalue", 0.003, "lhar_log"),
+            ("gru", "dm", "1", "dm_stat", -4.0, "har_log"), ("gru", "dm", "1", "dm_pvalue", 0.001, "har_log")]
+    metrics = pd.DataFrame(rows, columns=["model", "kind", "horizon", "metric", "value", "benchmark"])
+    ev = Evaluation(metrics, pd.DataFrame(), model="gru", target="variance")
+    assert ev.strongest_baseline(1) == "lhar_log"
+    assert ev.verdicts() == ("Against the strongest baseline at h=1, lhar_log: Evidence of skill at "
+                             "5%: the model beats lhar log in QLIKE at h=1 (Holm-adjusted DM p 0.003).")

@@ -66,16 +66,17 @@ class Evaluation:
         return None if rows.empty else str(rows.loc[rows["value"].idxmin(), "model"])
 
     def verdicts(self) -> str:
-        """:meth:`verdict` against the random walk and, when another baseline is stronger at
-        the first horizon, against that one too."""
-        text = self.verdict()
+        """:meth:`verdict` against the random walk (when it is compared) and, when another
+        baseline is stronger at the first horizon, against that one too."""
         m = self.metrics
+        compared = set(m.loc[m["kind"] == "dm", "benchmark"])
+        parts = [self.verdict()] if "random_walk" in compared else []
         first = m.loc[m["kind"] == "forecast", "horizon"]
         first = min(first, key=lambda h: int(h) if str(h).isdigit() else 10**9) if len(first) else 1
         best = self.strongest_baseline(first)
         if best and best != "random_walk":
-            text += f" Against the strongest baseline at h={first}, {best}: {self.verdict(best)}"
-        return text
+            parts.append(f"Against the strongest baseline at h={first}, {best}: {self.verdict(best)}")
+        return " ".join(parts) or self.verdict()
 
 
 def bar_log_returns(panel: pd.DataFrame) -> pd.DataFrame:
