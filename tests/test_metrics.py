@@ -314,7 +314,8 @@ def test_evaluation_verdicts_skip_an_absent_random_walk():
 
     rows = [("gru", "forecast", "1", "qlike", 0.38, ""), ("lhar_log", "forecast", "1", "qlike", 0.40, ""),
             ("har_log", "forecast", "1", "qlike", 0.42, ""),
-            ("gru", "dm", "1", "dm_stat", -3.0, "lhar_log"), ("gru", "dm", "1", "dm_pvalue", 0.003, "lhar_log"),
+            ("gru", "dm", "1", "dm_stat", -3.0, "lhar_log"),
+            ("gru", "dm", "1", "dm_pvalue", 0.003, "lhar_log"),
             ("gru", "dm", "1", "dm_stat", -4.0, "har_log"), ("gru", "dm", "1", "dm_pvalue", 0.001, "har_log")]
     metrics = pd.DataFrame(rows, columns=["model", "kind", "horizon", "metric", "value", "benchmark"])
     ev = Evaluation(metrics, pd.DataFrame(), model="gru", target="variance")
