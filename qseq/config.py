@@ -359,6 +359,8 @@ class AnomalyConfig:
     ticker_dim: int = param(4, "Ticker-embedding width (panels of several tickers).")
     last_bar_weight: float = param(32.0, "Weight of each window's last bar (the scored one) in "
                                    "the reconstruction loss; every other bar weighs 1.")
+    ensemble: int = param(1, "Seed ensemble: autoencoders trained from seeds seed..seed+N-1, "
+                          "bars scored with their mean reconstruction (1: one model).")
     val_frac: float = param(0.1, "Share of the normal period for early stopping.", hidden=True)
     calib_frac: float = param(0.2, "Share of the normal period for threshold calibration.",
                               hidden=True)
@@ -390,6 +392,7 @@ class AnomalyConfig:
         _choice("threshold method", self.threshold, _threshold_methods())
         check_far(self.target_far)
         _positive_int("score_window", self.score_window, minimum=0)
+        _positive_int("ensemble", self.ensemble)
         _choice("score combination", self.score_combine, ("max", "mean"))
         if isinstance(self.last_bar_weight, bool) or not (
                 isinstance(self.last_bar_weight, (int, float)) and self.last_bar_weight > 0

@@ -10,6 +10,10 @@ sees calibration rows only. Bars after ``train_end`` are what the detector is fo
 Scores are causal: a bar's score uses that bar and earlier ones only (its reconstruction as the
 last bar of the window ending on it, scaled by the errors of the previous ``score_window`` bars;
 see :mod:`qseq.anomaly.scores`), so later data never changes an earlier score.
+
+With ``ensemble=N > 1`` the model is an :class:`~qseq.models.ensemble.Ensemble` of N
+autoencoders, member k trained exactly as a lone detector with seed ``seed + k``; every error
+(normalisers, threshold, scores) is that of the members' mean reconstruction.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from qseq.data.windows import StandardScaler, Windows, chronological_split, make
 from qseq.errors import ConfigError, DataError, NotFittedError
 from qseq.estimator import Estimator, split_dates
 from qseq.models import ModelConfig, build_model
+from qseq.models.ensemble import Ensemble
 from qseq.train import EpochLog, TrainResult
 
 log = logging.getLogger(__name__)
@@ -172,9 +177,11 @@ class AnomalyDetector(Estimator):
 
     def embeddings(self) -> pd.DataFrame | None:
         """The learned ticker embeddings [n_tickers, ticker_dim], indexed by ticker (None for a
-        one-ticker model)."""
+        one-ticker model). Of an ensemble: the first member's (members trained from different
+        seeds embed the tickers in unaligned coordinates, so their mean would mean nothing)."""
         self._check_fitted()
-        weight = self.model_.embeddings()
+        model = self.model_.members[0] if isinstance(self.model_, Ensemble) else self.model_
+        weight = model.embeddings()
         if weight is None:
             return None
         return pd.DataFrame(weight.detach().cpu().numpy().astype(np.float64),
@@ -207,7 +214,18 @@ class AnomalyDetector(Estimator):
         self.result_ = TrainResult.from_dict(saved["training"])
 
     def _build_model(self, model_config: ModelConfig) -> Any:
-        return build_model(self.config.model, model_config, kind="autoencoder")
+        """One autoencoder, or an :class:`Ensemble` of ``config.ensemble``: member 0 drawn from
+        the current random state (``fit`` seeds it with ``seed``), member k >= 1 from seed
+        ``seed + k`` without touching the global random state."""
+        import torch
+
+        spec = self.config
+        members = [build_model(spec.model, model_config, kind="autoencoder")]
+        for k in range(1, spec.ensemble):
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(spec.seed + k)
+                members.append(build_model(spec.model, model_config, kind="autoencoder"))
+        return members[0] if len(members) == 1 else Ensemble(members)
 
     @classmethod
     def _legacy_config(cls, saved: dict[str, Any]) -> dict[str, Any]:

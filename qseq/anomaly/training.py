@@ -62,8 +62,16 @@ def fit_autoencoder(
 ) -> TrainResult:
     """Train ``model`` (an autoencoder) in place to reconstruct the scaled ``train`` windows,
     with early stopping on ``val`` reconstruction loss (best weights restored); the last bar of
-    each window weighs ``last_bar_weight`` times another bar in both losses."""
-    return fit_model(ReconstructionResidual(model, last_bar_weight), zero_targets(train),
+    each window weighs ``last_bar_weight`` times another bar in both losses. An
+    :class:`~qseq.models.ensemble.Ensemble` of autoencoders trains member k as a lone fit with
+    seed ``seed + k`` (one after another)."""
+    from qseq.models.ensemble import Ensemble
+
+    if isinstance(model, Ensemble):
+        wrapped = Ensemble([ReconstructionResidual(m, last_bar_weight) for m in model.members])
+    else:
+        wrapped = ReconstructionResidual(model, last_bar_weight)
+    return fit_model(wrapped, zero_targets(train),
                      zero_targets(val) if val is not None else None, config, seed=seed,
                      device=device, on_epoch=on_epoch)
 
