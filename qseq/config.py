@@ -281,6 +281,7 @@ class ForecastConfig:
 
     def __post_init__(self) -> None:
         from qseq.models import get_spec, list_models
+        from qseq.models.registry import RECURRENT
 
         set_ = object.__setattr__
         set_(self, "horizons", normalize_horizons(self.horizons))
@@ -308,7 +309,7 @@ class ForecastConfig:
         _check_quantiles(self.quantiles)
         _check_network(self)
         _positive_int("ensemble", self.ensemble)
-        if self.highway and spec.model != "qseq.models.recurrent:RecurrentForecaster":
+        if self.highway and spec.model != RECURRENT:
             raise ConfigError(f"highway applies to the recurrent family (rnn, lstm, gru, their "
                               f"bidirectional variants, lstm_peephole), not {self.model!r}")
         if self.train.horizon_weights and len(self.train.horizon_weights) != len(self.horizons):

@@ -212,15 +212,13 @@ class Forecaster(Estimator):
 
     def _calibrate(self, windows: Windows) -> list[float]:
         """The smearing factors ``c_h`` [H] of :meth:`_target_units` on ``windows``."""
+        from qseq.metrics import qlike_scale
         from qseq.train import predict_outputs
 
         raw = predict_outputs(self.model_, self.scale(windows))["y_hat"]
-        if raw.ndim == 3:  # the level nearest the median
-            q = self.config.quantiles
-            raw = raw[..., min(range(len(q)), key=lambda i: abs(q[i] - 0.5))]
-        median = np.exp(self.scaler_y_.inverse(raw).astype(np.float64))
-        ratio = windows.y.astype(np.float64) / median
-        return [float(c) for c in np.nanmean(np.where(np.isfinite(ratio), ratio, np.nan), axis=0)]
+        point, _ = self._point_and_levels(raw)  # quantile models: the level nearest the median
+        median = np.exp(self.scaler_y_.inverse(point).astype(np.float64))
+        return [float(c) for c in qlike_scale(windows.y, median)]
 
     def _metrics(self, windows: Windows, panel: pd.DataFrame) -> pd.DataFrame:
         from qseq.metrics import skill_table

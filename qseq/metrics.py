@@ -50,6 +50,15 @@ def qlike(y_true: np.ndarray, y_hat: np.ndarray, *, variance: bool = False) -> f
     return float(np.nanmean(losses)) if np.isfinite(losses).any() else float("nan")
 
 
+def qlike_scale(y_true: np.ndarray, y_hat: np.ndarray) -> np.ndarray:
+    """Per column [H] of variances [n, H]: ``c = mean(y / f)`` over the finite ratios, the
+    factor that minimises QLIKE of ``c f`` (for a forecast ``exp(E[ln v])`` it is Duan's
+    smearing factor). The one calibration rule of the variance target's model and baselines."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.asarray(y_true, dtype=np.float64) / np.asarray(y_hat, dtype=np.float64)
+    return np.nanmean(np.where(np.isfinite(ratio), ratio, np.nan), axis=0)
+
+
 def target_losses(y_true: np.ndarray, y_hat: np.ndarray, target: str) -> np.ndarray:
     """The loss each target is scored with, pointwise: QLIKE for volatility and variance
     targets, squared error otherwise."""

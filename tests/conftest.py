@@ -17,6 +17,22 @@ def _isolate(monkeypatch, tmp_path_factory):
         raise ConnectionError("network disabled in tests: Could not resolve host")
 
     monkeypatch.setattr("qseq.data.yahoo._call_download", offline)
+    yield
+    _reset_thread_policy()
+
+
+def _reset_thread_policy() -> None:
+    """Forget any torch thread count a test chose (e.g. with QSEQ_THREADS=1): qseq keeps a
+    count it set explicitly for the rest of the process, which would leak into later tests."""
+    import sys
+
+    runtime = sys.modules.get("qseq.runtime")
+    if runtime is None or runtime._applied is None:
+        return
+    import torch
+
+    torch.set_num_threads(runtime.torch_default_threads())
+    runtime._applied, runtime._from_load = None, False
 
 
 @pytest.fixture(scope="session")
@@ -54,3 +70,22 @@ def data(spx_small):
     sy = StandardScaler().fit(w.subset(split.train).y)
     scaled = w.with_values(sx.transform(w.values), sy.transform(w.targets))
     return scaled.subset(split.train), scaled.subset(split.val)
+
+
+class Interrupt(Exception):
+    """Stands in for Ctrl-C in the resume tests."""
+
+
+def stop_after(epoch: int):
+    """An ``on_epoch`` callback that interrupts training once ``epoch`` has finished."""
+    def callback(entry) -> None:
+        if entry.epoch == epoch:
+            raise Interrupt
+    return callback
+
+
+@pytest.fixture
+def interrupt():
+    """``(Interrupt, stop_after)``: the exception and the callback factory above, for tests
+    that kill a fit mid-way and resume it."""
+    return Interrupt, stop_after

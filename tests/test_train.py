@@ -107,22 +107,16 @@ def test_device_resolution():
             resolve_device("cuda")
 
 
-def test_interrupted_training_resumes_to_identical_weights(data, tmp_path):
+def test_interrupted_training_resumes_to_identical_weights(data, tmp_path, interrupt):
     train, val = data
     cfg = TrainConfig(epochs=5, batch_size=64, patience=10)
     straight = _model()
     ref = fit_model(straight, train, val, cfg, seed=3, device="cpu")
 
-    class Interrupt(Exception):
-        pass
-
-    def stop_after_two(entry):
-        if entry.epoch == 2:
-            raise Interrupt
-
+    Interrupt, stop_after = interrupt
     state = tmp_path / "state"
     with pytest.raises(Interrupt):
-        fit_model(_model(), train, val, cfg, seed=3, device="cpu", on_epoch=stop_after_two,
+        fit_model(_model(), train, val, cfg, seed=3, device="cpu", on_epoch=stop_after(2),
                   state_dir=state)
     assert (state / "state.safetensors").is_file() and (state / "state.json").is_file()
     seen = []

@@ -22,8 +22,10 @@ import numpy as np
 import pandas as pd
 from scipy.signal import lfilter
 
+from qseq.data.features import mean_ahead
 from qseq.data.windows import Windows
 from qseq.errors import ConfigError, DataError
+from qseq.metrics import qlike_scale
 
 log = logging.getLogger(__name__)
 RW_KINDS = ("return", "level")
@@ -223,27 +225,6 @@ def _garch_paths(log_returns: pd.Series, train_end: object, anchors: Sequence, m
 
 
 # -- the variance target: the mean daily variance of the next h bars --------------------------
-def mean_ahead(values: np.ndarray, horizons: Sequence[int]) -> np.ndarray:
-    """[n, H]: the mean of ``values[t+1 .. t+h]`` for each horizon h (NaN past the end)."""
-    v = np.asarray(values, dtype=np.float64)
-    csum = np.concatenate([[0.0], np.cumsum(v)])  # a NaN poisons every later mean: as pandas'
-    out = np.full((v.size, len(horizons)), np.nan)
-    for j, h in enumerate(horizons):
-        t = np.arange(v.size - h)
-        out[t, j] = (csum[t + h + 1] - csum[t + 1]) / h
-    return out
-
-
-def _calibrate(y: np.ndarray, f: np.ndarray) -> np.ndarray:
-    """Variance-level calibration [H]: ``c_h = mean(y / f)`` over training rows [n, H], the
-    scale that minimises QLIKE of ``c f`` (and Duan's smearing factor for a log model): the
-    same rule the learned model's forecasts get (:meth:`qseq.Forecaster._target_units`)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = y / f
-    ratio = np.where(np.isfinite(ratio), ratio, np.nan)
-    return np.nanmean(ratio, axis=0)
-
-
 def har_variance_forecast(
     var: pd.Series, train_end: object, anchors: Sequence, horizons: Sequence[int], *,
     log_space: bool = False, returns: pd.Series | None = None, calibrate: bool = True,
@@ -257,8 +238,8 @@ def har_variance_forecast(
     - ``returns`` (one-bar log returns, same index): add the leverage terms of Corsi and Renò
       (2012), ``min(r_t, 0)``, ``min(mean_5 r, 0)``, ``min(mean_22 r, 0)`` (LHAR-log with
       ``log_space``).
-    - ``calibrate``: scale each horizon by :func:`_calibrate` on the training rows (for the
-      log models, the smearing that turns a forecast of ``E[ln v]`` into one of ``E[v]``).
+    - ``calibrate``: scale each horizon by :func:`qseq.metrics.qlike_scale` on the training
+      rows (for the log models, the smearing that turns a forecast of ``E[ln v]`` into one of ``E[v]``).
 
     Level forecasts are floored at the smallest positive training value. NaN where an anchor
     lacks 22 bars of history. Cost: one least-squares solve per horizon, O(n).
@@ -293,7 +274,7 @@ def har_variance_forecast(
         out[:, j] = link(x[pos] @ beta)
         fitted[rows, j] = link(x[rows] @ beta)
     if calibrate:
-        out *= _calibrate(target[: end + 1], fitted)
+        out *= qlike_scale(target[: end + 1], fitted)
     return out
 
 
@@ -303,8 +284,8 @@ def garch_variance_forecast(
 ) -> np.ndarray:
     """GARCH(1,1) / GJR-GARCH(1,1,1) with Student-t errors on the ``variance`` target: the mean
     of the model's variance forecasts for bars ``t+1 .. t+h``, calibrated to the range proxy
-    ``var`` like the other variance baselines (:func:`_calibrate` over training anchors:
-    close-to-close variance and a range proxy differ in level, overnight gaps among other
+    ``var`` like the other variance baselines (:func:`qseq.metrics.qlike_scale` over training
+    anchors: close-to-close variance and a range proxy differ in level, overnight gaps among other
     things). ``returns``: one-bar log returns (same index). Model and filtering as in
     :func:`garch_forecast`."""
     hz = np.asarray(list(horizons), dtype=np.int64)
@@ -320,7 +301,7 @@ def garch_variance_forecast(
     target = mean_ahead(values, hz)[train_pos]
     for j, h in enumerate(hz):  # a training row counts only if its target ends by train_end
         target[train_pos + h > end, j] = np.nan
-    return forecast * _calibrate(target, fitted)
+    return forecast * qlike_scale(target, fitted)
 
 
 SIGNALS = {"reversal_1": (1, -1.0), "reversal_5": (5, -1.0), "momentum_20": (20, 1.0)}
@@ -352,7 +333,6 @@ BASELINES = {
 """Registry of baselines by name; all share the call shape in the module docstring."""
 
 
-VARIANCE_BASELINES = ("random_walk", "har", "har_log", "lhar_log", "garch", "gjr_garch")
 def ridge_forecast(windows: Windows, train: np.ndarray, val: np.ndarray, test: np.ndarray,
                    alphas: Sequence[float] = (0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0)) -> np.ndarray:
     """Ridge regression on the model's own inputs, pooled over tickers: each window's

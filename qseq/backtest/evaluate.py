@@ -164,9 +164,10 @@ def yearly_ratios(forecasts: pd.DataFrame, model: str, benchmarks: list[str],
         pair["lb"] = target_losses(pair["y"].to_numpy(), pair["b"].to_numpy(), target)
         pair["year"] = pd.DatetimeIndex(pair["date"]).year
         means = pair.groupby(["horizon", "year"])[["lm", "lb"]].mean()
+        ratio = (means["lm"] / means["lb"].where(means["lb"] > 0)).reset_index(name="value")
         rows += [{"model": model, "kind": "yearly", "horizon": str(h), "metric": str(year),
-                  "value": float(r.lm / r.lb) if r.lb > 0 else float("nan"), "benchmark": bench}
-                 for (h, year), r in means.iterrows()]
+                  "value": float(value), "benchmark": bench}
+                 for h, year, value in ratio.itertuples(index=False)]
     return rows
 
 

@@ -99,8 +99,8 @@ def _print_summary(outcome) -> None:
         table.add_column("model")
         for h in hs:
             table.add_column(f"h={h}", justify="right")
-        for model, row in q[hs].iterrows():
-            table.add_row(str(model), *[f"{row[h]:.4f}" for h in hs])
+        for model, *values in q[hs].itertuples():
+            table.add_row(str(model), *[f"{v:.4f}" for v in values])
         console.print(table)
         yearly = m[m["kind"] == "yearly"]
         rivals = [b for b in yearly["benchmark"].unique() if b != "random_walk" and b in q.index]
@@ -112,8 +112,8 @@ def _print_summary(outcome) -> None:
             table.add_column("year")
             for h in hs:
                 table.add_column(f"h={h}", justify="right")
-            for year, row in y.iterrows():
-                table.add_row(str(year), *[f"{row[h]:.3f}" for h in hs])
+            for year, *values in y.itertuples():
+                table.add_row(str(year), *[f"{v:.3f}" for v in values])
             console.print(table)
     dm = m[(m["kind"] == "dm") & (m["metric"].isin(["dm_stat", "dm_pvalue"]))]
     if not dm.empty:

@@ -103,8 +103,8 @@ def garman_klass_bar_var(frame: pd.DataFrame) -> pd.Series:
     return 0.5 * hl - (2 * _LN2 - 1) * co
 
 
-PROXIES: dict[str, Callable[[pd.DataFrame], pd.Series]] = {
-    "parkinson": parkinson_bar_var, "garman_klass": garman_klass_bar_var}
+PROXIES: dict[str, Callable[[pd.DataFrame], pd.Series]] = dict(
+    zip(constants.PROXIES, (parkinson_bar_var, garman_klass_bar_var), strict=True))
 
 
 def bar_variance(frame: pd.DataFrame, proxy: str = "parkinson") -> pd.Series:
@@ -180,6 +180,14 @@ def parse_feature(name: str) -> tuple[str, int]:
                       "(optionally with a window suffix, e.g. parkinson_vol_10)")
 
 
+def mean_ahead(values: np.ndarray, horizons: Sequence[int]) -> np.ndarray:
+    """[n, H]: the mean of ``values[t+1 .. t+h]`` of one series for each horizon h (NaN past
+    the end, or where a value in that span is NaN)."""
+    s = pd.Series(np.asarray(values, dtype=np.float64))
+    return np.column_stack([s.rolling(h, min_periods=h).mean().shift(-h).to_numpy()
+                            for h in horizons])
+
+
 def compute_features(panel: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
     """Features for every bar, indexed ``(ticker, date)`` (ticker-major), float64 columns
     ``names``. The first bars of each ticker are NaN where a feature has no past yet."""
@@ -213,11 +221,13 @@ def compute_targets(panel: pd.DataFrame, target: str, horizons: Sequence[int],
         raw = compute_targets(panel, target.removeprefix("excess_"), horizons, proxy)
         return raw - raw.groupby(level="date").transform("mean")
     frame = _ticker_major(panel)
-    if target == "variance":
+    if target == "variance":  # each ticker's rows are contiguous in the ticker-major frame
         var = bar_variance(frame, proxy)
-        return pd.DataFrame(
-            {f"h{k}": _rolling_mean(var, k).groupby(level="ticker", sort=False).shift(-k)
-             for k in horizons}, index=frame.index).astype("float64")
+        codes = var.index.get_level_values("ticker")
+        starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+        parts = np.split(var.to_numpy(np.float64), starts[1:])
+        return pd.DataFrame(np.vstack([mean_ahead(part, horizons) for part in parts]),
+                            index=frame.index, columns=[f"h{k}" for k in horizons])
     if target == "log_return":
         base = log_return(frame, DEFAULT_WINDOW)
     elif target == "realized_vol":

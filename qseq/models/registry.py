@@ -110,17 +110,17 @@ def build_model(name: str, config: ModelConfig, kind: str | None = "forecast") -
     return get_spec(name, kind).build(config)
 
 
-_RECURRENT = "qseq.models.recurrent:RecurrentForecaster"
+RECURRENT = "qseq.models.recurrent:RecurrentForecaster"  # the family the highway applies to
 _SEQ2SEQ = "qseq.models.seq2seq:Seq2SeqForecaster"
 _DA_RNN = "qseq.models.seq2seq:DualStageAttentionForecaster"
 _AUTOENCODER = "qseq.models.autoencoder:RecurrentAutoencoder"
 
 for _cell, _desc in (("rnn", "vanilla (tanh) RNN"), ("lstm", "LSTM"), ("gru", "GRU"),
                      ("lstm_peephole", "LSTM with peephole connections")):
-    register(ModelSpec(_cell, _RECURRENT, f"{_desc} encoder + linear multi-horizon head",
+    register(ModelSpec(_cell, RECURRENT, f"{_desc} encoder + linear multi-horizon head",
                        {"cell": _cell}, streams=True))
 for _cell, _desc in (("rnn", "vanilla RNN"), ("lstm", "LSTM"), ("gru", "GRU")):
-    register(ModelSpec(f"bi{_cell}", _RECURRENT,
+    register(ModelSpec(f"bi{_cell}", RECURRENT,
                        f"bidirectional {_desc} encoder + linear multi-horizon head",
                        {"cell": _cell, "bidirectional": True}))
 register(ModelSpec("seq2seq", _SEQ2SEQ,

@@ -169,7 +169,8 @@ def test_highway_starts_at_the_least_squares_fit(data):
         np.testing.assert_allclose(out[k].numpy(), design @ beta, rtol=1e-4, atol=1e-5)
 
 
-def test_interrupted_grouped_fit_resumes_to_identical_weights(data, tmp_path, monkeypatch):
+def test_interrupted_grouped_fit_resumes_to_identical_weights(data, tmp_path, monkeypatch,
+                                                              interrupt):
     """A grouped ensemble fit killed after epoch 2 resumes from its per-member states and ends
     with exactly the weights of an uninterrupted fit; a torn state (members at different
     epochs) starts afresh instead of mixing epochs."""
@@ -184,16 +185,10 @@ def test_interrupted_grouped_fit_resumes_to_identical_weights(data, tmp_path, mo
     straight = fresh()
     fit_model(straight, train, val, tcfg, seed=2, device="cpu")
 
-    class Interrupt(Exception):
-        pass
-
-    def stop_after_two(entry):
-        if entry.epoch == 2:
-            raise Interrupt
-
+    Interrupt, stop_after = interrupt
     state = tmp_path / "state"
     with pytest.raises(Interrupt):
-        fit_model(fresh(), train, val, tcfg, seed=2, device="cpu", on_epoch=stop_after_two,
+        fit_model(fresh(), train, val, tcfg, seed=2, device="cpu", on_epoch=stop_after(2),
                   state_dir=state)
     assert all((state / f"member_{k}" / "state.json").is_file() for k in range(3))
     epochs = []
