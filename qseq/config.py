@@ -32,6 +32,7 @@ RULES = ("sign", "threshold", "vol_scaled")
 STRATEGY_KINDS = ("single", "cross_sectional")
 SCHEDULES = ("cosine", "plateau", "none")
 FINAL_FITS = ("best", "all")
+CLASS_WEIGHTS = ("balanced", "none")
 TF_SCHEDULES = ("inverse_sigmoid", "linear", "exponential", "always", "never")
 DEFAULT_FEATURES = ("log_return", "log_volume_change")
 # price, volume and volatility: daily log return, log volume change, volume z-score (20 bars)
@@ -178,6 +179,9 @@ class TrainConfig:
     final_fit: str = param("best", "After early stopping: keep the best model (best), or refit "
                            "on training + validation windows for the best epoch count of each "
                            "member (all).", choices=lambda: FINAL_FITS)
+    class_weights: str = param("balanced", "Classifiers: weight each class by its inverse "
+                               "training frequency (balanced) or not (none).",
+                               choices=lambda: CLASS_WEIGHTS)
     horizon_weights: tuple[float, ...] = param((), "Weight of each horizon in the training and "
                                                "early-stopping loss, e.g. 1,0.3,0.3 (default: "
                                                "equal).")
@@ -201,6 +205,7 @@ class TrainConfig:
         _choice("loss", self.loss, LOSSES)
         _choice("lr_schedule", self.lr_schedule, SCHEDULES)
         _choice("final_fit", self.final_fit, FINAL_FITS)
+        _choice("class_weights", self.class_weights, CLASS_WEIGHTS)
         _positive_int("patience", self.patience)
         _choice("teacher_forcing schedule", self.teacher_forcing, TF_SCHEDULES)
         teacher_forcing_probability(self, 1)  # validates teacher_forcing_k

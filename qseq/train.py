@@ -38,6 +38,42 @@ class PinballLoss(nn.Module):
         return loss if self.reduction == "none" else loss.mean()
 
 
+class ClassLoss(nn.Module):
+    """Cross-entropy of logits y_hat [B, H, C] against class ids y [B, H] (stored as floats),
+    each sample weighted by its class's weight in ``weights`` [H, C] (inverse training
+    frequency, mean 1 over the training labels; all ones for no weighting). The mean, or with
+    ``reduction="none"`` the [B, H] weighted values."""
+
+    def __init__(self, weights: torch.Tensor, reduction: str = "mean") -> None:
+        super().__init__()
+        self.register_buffer("w", weights.float())
+        self.reduction = reduction
+
+    def forward(self, y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        ids = y.long()  # [B, H]
+        nll = -torch.log_softmax(y_hat, dim=-1).gather(-1, ids.unsqueeze(-1)).squeeze(-1)  # [B, H]
+        loss = nll * self.w[torch.arange(ids.shape[1], device=ids.device), ids]
+        return loss if self.reduction == "none" else loss.mean()
+
+
+def class_weights(windows: Windows, classes: int, balanced: bool = True) -> torch.Tensor:
+    """[H, C] weights of each class per horizon: ``1 / (K_h p_hc)`` from the labels of the
+    training windows, with K_h the number of classes present at horizon h (so the weights
+    average 1 over those labels); ones when not ``balanced``. An absent class gets weight 1."""
+    labels = windows.y.astype(np.int64)  # [N, H]
+    horizons = labels.shape[1]
+    if not balanced or len(labels) == 0:
+        return torch.ones(horizons, classes)
+    if labels.min() < 0 or labels.max() >= classes:
+        raise ConfigError(f"class labels must be 0..{classes - 1}, got {labels.min()}..{labels.max()}")
+    counts = np.stack([np.bincount(labels[:, h], minlength=classes) for h in range(horizons)])
+    share = counts / len(labels)
+    present = (counts > 0).sum(axis=1, keepdims=True)  # [H, 1]
+    with np.errstate(divide="ignore"):
+        w = np.where(counts > 0, 1.0 / (present * share), 1.0)
+    return torch.as_tensor(w, dtype=torch.float32)
+
+
 @dataclass
 class EpochLog:
     epoch: int
@@ -141,11 +177,21 @@ class HorizonWeightedLoss(nn.Module):
         return per @ self.w
 
 
-def loss_function(config: TrainConfig, model: nn.Module) -> nn.Module:
-    """Pinball loss for quantile models, else MSE or Huber as configured; with
-    ``config.horizon_weights``, each horizon's mean loss weighted (:class:`HorizonWeightedLoss`)."""
-    quantiles = getattr(getattr(model, "config", None), "quantiles", ())
+def loss_function(config: TrainConfig, model: nn.Module, train: Windows | None = None) -> nn.Module:
+    """Weighted cross-entropy for classifiers (class weights from the ``train`` labels, see
+    :func:`class_weights`), the pinball loss for quantile models, else MSE or Huber as
+    configured; with ``config.horizon_weights``, each horizon's mean loss weighted
+    (:class:`HorizonWeightedLoss`)."""
+    model_config = getattr(model, "config", None)
+    quantiles = getattr(model_config, "quantiles", ())
+    classes = getattr(model_config, "classes", 0)
     weights = config.horizon_weights
+    if classes:
+        if train is None:
+            raise ConfigError("a classifier's loss needs its training windows (class weights)")
+        per_class = class_weights(train, classes, config.class_weights == "balanced")
+        return (HorizonWeightedLoss(ClassLoss(per_class, reduction="none"), weights) if weights
+                else ClassLoss(per_class))
     if quantiles:
         return (HorizonWeightedLoss(PinballLoss(quantiles, reduction="none"), weights) if weights
                 else PinballLoss(quantiles))
@@ -327,7 +373,7 @@ def fit_model(
     model.to(dev)
     train_data = WindowBatches(train, dev)
     val_data = WindowBatches(val, dev) if val is not None and len(val) else None
-    loss_fn = loss_function(config, model).to(dev)
+    loss_fn = loss_function(config, model, train).to(dev)
     forcing = getattr(model, "teacher_forcing", False)
     run = MemberRun(model, config, val_data is not None)
     opt, result = run.opt, run.result
@@ -411,7 +457,7 @@ def fit_grouped(model: nn.Module, train: Windows, val: Windows | None,
     train_data = WindowBatches(train, device)
     val_data = WindowBatches(val, device) if val is not None and len(val) else None
     config = configs[0]
-    loss_fn = loss_function(config, model).to(device)
+    loss_fn = loss_function(config, model, train).to(device)
     runs = [MemberRun(m, c, val_data is not None) for m, c in zip(members, configs, strict=True)]
     lookback = train_data.lookback
     start_epoch = 1
@@ -485,7 +531,8 @@ def grouped_val_loss(members: list[nn.Module], data: WindowBatches, loss_fn: nn.
 @torch.no_grad()
 def predict_outputs(model: nn.Module, windows: Windows, device: str | torch.device = "cpu",
                     batch_size: int = 4096) -> dict[str, np.ndarray]:
-    """Every model output for every window, in scaled units: ``y_hat`` [N, H] (or [N, H, Q]) and,
+    """Every model output for every window, in scaled units: ``y_hat`` [N, H] (or [N, H, Q], or
+    logits [N, H, C]) and,
     when the model has them, ``attention`` [N, H, T] and ``feature_attention`` [N, T, F]."""
     configure_torch_threads()  # qseq's thread policy (qseq.runtime)
     dev = device if isinstance(device, torch.device) else resolve_device(device)

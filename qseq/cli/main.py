@@ -53,6 +53,8 @@ def stream(**opts) -> None:
 @click.option("--hidden-size", default=64, show_default=True)
 @click.option("--layers", default=2, show_default=True)
 @click.option("--lookback", default=64, show_default=True)
+@click.option("--book-levels", default=10, show_default=True,
+              help="Order-book levels (for the counts of order-book-only models).")
 @debug_option
 def models_cmd(**opts) -> None:
     """List the registered models with their parameter counts."""

@@ -14,18 +14,20 @@ from qseq.models.registry import (
     AUTOENCODERS,
     KINDS,
     MODELS,
+    ORDER_BOOK_MODELS,
     ModelSpec,
     build_model,
     get_spec,
     list_models,
+    order_book_models,
     register,
 )
 
 if TYPE_CHECKING:
     from qseq.models.base import ModelOutput
 
-__all__ = ["AUTOENCODERS", "KINDS", "MODELS", "ModelConfig", "ModelOutput", "ModelSpec", "build_model",
-           "get_spec", "list_models", "register"]
+__all__ = ["AUTOENCODERS", "KINDS", "MODELS", "ORDER_BOOK_MODELS", "ModelConfig", "ModelOutput",
+           "ModelSpec", "build_model", "get_spec", "list_models", "order_book_models", "register"]
 
 
 def __getattr__(name: str):

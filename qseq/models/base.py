@@ -19,8 +19,9 @@ from qseq.models.config import ModelConfig as ModelConfig  # re-exported
 
 @dataclass
 class ModelOutput:
-    """y_hat: [B, H] (or [B, H, Q] for quantile models); attention: [B, H, T] temporal weights;
-    feature_attention: [B, T, F] input-attention weights (None when a model has none)."""
+    """y_hat: [B, H] (or [B, H, Q] for quantile models, [B, H, C] logits for classifiers);
+    attention: [B, H, T] temporal weights; feature_attention: [B, T, F] input-attention weights
+    (None when a model has none)."""
 
     y_hat: torch.Tensor
     attention: torch.Tensor | None = None
@@ -28,16 +29,19 @@ class ModelOutput:
 
 
 class ForecastHead(nn.Linear):
-    """Linear multi-horizon head: [B, D] -> [B, H] or, with quantiles, [B, H, Q].
+    """Linear multi-horizon head: [B, D] -> [B, H]; with quantiles [B, H, Q]; with classes
+    [B, H, C] logits.
 
     Quantiles are non-crossing by construction: the lowest level is free and each next level
     adds a softplus (>= 0) increment. Parameters are a plain ``nn.Linear``'s (weight, bias).
     """
 
-    def __init__(self, in_dim: int, horizons: int, quantiles: tuple[float, ...] = ()) -> None:
-        super().__init__(in_dim, horizons * max(len(quantiles), 1))
+    def __init__(self, in_dim: int, horizons: int, quantiles: tuple[float, ...] = (),
+                 classes: int = 0) -> None:
+        super().__init__(in_dim, horizons * max(len(quantiles), classes, 1))
         self.horizons = horizons
         self.n_quantiles = len(quantiles)
+        self.classes = classes
 
     def forward(self, h: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
         """h [..., D] -> [..., H] (or [..., H, Q]); ``extra`` [..., H * Q] is added to the raw
@@ -46,7 +50,10 @@ class ForecastHead(nn.Linear):
         return self.finish(out if extra is None else out + extra)
 
     def finish(self, raw: torch.Tensor) -> torch.Tensor:
-        """Raw outputs [..., H * Q] -> forecasts [..., H] or non-crossing [..., H, Q]."""
+        """Raw outputs [..., H * Q] -> forecasts [..., H], non-crossing [..., H, Q] or logits
+        [..., H, C]."""
+        if self.classes:
+            return raw.view(*raw.shape[:-1], self.horizons, self.classes)
         if not self.n_quantiles:
             return raw  # [..., H]
         return monotone_quantiles(raw.view(*raw.shape[:-1], self.horizons, self.n_quantiles))

@@ -29,6 +29,11 @@ class ModelConfig:
     highway:      recurrent forecasters: add a linear map of the last bar's F inputs to the
                   output (LSTNet's autoregressive highway), so the network learns a
                   correction to a linear model that extrapolates past the training range
+    classes:      0 for regression; C >= 2 makes every horizon a C-class classification and
+                  the output logits [B, H, C] (order-book direction: down, stationary, up)
+    book_levels:  L when the first 4 L inputs are an order book in LOBSTER column order (ask
+                  price, ask size, bid price, bid size per level); models that need that
+                  layout (DeepLOB) read it, the others ignore it
     """
 
     input_size: int
@@ -43,6 +48,8 @@ class ModelConfig:
     attention: str = "general"
     lookback: int = 0
     highway: bool = False
+    classes: int = 0
+    book_levels: int = 0
 
     def __post_init__(self) -> None:
         for name in ("input_size", "horizons", "hidden_size", "num_layers", "n_tickers"):
@@ -59,6 +66,13 @@ class ModelConfig:
             raise ConfigError(f"quantiles must be distinct, increasing and in (0, 1), got {list(qs)}")
         if self.future_size < 0:
             raise ConfigError(f"future_size must be >= 0, got {self.future_size}")
+        if self.classes == 1 or self.classes < 0 or not isinstance(self.classes, int):
+            raise ConfigError(f"classes must be 0 (regression) or >= 2, got {self.classes!r}")
+        if self.classes and qs:
+            raise ConfigError("a model has quantiles or classes, not both")
+        if self.book_levels < 0 or 4 * self.book_levels > self.input_size:
+            raise ConfigError(f"book_levels {self.book_levels} needs 4 x {self.book_levels} "
+                              f"order-book inputs, but the model has {self.input_size}")
         if self.attention not in ATTENTION_SCORES:
             raise ConfigError(f"unknown attention {self.attention!r}; choose one of "
                               f"{list(ATTENTION_SCORES)}")

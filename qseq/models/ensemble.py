@@ -125,7 +125,8 @@ def can_group(members: list[nn.Module]) -> bool:
 
 class Ensemble(nn.Module):
     """N members of one configuration; ``forward`` returns their mean forecast (and mean
-    attention weights where the members have them).
+    attention weights where the members have them). Classifiers average their logits (a
+    normalised geometric mean of the members' class probabilities).
 
     Input:  x [B, T, F], ticker [B] (and whatever else the members take, e.g. ``future``)
     Output: ModelOutput(y_hat [B, H] or [B, H, Q]); :meth:`member_outputs` gives [N, B, ...]
@@ -178,5 +179,5 @@ def build_ensemble(name: str, config, seed: int, size: int) -> nn.Module:
     members = []
     for k in range(size):
         torch.manual_seed(seed + k)
-        members.append(build_model(name, config))
+        members.append(build_model(name, config, kind=None))
     return members[0] if size == 1 else Ensemble(members)

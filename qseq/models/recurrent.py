@@ -66,7 +66,7 @@ class RecurrentForecaster(nn.Module):
     """Recurrent encoder over the lookback window and a linear multi-horizon head.
 
     Input:  x [B, T, F] scaled features, ticker [B] int64 ids (needed when n_tickers > 1)
-    Output: ModelOutput(y_hat [B, H] or [B, H, Q])
+    Output: ModelOutput(y_hat [B, H], [B, H, Q] with quantiles or [B, H, C] logits with classes)
     """
 
     def __init__(self, config: ModelConfig, cell: str = "gru", bidirectional: bool = False) -> None:
@@ -80,7 +80,7 @@ class RecurrentForecaster(nn.Module):
         in_size = config.input_size + (config.ticker_dim if self.ticker_embedding else 0)
         self.rnn = make_rnn(cell, in_size, config, bidirectional)
         self.head = ForecastHead(config.hidden_size * (2 if bidirectional else 1), config.horizons,
-                                 config.quantiles)
+                                 config.quantiles, config.classes)
         # the highway: a linear map of the last bar's inputs straight to the raw outputs
         self.highway = (nn.Linear(config.input_size, self.head.out_features) if config.highway
                         else None)

@@ -21,8 +21,10 @@ from qseq.models.sizes import PARAMETER_COUNTS
 if TYPE_CHECKING:
     from torch import nn
 
-# forecast: forward -> y_hat [B, H(, Q)]; autoencoder: forward -> reconstruction x_hat [B, T, F]
-KINDS = ("forecast", "autoencoder")
+# forecast: forward -> y_hat [B, H(, Q | C)]; autoencoder: forward -> reconstruction x_hat [B, T, F];
+# order_book: a forecaster that reads the order-book layout (ModelConfig.book_levels), so it
+# takes order-book windows only (every forecaster takes them: their inputs are generic)
+KINDS = ("forecast", "autoencoder", "order_book")
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,8 @@ class ModelSpec:
 
 MODELS: dict[str, ModelSpec] = {}  # forecasters (what ``qseq forecast`` and its tests run)
 AUTOENCODERS: dict[str, ModelSpec] = {}  # reconstruction models (``qseq anomaly``)
-_BY_KIND = {"forecast": MODELS, "autoencoder": AUTOENCODERS}
+ORDER_BOOK_MODELS: dict[str, ModelSpec] = {}  # forecasters of order-book windows only
+_BY_KIND = {"forecast": MODELS, "autoencoder": AUTOENCODERS, "order_book": ORDER_BOOK_MODELS}
 
 
 def register(spec: ModelSpec) -> None:
@@ -92,6 +95,11 @@ def list_models(kind: str | None = "forecast") -> list[str]:
     if kind is not None and kind not in KINDS:
         raise ConfigError(f"unknown model kind {kind!r}; choose one of {list(KINDS)}")
     return sorted(name for k, specs in _BY_KIND.items() if kind in (None, k) for name in specs)
+
+
+def order_book_models() -> list[str]:
+    """Models that take order-book windows: every forecaster and the order-book-only ones."""
+    return sorted([*MODELS, *ORDER_BOOK_MODELS])
 
 
 def get_spec(name: str, kind: str | None = "forecast") -> ModelSpec:
@@ -138,6 +146,9 @@ register(ModelSpec("da_rnn", _DA_RNN,
                    "dual-stage attention RNN: input (feature) attention encoder + temporal "
                    "attention decoder", {"cell": "lstm"}, attention=True, feature_attention=True,
                    future_inputs=True))
+register(ModelSpec("deeplob", "qseq.models.deeplob:DeepLOB",
+                   "compact DeepLOB: order-book convolutions, inception module, LSTM "
+                   "(Zhang, Zohren and Roberts 2019)", kind="order_book"))
 for _cell, _desc in (("lstm", "LSTM"), ("gru", "GRU")):
     register(ModelSpec(f"{_cell}_ae", _AUTOENCODER,
                        f"{_desc} encoder-decoder reconstructing its input window",

@@ -50,14 +50,17 @@ class Decoder(nn.Module):
         else:
             out_dim = hid
         self.cell = DECODER_CELLS[cell](in_dim, hid)
-        self.head = ForecastHead(out_dim, 1, config.quantiles)
+        self.head = ForecastHead(out_dim, 1, config.quantiles, config.classes)
+        # a classifier feeds back its expected class, centred: sum_c p_c (c - (C - 1) / 2)
+        centre = (config.classes - 1) / 2
+        self.register_buffer("class_values", torch.arange(config.classes) - centre, persistent=False)
         self.start = nn.Parameter(torch.zeros(1))
         q = config.quantiles
         self.point_index = min(range(len(q)), key=lambda i: abs(q[i] - 0.5)) if q else None
 
     def forward(self, state, keys: torch.Tensor | None, target: torch.Tensor | None,
                 teacher_forcing: float, future: torch.Tensor | None):
-        """state: h [B, hid] (or (h, c)); returns (y_hat [B, H(, Q)], attention [B, H, T] | None)."""
+        """state: h [B, hid] (or (h, c)); returns (y_hat [B, H(, Q | C)], attention [B, H, T] | None)."""
         cfg = self.config
         h = state[0] if self.lstm else state
         batch = h.shape[0]
@@ -87,15 +90,19 @@ class Decoder(nn.Module):
                 y = self.head(feed)
             else:
                 y = self.head(h)
-            y = y[:, 0]  # [B] or [B, Q]
+            y = y[:, 0]  # [B], [B, Q] or [B, C]
             outs.append(y)
             if self.attention_kind:
                 weights.append(w)
-            point = (y[:, self.point_index] if self.point_index is not None else y).unsqueeze(-1)
+            if cfg.classes:
+                point = (torch.softmax(y, dim=-1) @ self.class_values).unsqueeze(-1)  # [B, 1]
+            else:
+                point = (y[:, self.point_index] if self.point_index is not None else y).unsqueeze(-1)
             prev = point.detach() if self.training else point
             if target is not None and teacher_forcing > 0:
                 use_true = torch.rand(batch, 1, device=h.device) < teacher_forcing
-                prev = torch.where(use_true, target[:, k : k + 1], prev)
+                true = target[:, k : k + 1] - ((cfg.classes - 1) / 2 if cfg.classes else 0.0)
+                prev = torch.where(use_true, true, prev)
         y_hat = torch.stack(outs, dim=1)  # [B, H] or [B, H, Q]
         attention = torch.stack(weights, dim=1) if weights else None  # [B, H, T]
         return y_hat, attention

@@ -22,6 +22,8 @@ from qseq.errors import ConfigError
 from qseq.models.config import ModelConfig
 
 GATES = {"rnn": 1, "gru": 3, "lstm": 4, "lstm_peephole": 4}
+DEEPLOB_CONV_CHANNELS = 16  # C, the convolution blocks (the paper: 32)
+DEEPLOB_INCEPTION_CHANNELS = 32  # I, each inception branch (the paper: 64)
 
 
 def linear(in_dim: int, out_dim: int, bias: bool = True) -> int:
@@ -57,9 +59,14 @@ def _embedded_input(config: ModelConfig) -> int:
     return config.input_size + _ticker_width(config)
 
 
-def forecast_head(in_dim: int, horizons: int, quantiles: tuple[float, ...]) -> int:
-    """``ForecastHead``: a linear layer to H outputs, times Q with quantiles."""
-    return linear(in_dim, horizons * max(len(quantiles), 1))
+def outputs_per_horizon(config: ModelConfig) -> int:
+    """1 for point forecasts, Q with quantiles, C with classes."""
+    return max(len(config.quantiles), config.classes, 1)
+
+
+def forecast_head(in_dim: int, horizons: int, config: ModelConfig) -> int:
+    """``ForecastHead``: a linear layer to H outputs, times Q with quantiles (C with classes)."""
+    return linear(in_dim, horizons * outputs_per_horizon(config))
 
 
 def attention_layer(query_dim: int, key_dim: int, score: str, attn_dim: int | None = None) -> int:
@@ -87,16 +94,16 @@ def decoder(config: ModelConfig, cell: str, attention_kind: str | None, key_dim:
         extra = attention_layer(hid, key_dim, config.attention, hid) + linear(hid + key_dim, hid)
         in_dim += hid  # input feeding
     cell = "lstm" if cell == "lstm_peephole" else cell  # the decoder steps a plain LSTMCell
-    return extra + recurrent_cell(cell, in_dim, hid) + forecast_head(out_dim, 1, config.quantiles) + 1
+    return extra + recurrent_cell(cell, in_dim, hid) + forecast_head(out_dim, 1, config) + 1
 
 
 def count_recurrent_forecaster(config: ModelConfig, cell: str = "gru", bidirectional: bool = False) -> int:
     dirs = 2 if bidirectional else 1
-    highway = (linear(config.input_size, config.horizons * max(len(config.quantiles), 1))
+    highway = (linear(config.input_size, config.horizons * outputs_per_horizon(config))
                if config.highway else 0)
     return (ticker_embedding(config)
             + recurrent_stack(cell, _embedded_input(config), config, bidirectional)
-            + forecast_head(config.hidden_size * dirs, config.horizons, config.quantiles) + highway)
+            + forecast_head(config.hidden_size * dirs, config.horizons, config) + highway)
 
 
 def count_seq2seq(config: ModelConfig, cell: str = "gru", attention: str | None = None) -> int:
@@ -125,9 +132,27 @@ def count_recurrent_autoencoder(config: ModelConfig, cell: str = "lstm", attenti
             + linear(hid * (2 if attention else 1), config.input_size))
 
 
+def count_deeplob(config: ModelConfig) -> int:
+    """``DeepLOB``: three convolution blocks (a spatial conv, then two causal 4 x 1), the
+    inception branches, an LSTM over [conv features, derived inputs, ticker], the head."""
+    c, i = DEEPLOB_CONV_CHANNELS, DEEPLOB_INCEPTION_CHANNELS
+    if config.book_levels < 1:
+        raise ConfigError("deeplob needs ModelConfig.book_levels >= 1 (order-book inputs)")
+    conv2d = lambda cin, cout, kh, kw: cin * cout * kh * kw + cout  # noqa: E731
+    blocks = sum(conv2d(cin, c, 1, kw) + 2 * conv2d(c, c, 4, 1) + 3 * 2 * c  # + batch norms
+                 for cin, kw in ((1, 2), (c, 2), (c, config.book_levels)))
+    inception = (3 * conv2d(c, i, 1, 1) + conv2d(i, i, 3, 1) + conv2d(i, i, 5, 1)
+                 + 5 * 2 * i)  # + batch norms
+    lstm_in = 3 * i + config.input_size + _ticker_width(config)  # conv features + raw inputs
+    return (blocks + inception + ticker_embedding(config)
+            + recurrent_cell("lstm", lstm_in, config.hidden_size)
+            + forecast_head(config.hidden_size, config.horizons, config))
+
+
 PARAMETER_COUNTS: dict[str, Callable[..., int]] = {
     "qseq.models.recurrent:RecurrentForecaster": count_recurrent_forecaster,
     "qseq.models.seq2seq:Seq2SeqForecaster": count_seq2seq,
     "qseq.models.seq2seq:DualStageAttentionForecaster": count_dual_stage_attention,
     "qseq.models.autoencoder:RecurrentAutoencoder": count_recurrent_autoencoder,
+    "qseq.models.deeplob:DeepLOB": count_deeplob,
 }

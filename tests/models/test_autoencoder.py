@@ -28,7 +28,7 @@ def _build(name, **kw):
 def test_registry_keeps_kinds_apart():
     assert {"lstm_ae", "gru_ae"} <= set(NAMES)
     assert not set(NAMES) & set(list_models())  # forecasters only by default
-    assert set(list_models(kind=None)) == set(NAMES) | set(list_models())
+    assert set(list_models(kind=None)) == set(NAMES) | set(list_models()) | set(list_models("order_book"))
     with pytest.raises(ConfigError, match=r"'lstm_ae' is of kind 'autoencoder', not 'forecast'"):
         get_spec("lstm_ae")
     with pytest.raises(ConfigError, match=r"'gru' is of kind 'forecast', not 'autoencoder'"):

@@ -23,14 +23,22 @@ CONFIGS = {
                       attention="dot"),
     "luong_concat": dict(input_size=3, horizons=2, hidden_size=8, num_layers=2, lookback=6,
                          attention="concat", future_size=2),
+    "classes": dict(input_size=9, horizons=3, hidden_size=8, num_layers=2, lookback=10, classes=3),
+    "book": dict(input_size=43, horizons=3, hidden_size=12, num_layers=1, lookback=20, classes=3,
+                 book_levels=10, n_tickers=2, ticker_dim=3),
 }
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=list(CONFIGS))
 @pytest.mark.parametrize("name", NAMES)
 def test_parameter_count_matches_the_built_model(name, config):
-    cfg = ModelConfig(**CONFIGS[config])
     spec = get_spec(name, kind=None)
+    settings = dict(CONFIGS[config])
+    if spec.kind == "order_book":  # these read the book layout: the first 4 L inputs
+        if settings["input_size"] < 4:
+            pytest.skip("an order-book model needs at least one level (4 inputs)")
+        settings["book_levels"] = settings.get("book_levels") or settings["input_size"] // 4
+    cfg = ModelConfig(**settings)
     built = sum(p.numel() for p in build_model(name, cfg, kind=None).parameters())
     assert spec.parameter_count(cfg) == built
 
@@ -43,4 +51,4 @@ def test_every_registered_class_has_a_formula():
 def test_the_registry_covers_bidirectional_and_both_kinds():
     specs = [get_spec(n, kind=None) for n in NAMES]
     assert any(s.options.get("bidirectional") for s in specs)
-    assert {s.kind for s in specs} == {"forecast", "autoencoder"}
+    assert {s.kind for s in specs} == {"forecast", "autoencoder", "order_book"}
