@@ -9,6 +9,7 @@ a config is built.
 - :class:`TrainConfig`: the training loop (epochs, optimiser, early stopping, teacher forcing).
 - :class:`ForecastConfig`: what a forecaster sees and predicts (model, window, network, split).
 - :class:`AnomalyConfig`: what an autoencoder reconstructs and how its threshold is set.
+- :class:`LobConfig`: what an order-book model sees and predicts (book levels, sampling, labels).
 - :class:`WalkForwardConfig`, :class:`StrategyConfig`, :class:`CostsConfig`: how a walk-forward
   run lays out folds, turns forecasts into positions, and charges for trading.
 """
@@ -62,13 +63,17 @@ def _fraction(name: str, value: Any, low: float = 0.0, high: float = 1.0) -> Non
         raise ConfigError(f"{name} must be a number in [{low}, {high}), got {value!r}")
 
 
-def _choice(name: str, value: Any, valid: Sequence[str]) -> None:
+def check_choice(name: str, value: Any, valid: Sequence[str]) -> None:
+    """A ConfigError naming ``value``, a close match and the ``valid`` values, unless valid."""
     if value not in valid:
         import difflib
 
         close = difflib.get_close_matches(str(value), list(valid), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise ConfigError(f"unknown {name} {value!r}{hint}; choose one of {list(valid)}")
+
+
+_choice = check_choice
 
 
 def normalize_horizons(value: int | Sequence[int] | str) -> tuple[int, ...]:
@@ -408,6 +413,119 @@ class AnomalyConfig:
         _check_network(self)
 
     def replace(self, **changes: Any) -> AnomalyConfig:
+        return dataclasses.replace(self, **check_names(type(self), changes))
+
+
+# -- order books ----------------------------------------------------------------------------
+def _order_book_models() -> Sequence[str]:
+    from qseq.models import order_book_models
+
+    return order_book_models()
+
+
+def _lob_features() -> Sequence[str]:
+    from qseq.lob.features import FEATURES
+
+    return FEATURES
+
+
+LOB_TARGETS = ("direction", "return")
+LOB_REFERENCES = ("current", "past")
+LOB_PRICES = ("relative", "raw")
+LOB_DEFAULT_FEATURES = ("spread_bps", "microprice_bps", "imbalance", "ofi", "log_return")
+
+
+@dataclass(frozen=True)
+class LobConfig:
+    """Everything an order-book model fit (:class:`qseq.lob.LobForecaster`) depends on besides
+    the book.
+
+    Samples: the book after every event (``sampling="event"``) or on a clock (``100ms``,
+    ``1s``). Inputs: ``lookback`` samples of the best ``levels`` levels (4 columns each: ask
+    price, ask size, bid price, bid size; prices in bps from the mid, or raw dollars) plus the
+    derived ``features``. Targets at each ``horizons`` k samples ahead: the smoothed mid-price
+    direction (down / stationary / up, threshold ``alpha``; ``auto`` balances the training
+    labels) or the mid log return. Split: the last ``test_frac`` and the ``val_frac`` before it,
+    purged by ``purge`` rows (0: lookback + max k).
+    """
+
+    model: str = param("deeplob", "Model from the registry (every forecaster takes order "
+                       "books; deeplob only them).", choices=_order_book_models)
+    levels: int = param(10, "Book levels per side used as inputs (4 columns each).")
+    sampling: str = param("event", "Samples: every event (event) or a clock interval such as "
+                          "100ms or 1s.")
+    lookback: int = param(100, "Input window in samples.")
+    horizons: int | tuple[int, ...] = param((10, 20, 50), "Label horizons k in samples, a comma "
+                                            "list like 10,20,50.", cli="--k")
+    target: str = param("direction", "Smoothed mid-price direction (3 classes) or the mid "
+                        "log return.", choices=lambda: LOB_TARGETS)
+    alpha: str = param("auto", "Direction threshold on the relative mid change (a number), or "
+                       "auto: a third of training labels stationary.")
+    reference: str = param("current", "Direction label reference: the current mid (current) or "
+                           "the mean of the last k mids (past).", choices=lambda: LOB_REFERENCES)
+    features: tuple[str, ...] = param(LOB_DEFAULT_FEATURES, "Derived inputs beside the book, "
+                                      "comma-separated (spread, spread_bps, microprice, "
+                                      "microprice_bps, mid, depth, imbalance, depth_imbalance, "
+                                      "ofi, mlofi, log_return).")
+    prices: str = param("relative", "Level prices as bps from the mid (relative) or dollars "
+                        "(raw).", choices=lambda: LOB_PRICES)
+    hidden_size: int = param(32, "Recurrent state width.")
+    num_layers: int = param(1, "Stacked recurrent layers.", cli="--layers")
+    dropout: float = param(0.0, "Dropout between stacked layers.")
+    ticker_dim: int = param(4, "Ticker-embedding width (unused with one instrument).", hidden=True)
+    val_frac: float = param(0.2, "Share of samples held out for early stopping.", hidden=True)
+    test_frac: float = param(0.2, "Share of samples held out for the test metrics.", hidden=True)
+    purge: int = param(0, "Rows dropped between segments (0: lookback + max k).", hidden=True)
+    seed: int = param(0, "Random seed (same seed, same model).")
+    ensemble: int = param(1, "Members trained from seeds seed..seed+N-1 (mean logits).")
+    train: TrainConfig = param(lambda: TrainConfig(epochs=10, batch_size=256, lr=1e-3, patience=3),
+                               "Training loop settings.")
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "horizons", normalize_horizons(self.horizons))
+        set_(self, "features", _strings(self.features))
+        if isinstance(self.train, dict):
+            set_(self, "train", TrainConfig(**self.train))
+        _choice("order-book model", self.model, _order_book_models())
+        _positive_int("levels", self.levels)
+        _positive_int("lookback", self.lookback, minimum=2)
+        _positive_int("purge", self.purge, minimum=0)
+        _choice("order-book target", self.target, LOB_TARGETS)
+        _choice("label reference", self.reference, LOB_REFERENCES)
+        _choice("prices", self.prices, LOB_PRICES)
+        for name in self.features:
+            _choice("order-book feature", name, _lob_features())
+        if len(set(self.features)) != len(self.features):
+            raise ConfigError(f"features listed twice: {list(self.features)}")
+        from qseq.lob.features import sampling_interval
+
+        sampling_interval(self.sampling)  # rejects a bad interval with the valid forms
+        alpha = str(self.alpha).strip()
+        if alpha != "auto":
+            try:
+                value = float(alpha)
+            except ValueError:
+                raise ConfigError(f"alpha must be a number like 0.0002 or auto, got {self.alpha!r}") from None
+            if not (value >= 0 and math.isfinite(value)):
+                raise ConfigError(f"alpha must be >= 0, got {value}")
+            alpha = str(value)
+        set_(self, "alpha", alpha)
+        if not (0 <= self.val_frac < 1 and 0 < self.test_frac < 1 and self.val_frac + self.test_frac < 0.9):
+            raise ConfigError(f"val_frac={self.val_frac} and test_frac={self.test_frac} must leave "
+                              "at least 10% of the samples for training")
+        _check_network(self)
+        _positive_int("ensemble", self.ensemble)
+        if self.train.horizon_weights and len(self.train.horizon_weights) != len(self.horizons):
+            raise ConfigError(f"horizon_weights has {len(self.train.horizon_weights)} weights for "
+                              f"{len(self.horizons)} horizons {list(self.horizons)}")
+
+    @property
+    def alpha_value(self) -> float | str:
+        """``alpha`` as :func:`qseq.lob.windows.lob_windows` takes it: a float or "auto"."""
+        return self.alpha if self.alpha == "auto" else float(self.alpha)
+
+    def replace(self, **changes: Any) -> LobConfig:
         return dataclasses.replace(self, **check_names(type(self), changes))
 
 

@@ -105,9 +105,10 @@ def _register_subcommands() -> None:
     # Each lives in its own module; heavy imports happen inside the command functions.
     from qseq.cli.anomaly import anomaly
     from qseq.cli.forecast import forecast
+    from qseq.cli.lob import lob
     from qseq.cli.pipeline import backtest, pipeline
 
-    for command in (forecast, anomaly, backtest, pipeline):
+    for command in (forecast, anomaly, backtest, pipeline, lob):
         cli.add_command(command)
 
 

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from qseq.config import _choice
+from qseq.config import LOB_DEFAULT_FEATURES, LOB_PRICES
+from qseq.config import check_choice as _choice
 from qseq.errors import ConfigError, DataError
 from qseq.lob.book import Book
 
@@ -27,8 +28,8 @@ EVENT = "event"
 _UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "min": 60.0}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ns|us|ms|s|min)?\s*$")
 
-PRICE_MODES = ("relative", "raw")
-DEFAULT_FEATURES = ("spread_bps", "microprice_bps", "imbalance", "ofi", "log_return")
+PRICE_MODES = LOB_PRICES
+DEFAULT_FEATURES = LOB_DEFAULT_FEATURES
 
 
 # -- sampling --------------------------------------------------------------------------------
@@ -95,7 +96,7 @@ def top_levels(book: Book, levels: int | None) -> Book:
                           f"got {levels!r}")
     cut = slice(0, levels)
     return Book(book.time, book.ask_price[:, cut], book.ask_size[:, cut], book.bid_price[:, cut],
-                book.bid_size[:, cut], book.halted, book.source, book.synthetic)
+                book.bid_size[:, cut], book.halted, book.source, book.synthetic, book.extra)
 
 
 def _check_book(book: Book) -> None:

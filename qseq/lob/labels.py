@@ -21,14 +21,15 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from qseq.config import _choice
+from qseq.config import LOB_REFERENCES, LOB_TARGETS
+from qseq.config import check_choice as _choice
 from qseq.data.features import mean_ahead
 from qseq.errors import ConfigError, DataError
 
 DOWN, STATIONARY, UP = 0, 1, 2
 CLASSES = ("down", "stationary", "up")
-REFERENCES = ("current", "past")
-TARGETS = ("direction", "return")
+REFERENCES = LOB_REFERENCES
+TARGETS = LOB_TARGETS
 AUTO = "auto"
 AUTO_QUANTILE = 1 / 3  # share of stationary training labels under alpha="auto"
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from qseq.config import _choice
+from qseq.config import check_choice as _choice
 from qseq.data.windows import StandardScaler, Windows
 from qseq.errors import ConfigError, DataError
 from qseq.lob.book import Book

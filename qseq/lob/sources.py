@@ -1,0 +1,62 @@
+"""Where an order book comes from, one function for the CLI and notebooks: a LOBSTER file pair,
+a level-3 capture (Bitstamp format), the real Bitstamp sample, or a synthetic book."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from qseq.errors import ConfigError
+from qseq.lob.book import Book
+
+
+@dataclass(frozen=True)
+class BookSource:
+    """What to load. Exactly one of: ``messages`` (+ optional ``book``, a LOBSTER pair),
+    ``level3`` (+ optional ``trades``), ``bitstamp_sample``, ``synthetic`` (events)."""
+
+    messages: str | None = None
+    book: str | None = None
+    level3: str | None = None
+    trades: str | None = None
+    bitstamp_sample: bool = False
+    synthetic: int = 0
+    levels: int = 10
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        given = [name for name, on in (("--messages", self.messages), ("--level3", self.level3),
+                                       ("--bitstamp-sample", self.bitstamp_sample),
+                                       ("--synthetic", self.synthetic)) if on]
+        if len(given) != 1:
+            what = "none" if not given else " and ".join(given)
+            raise ConfigError(f"give one order-book source (--messages M [--book B], --level3 "
+                              f"ORDERS [--trades T], --bitstamp-sample or --synthetic EVENTS), "
+                              f"got {what}")
+        if self.book and not self.messages:
+            raise ConfigError("--book needs --messages (the LOBSTER message file it belongs to)")
+        if self.trades and not self.level3:
+            raise ConfigError("--trades needs --level3 (the order events they belong to)")
+        if self.synthetic < 0 or self.levels < 1:
+            raise ConfigError("--synthetic must be >= 0 events and --levels >= 1")
+
+
+def load_book(source: BookSource) -> Book:
+    """The top ``source.levels`` book after every event. LOBSTER and level-3 files are
+    validated; a bad file raises one DataError naming the file and line."""
+    if source.messages:
+        from qseq.lob.lobster import read_lobster
+
+        return read_lobster(source.messages, source.book, levels=source.levels)[1]
+    if source.level3:
+        from qseq.lob.level3 import level3_book, read_level3
+
+        level3 = read_level3(source.level3, source.trades)
+        return level3_book(level3, source.levels, source=Path(source.level3).name)
+    if source.bitstamp_sample:
+        from qseq.lob.level3 import load_bitstamp_sample
+
+        return load_bitstamp_sample(source.levels)
+    from qseq.lob.synthetic import simulate
+
+    return simulate(source.synthetic, levels=source.levels, seed=source.seed)[1]
