@@ -1,0 +1,624 @@
+"""LOBSTER files (lobsterdata.com): read and validate a message file and its order-book file into
+:class:`~qseq.lob.book.Messages` and :class:`~qseq.lob.book.Book`, whole or in chunks, summarise
+them, and write them back.
+
+The format. ``TICKER_YYYY-MM-DD_START_END_message_L.csv``: no header, 6 columns: time (seconds
+after midnight, up to 9 decimals), event type (1 submission, 2 partial cancellation, 3 deletion,
+4 visible execution, 5 hidden execution, 6 cross trade, 7 trading halt), order id, size, price
+(dollars x 10,000, an integer) and direction (-1 sell, 1 buy limit order; for executions the
+side of the resting order). ``..._orderbook_L.csv``: no header, 4 L columns (ask price, ask size,
+bid price, bid size for level 1, then level 2, ...); row i is the book after message i. Empty
+levels hold the dummy prices 9999999999 (ask) and -9999999999 (bid) with size 0: they become NaN
+prices and 0 sizes. A type-7 message's price is a code, not a price: -1 trading halts, 0 quoting
+resumes, 1 trading resumes; :attr:`Book.halted` is true from a halt up to its trading resume, and
+:attr:`Messages.price` keeps the code unscaled on those rows. Hidden executions (type 5) leave
+the visible book unchanged, which is checked.
+
+Parsing is pyarrow's CSV reader with explicit column types (the order-book file streamed into
+its arrays, so its parsed text is never all in memory); the checks are vectorised numpy, the
+book's in blocks of a few thousand rows. A malformed file raises
+:class:`~qseq.errors.DataError` whose one line names the file, the 1-based line and the
+problem. Crossed books (best bid >= best ask) are counted by :func:`lobster_report`, not
+rejected.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from qseq._io import atomic_path, atomic_write_text
+from qseq.errors import DataError
+from qseq.lob.book import EVENT_TYPES, HALT, HIDDEN_EXECUTE, Book, Messages
+
+PRICE_SCALE = 10_000  # LOBSTER prices are dollars x 10,000
+DUMMY_ASK, DUMMY_BID = 9_999_999_999, -9_999_999_999  # empty-level prices
+MESSAGE_COLUMNS = ("time", "event_type", "order_id", "size", "price", "direction")
+_MESSAGE_LABELS = ["time", "event type", "order id", "size", "price", "direction"]
+_MESSAGE_TYPES = (pa.float64(), pa.int64(), pa.int64(), pa.float64(), pa.int64(), pa.int64())
+_NAME = re.compile(r"^(?P<ticker>.+?)_(?P<date>\d{4}-\d{2}-\d{2})_(?P<start>\d+(?:\.\d+)?)_"
+                   r"(?P<end>\d+(?:\.\d+)?)_(?P<kind>message|orderbook)_(?P<levels>\d+)\.csv$")
+_ROW_ERROR = re.compile(r"column #(\d+): Row #(\d+): CSV conversion error to (\w+): "
+                        r"invalid value '(.*)'", re.S)
+_COUNT_ERROR = re.compile(r"Row #(\d+): Expected (\d+) columns, got (\d+)")
+
+
+@dataclass(frozen=True)
+class LobsterName:
+    """What a LOBSTER file name says: ``TICKER_DATE_START_END_{message|orderbook}_LEVELS.csv``.
+
+    start, end: the requested window in seconds after midnight (34200 = 9:30).
+    """
+
+    ticker: str
+    date: str
+    start: float
+    end: float
+    levels: int
+
+
+def parse_lobster_name(path: str | Path) -> LobsterName | None:
+    """The metadata in a LOBSTER file name, or None when the name does not follow the format."""
+    match = _NAME.match(Path(path).name)
+    if match is None:
+        return None
+    return LobsterName(match["ticker"], match["date"], float(match["start"]),
+                       float(match["end"]), int(match["levels"]))
+
+
+def book_path_for(messages: str | Path) -> Path:
+    """The order-book file that belongs to a message file (``_message_`` -> ``_orderbook_``)."""
+    messages = Path(messages)
+    if "_message_" not in messages.name:
+        raise DataError(f"{messages.name}: cannot tell its order-book file from the name; "
+                        "pass book=PATH")
+    return messages.with_name(messages.name.replace("_message_", "_orderbook_"))
+
+
+def sidecar_path_for(messages: str | Path) -> Path:
+    """The JSON file that marks a message file as synthetic (model, parameters, seed)."""
+    messages = Path(messages)
+    return messages.with_name(messages.stem + "_synthetic.json")
+
+
+# ---------------------------------------------------------------------------------- parsing
+
+
+def _fail(path: Path, line: int, problem: str) -> DataError:
+    return DataError(f"{path.name} line {line}: {problem}")
+
+
+def _options(names, types, *, use_threads: bool, block_size: int | None = None):
+    read = pacsv.ReadOptions(column_names=list(names), use_threads=use_threads,
+                             **({"block_size": block_size} if block_size else {}))
+    parse = pacsv.ParseOptions(ignore_empty_lines=False)  # keep line numbers honest
+    convert = pacsv.ConvertOptions(column_types=dict(zip(names, types, strict=True)),
+                                   null_values=[], strings_can_be_null=False)
+    return {"read_options": read, "parse_options": parse, "convert_options": convert}
+
+
+def _translate(exc: pa.ArrowInvalid, path: Path, labels: list[str]) -> DataError:
+    """pyarrow's message -> one line naming the file, the line and the bad cell."""
+    text = str(exc)
+    if match := _ROW_ERROR.search(text):
+        column, row, kind, value = int(match[1]), int(match[2]), match[3], match[4]
+        what = "an integer" if kind.startswith("int") else "a number"
+        if value == "" and column == 0 and not _line(path, row).strip():
+            return _fail(path, row, "empty line")
+        return _fail(path, row, f"{labels[column]} {value!r} is not {what}")
+    if match := _COUNT_ERROR.search(text):
+        row, want, got = (int(g) for g in match.groups())
+        return _fail(path, row, f"{got} columns, expected {want}")
+    return DataError(f"{path.name}: not a readable LOBSTER CSV file ({text.splitlines()[0]})")
+
+
+def _line(path: Path, number: int) -> str:
+    """The text of 1-based line ``number`` (error path only: reads up to it)."""
+    with open(path, "rb") as fh:
+        for k, text in enumerate(fh, 1):
+            if k == number:
+                return text.decode(errors="replace").rstrip("\r\n")
+    return ""
+
+
+def _located(path: Path, names, types, labels, exc: pa.ArrowInvalid) -> DataError:
+    """Threaded parses do not report row numbers: re-read serially to find the line."""
+    if "Row #" not in str(exc):
+        try:
+            for _ in pacsv.open_csv(path, **_options(names, types, use_threads=False)):
+                pass
+        except pa.ArrowInvalid as serial:
+            exc = serial
+    return _translate(exc, path, labels)
+
+
+def _check_file(path: Path) -> None:
+    if not path.is_file():
+        raise DataError(f"{path}: no such file; check the path")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path.name} line 1: the file is empty")
+
+
+def _book_layout(path: Path, levels: int | None) -> tuple[int, int]:
+    """(levels in the file, levels to keep) from the first line's column count and the name."""
+    with open(path, "rb") as fh:
+        columns = fh.readline().count(b",") + 1
+    if columns % 4:
+        raise _fail(path, 1, f"{columns} columns is not a multiple of 4 (ask price, ask size, "
+                             "bid price, bid size per level)")
+    in_file = columns // 4
+    name = parse_lobster_name(path)
+    if name is not None and name.levels != in_file:
+        raise _fail(path, 1, f"{columns} columns ({in_file} levels) but the name says "
+                             f"{name.levels} levels")
+    if levels is not None and not 1 <= levels <= in_file:
+        raise DataError(f"{path.name}: levels={levels} but the file has {in_file}; "
+                        f"pass levels between 1 and {in_file}")
+    return in_file, levels or in_file
+
+
+def _book_schema(levels: int):
+    names, types, labels = [], [], []
+    for level in range(1, levels + 1):
+        for side in ("ask", "bid"):
+            names += [f"{side}_price_{level}", f"{side}_size_{level}"]
+            types += [pa.int64(), pa.float64()]
+            labels += [f"{side} price {level}", f"{side} size {level}"]
+    return names, types, labels
+
+
+# Parsed columns travel as pieces: for each column, its arrays in file order, every column cut
+# at the same rows (pyarrow's blocks). Nothing is concatenated that is copied again anyway.
+Pieces = list[list[np.ndarray]]
+_BLOCK = 8192  # book rows built and checked per step (every temporary stays in cache)
+
+
+def _pieces(batches) -> Pieces:
+    """Arrow record batches -> per column, its numpy arrays (zero copy)."""
+    return [list(col) for col in zip(*([c.to_numpy() for c in b.columns] for b in batches),
+                                     strict=True)] if batches else []
+
+
+def _read_table(path: Path, names, types, labels) -> Pieces:
+    try:
+        table = pacsv.read_csv(path, **_options(names, types, use_threads=True))
+    except pa.ArrowInvalid as exc:
+        raise _located(path, names, types, labels, exc) from None
+    return _pieces(table.to_batches())
+
+
+def _rows(pieces: list[np.ndarray]) -> int:
+    return sum(len(p) for p in pieces)
+
+
+def _join(pieces: list[np.ndarray]) -> np.ndarray:
+    """One column as a new, writable array."""
+    return np.concatenate(pieces) if pieces else np.empty(0)
+
+
+def _batches(path: Path, names, types, labels, *, block_size: int = 1 << 22
+             ) -> Iterator[list[np.ndarray]]:
+    """Stream a CSV file as batches of rows, each a list of column arrays (zero copy).
+
+    pyarrow reads several blocks ahead whatever the consumer does (about 8): the block size,
+    not the chunk size, bounds that memory, so it stays a few MB."""
+    try:
+        for batch in pacsv.open_csv(path, **_options(names, types, use_threads=True,
+                                                     block_size=block_size)):
+            yield [col.to_numpy() for col in batch.columns]
+    except pa.ArrowInvalid as exc:
+        raise _located(path, names, types, labels, exc) from None
+
+
+class _Rows:
+    """A streaming CSV reader cut into chunks of exactly ``n`` rows (fewer at the end)."""
+
+    def __init__(self, batches: Iterator[list[np.ndarray]]) -> None:
+        self.batches = batches
+        self.pending: list[list[np.ndarray]] = []  # batches, each a list of columns
+        self.count = 0
+
+    def take(self, n: int) -> Pieces | None:
+        while self.count < n and (batch := next(self.batches, None)) is not None:
+            self.pending.append(batch)
+            self.count += len(batch[0])
+        if not self.count:
+            return None
+        head, got = [], 0
+        while self.pending and got < n:
+            batch = self.pending.pop(0)
+            if got + len(batch[0]) > n:
+                cut = n - got
+                self.pending.insert(0, [col[cut:] for col in batch])
+                batch = [col[:cut] for col in batch]
+            head.append(batch)
+            got += len(batch[0])
+        self.count -= got
+        return [list(col) for col in zip(*head, strict=True)]
+
+
+def _mismatch(short: Path, long: Path, line: int) -> DataError:
+    return _fail(short, line, f"missing: {long.name} has more lines (one book row per message)")
+
+
+# ------------------------------------------------------------------------------- validation
+
+
+@dataclass
+class _Carry:
+    """What validation carries from one chunk to the next."""
+
+    line: int = 0  # rows before this chunk
+    last_time: float = -math.inf
+    halted: bool = False
+    last_row: tuple | None = None  # the previous book row (raw), for the hidden-execution check
+
+
+def _first(path: Path, first_line: int, checks) -> None:
+    """Raise for the earliest bad row over ``checks``: (row mask [n], problem(i) -> str)."""
+    found = [(int(np.argmax(mask)), problem) for mask, problem in checks if mask.any()]
+    if found:
+        row, problem = min(found, key=lambda f: f[0])
+        raise _fail(path, first_line + row, problem(row))
+
+
+def _messages(cols: Pieces, path: Path, carry: _Carry) -> Messages:
+    """Validated [n] messages from raw columns; ``carry`` holds the previous chunk's state."""
+    time, etype, oid, size, price, direction = (_join(col) for col in cols)
+    start = carry.line + 1
+    prev = np.concatenate(([carry.last_time], time[:-1]))
+    halt = etype == HALT
+    _first(path, start, [
+        (~np.isfinite(time), lambda i: f"time {time[i]} is not a finite number of seconds"),
+        (time < prev, lambda i: f"time {float(time[i])!r} is before the previous line's "
+                                f"{float(prev[i])!r} "
+                                "(timestamps must be non-decreasing)"),
+        ((etype < 1) | (etype > 7),
+         lambda i: f"event type {etype[i]} is not a LOBSTER event (1-7)"),
+        ((direction != 1) & (direction != -1),
+         lambda i: f"direction {direction[i]} is not -1 (sell) or 1 (buy)"),
+        (~(size >= 0) | ~np.isfinite(size), lambda i: f"size {size[i]} is not >= 0"),
+        (~halt & (price <= 0),
+         lambda i: f"price {price[i]} is not positive (dollars x 10,000)"),
+        (halt & ((price < -1) | (price > 1)),
+         lambda i: f"trading-halt price {price[i]} is not -1 (halt), 0 (quoting resumes) "
+                   "or 1 (trading resumes)"),
+    ])
+    dollars = price / PRICE_SCALE
+    if halt.any():
+        dollars[halt] = price[halt]
+    if len(time):
+        carry.last_time = float(time[-1])
+    return Messages(time=time, event_type=etype.astype(np.int8), order_id=oid, size=size,
+                    price=dollars, direction=direction.astype(np.int8))
+
+
+def _halted(messages: Messages, carry: _Carry) -> np.ndarray:
+    """[n] bool: halted after each event; a halt (-1) sets it, a trading resume (1) clears it."""
+    halt = messages.event_type == HALT
+    if not halt.any():
+        return np.full(len(messages), carry.halted)
+    code = messages.price
+    sets = halt & (code != 0)
+    last = np.maximum.accumulate(np.where(sets, np.arange(len(messages)), -1))
+    halted = np.where(last >= 0, code[np.maximum(last, 0)] < 0, carry.halted)
+    carry.halted = bool(halted[-1])
+    return halted
+
+
+def _level(mask: np.ndarray, row: int) -> int:
+    """1-based level of the first True in ``mask[row]``."""
+    return int(np.argmax(mask[row])) + 1
+
+
+def _book(batches: Iterable[list[np.ndarray]], n: int, keep: int, path: Path,
+          messages: Messages, carry: _Carry, source: str, synthetic: bool, extra: dict) -> Book:
+    """Validated [n, keep] book from batches of raw columns (every level is checked).
+
+    Each batch is copied into the [n, L] arrays, checked and turned into dollars block by block
+    (a few thousand rows), so every temporary stays small and a batch can be freed once used;
+    raw integer prices are held as float64 (exact below 2**53). Raises when the batches hold
+    more or fewer than ``n`` rows (the message count)."""
+    msg_path = Path(extra["messages_path"])
+    ap = asz = bp = bsz = None
+    row = 0
+    for parts in batches:
+        if ap is None:
+            ap, asz, bp, bsz = (np.empty((n, len(parts) // 4)) for _ in range(4))
+        size = len(parts[0])
+        if row + size > n:
+            raise _mismatch(msg_path, path, carry.line + n + 1)
+        for lo in range(0, size, _BLOCK):
+            hi = min(lo + _BLOCK, size)
+            rows = slice(row + lo, row + hi)
+            block = (ap[rows], asz[rows], bp[rows], bsz[rows])
+            for k, out in enumerate(block):
+                for j in range(out.shape[1]):
+                    out[:, j] = parts[4 * j + k][lo:hi]
+            _check_book(path, carry, row + lo, block, messages.event_type[rows])
+        row += size
+    if row < n:
+        raise _mismatch(path, msg_path, carry.line + row + 1)
+    if keep < ap.shape[1]:
+        ap, asz, bp, bsz = (np.ascontiguousarray(a[:, :keep]) for a in (ap, asz, bp, bsz))
+    return Book(time=messages.time, ask_price=ap, ask_size=asz, bid_price=bp, bid_size=bsz,
+                halted=_halted(messages, carry), source=source, synthetic=synthetic,
+                extra=extra)
+
+
+def _check_book(path: Path, carry: _Carry, first: int, block: tuple, event_type: np.ndarray
+                ) -> None:
+    """Check [b, L] raw rows (``first``: their 0-based row in this chunk), then turn their
+    prices into dollars in place (NaN for the dummy levels)."""
+    ap, asz, bp, bsz = block
+    ask_empty, bid_empty = ap == DUMMY_ASK, bp == DUMMY_BID
+    checks = []
+    for side, price, size, empty, word, order in (
+            ("ask", ap, asz, ask_empty, "above", np.greater),
+            ("bid", bp, bsz, bid_empty, "below", np.less)):
+        m_size = empty & (size != 0)
+        m_priced = ~empty & ((price <= 0) | ~((size > 0) & (size < np.inf)))
+        m_gap = empty[:, :-1] & ~empty[:, 1:]
+        m_order = ~empty[:, 1:] & ~order(price[:, 1:], price[:, :-1])
+        checks += [
+            (m_size.any(1), lambda i, s=side, m=m_size, z=size:
+             f"empty {s} level {_level(m, i)} has size {z[i, _level(m, i) - 1]}, expected 0"),
+            (m_priced.any(1), lambda i, s=side, m=m_priced, p=price, z=size:
+             f"{s} level {_level(m, i)} has price {p[i, _level(m, i) - 1]:.0f} and size "
+             f"{z[i, _level(m, i) - 1]} (a priced level needs price > 0 and size > 0)"),
+            (m_gap.any(1), lambda i, s=side, m=m_gap:
+             f"{s} level {_level(m, i) + 1} is priced after empty level {_level(m, i)}"),
+            (m_order.any(1), lambda i, s=side, m=m_order, p=price, w=word:
+             f"{s} price {_level(m, i) + 1} ({p[i, _level(m, i)]:.0f}) is not {w} {s} price "
+             f"{_level(m, i)} ({p[i, _level(m, i) - 1]:.0f}): levels must be sorted best first"),
+        ]
+    checks.append((_hidden_moved(event_type, block, carry),
+                   lambda i: "a hidden execution (type 5) changed the visible book"))
+    _first(path, carry.line + first + 1, checks)
+    carry.last_row = tuple(a[-1].copy() for a in block)
+    for price, empty in ((ap, ask_empty), (bp, bid_empty)):
+        price /= PRICE_SCALE
+        price[empty] = np.nan
+
+
+def _hidden_moved(event_type: np.ndarray, rows: tuple, carry: _Carry) -> np.ndarray:
+    """[b] bool: a hidden execution whose raw book row differs from the row before it."""
+    moved = np.zeros(len(event_type), dtype=bool)
+    hidden = np.flatnonzero(event_type == HIDDEN_EXECUTE)
+    if not len(hidden):
+        return moved
+    inner = hidden[hidden > 0]
+    same = np.ones(len(inner), dtype=bool)
+    for arr in rows:
+        same &= (arr[inner] == arr[inner - 1]).all(1)
+    moved[inner[~same]] = True
+    if hidden[0] == 0 and carry.last_row is not None:
+        moved[0] = not all(np.array_equal(a[0], b) for a, b in zip(rows, carry.last_row,
+                                                                    strict=True))
+    return moved
+
+
+def _provenance(messages: Path, book: Path) -> tuple[str, bool, dict]:
+    """(Book.source, Book.synthetic, Book.extra) from the file name and a synthetic sidecar."""
+    extra: dict = {"lobster_name": parse_lobster_name(messages), "messages_path": str(messages),
+                   "book_path": str(book)}
+    sidecar = sidecar_path_for(messages)
+    if not sidecar.is_file():
+        return messages.name, False, extra
+    try:
+        info = json.loads(sidecar.read_text(encoding="utf-8"))
+        model = info["model"]
+    except (ValueError, KeyError, TypeError):
+        raise DataError(f"{sidecar.name}: not a synthetic-book sidecar (JSON with a 'model' "
+                        "key); delete it or rewrite the files with write_lobster") from None
+    extra["synthetic"] = info
+    return f"synthetic: {model}, seed {info.get('seed')} ({messages.name})", True, extra
+
+
+def _paths(messages, book) -> tuple[Path, Path]:
+    messages = Path(messages)
+    book = book_path_for(messages) if book is None else Path(book)
+    for path in (messages, book):
+        _check_file(path)
+    return messages, book
+
+
+# ----------------------------------------------------------------------------------- public
+
+
+def read_lobster_messages(messages: str | Path) -> Messages:
+    """Read and validate a LOBSTER message file alone: [E] :class:`Messages` (prices in
+    dollars; type-7 rows keep the halt code -1/0/1 as their price)."""
+    path = Path(messages)
+    _check_file(path)
+    cols = _read_table(path, MESSAGE_COLUMNS, _MESSAGE_TYPES, _MESSAGE_LABELS)
+    return _messages(cols, path, _Carry())
+
+
+def read_lobster(messages: str | Path, book: str | Path | None = None, *,
+                 levels: int | None = None) -> tuple[Messages, Book]:
+    """Read and validate a LOBSTER message file and its order-book file.
+
+    messages: ``..._message_L.csv``; book: its ``..._orderbook_L.csv`` (found from the
+    message file's name when None); levels: keep the best ``levels`` of each side (all by
+    default; every level in the file is validated either way).
+
+    Returns [E] :class:`Messages` and a :class:`Book` [E, levels] whose ``extra`` holds the
+    :class:`LobsterName` (``"lobster_name"``, None for other names) and the two paths. A file
+    written from a synthetic book (a ``..._synthetic.json`` sidecar beside it) reads back with
+    ``synthetic=True`` and a ``source`` that says "synthetic". Raises :class:`DataError` naming
+    the file and line of the first problem; nothing is returned or kept from a bad file.
+    """
+    msg_path, book_path = _paths(messages, book)
+    in_file, keep = _book_layout(book_path, levels)
+    msg = _messages(_read_table(msg_path, MESSAGE_COLUMNS, _MESSAGE_TYPES, _MESSAGE_LABELS),
+                    msg_path, _Carry())
+    # the book is streamed into its arrays: its parsed text is never all in memory at once
+    batches = _batches(book_path, *_book_schema(in_file))
+    return msg, _book(batches, len(msg), keep, book_path, msg, _Carry(),
+                      *_provenance(msg_path, book_path))
+
+
+def iter_lobster(messages: str | Path, book: str | Path | None = None, *,
+                 levels: int | None = None,
+                 chunk_events: int = 1_000_000) -> Iterator[tuple[Messages, Book]]:
+    """:func:`read_lobster` in chunks of ``chunk_events`` rows, for files larger than memory.
+
+    Yields ([n] Messages, [n, levels] Book) per chunk; the chunks concatenate to what
+    :func:`read_lobster` returns. Validation carries across chunks (timestamp order, the halt
+    state, the hidden-execution check) and error lines count from the start of the file. A bad
+    line raises when its chunk is reached: chunks already yielded came from a file that later
+    turned out malformed, so a caller that keeps them must drop them on the error.
+    """
+    if chunk_events < 1:
+        raise DataError(f"chunk_events must be >= 1, got {chunk_events}")
+    msg_path, book_path = _paths(messages, book)
+    in_file, keep = _book_layout(book_path, levels)
+    source, synthetic, extra = _provenance(msg_path, book_path)
+    msg_rows = _Rows(_batches(msg_path, MESSAGE_COLUMNS, _MESSAGE_TYPES, _MESSAGE_LABELS))
+    book_rows = _Rows(_batches(book_path, *_book_schema(in_file)))
+    msg_carry, book_carry = _Carry(), _Carry()
+    while True:
+        msg_cols, book_cols = msg_rows.take(chunk_events), book_rows.take(chunk_events)
+        n_msg = 0 if msg_cols is None else _rows(msg_cols[0])
+        n_book = 0 if book_cols is None else _rows(book_cols[0])
+        if n_msg != n_book:
+            short, long = (book_path, msg_path) if n_book < n_msg else (msg_path, book_path)
+            raise _mismatch(short, long, msg_carry.line + min(n_msg, n_book) + 1)
+        if not n_msg:
+            return
+        msg = _messages(msg_cols, msg_path, msg_carry)
+        result = _book(zip(*book_cols, strict=True), n_msg, keep, book_path, msg, book_carry,
+                       source, synthetic, extra)
+        msg_carry.line += n_msg
+        book_carry.line += n_msg
+        yield msg, result
+
+
+@dataclass(frozen=True)
+class LobsterReport:
+    """A summary of one LOBSTER file pair, for ``qseq lob inspect``.
+
+    time_start, time_end: seconds after midnight; counts: events by type name
+    (:data:`~qseq.lob.book.EVENT_TYPES`); halts: halt messages (type 7, price -1);
+    halted_events: events after which trading was halted; crossed_rows: book rows with best bid
+    >= best ask (flagged, not an error); empty_level_share: share of the 2 x levels book slots
+    that are empty, over all rows.
+    """
+
+    messages_path: str
+    book_path: str
+    ticker: str | None
+    date: str | None
+    window: tuple[float, float] | None
+    levels: int
+    events: int
+    time_start: float
+    time_end: float
+    counts: dict[str, int] = field(default_factory=dict)
+    halts: int = 0
+    halted_events: int = 0
+    hidden_executions: int = 0
+    crossed_rows: int = 0
+    empty_level_share: float = 0.0
+    synthetic: bool = False
+    source: str = ""
+
+
+def lobster_report(messages: str | Path, book: str | Path | None = None, *,
+                   levels: int | None = None,
+                   chunk_events: int = 1_000_000) -> LobsterReport:
+    """Validate a LOBSTER file pair in chunks (bounded memory) and summarise it."""
+    counts = np.zeros(8, dtype=np.int64)
+    events = halts = halted = crossed = empty = 0
+    first = last = math.nan
+    book_obj = None
+    for msg, book_obj in iter_lobster(messages, book, levels=levels, chunk_events=chunk_events):
+        events += len(msg)
+        counts += np.bincount(msg.event_type, minlength=8)
+        halts += int(((msg.event_type == HALT) & (msg.price == -1)).sum())
+        halted += int(book_obj.halted.sum())
+        crossed += int(book_obj.crossed.sum())
+        empty += int(np.isnan(book_obj.ask_price).sum() + np.isnan(book_obj.bid_price).sum())
+        first = msg.time[0] if math.isnan(first) else first
+        last = msg.time[-1]
+    msg_path, book_path = _paths(messages, book)
+    name = parse_lobster_name(msg_path)
+    n_levels = book_obj.levels if book_obj is not None else _book_layout(book_path, levels)[1]
+    return LobsterReport(
+        messages_path=str(msg_path), book_path=str(book_path),
+        ticker=name.ticker if name else None, date=name.date if name else None,
+        window=(name.start, name.end) if name else None, levels=n_levels, events=events,
+        time_start=float(first), time_end=float(last),
+        counts={EVENT_TYPES[k]: int(counts[k]) for k in EVENT_TYPES},
+        halts=halts, halted_events=halted, hidden_executions=int(counts[HIDDEN_EXECUTE]),
+        crossed_rows=crossed, empty_level_share=empty / max(1, 2 * n_levels * events),
+        synthetic=book_obj.synthetic if book_obj is not None else False,
+        source=book_obj.source if book_obj is not None else msg_path.name)
+
+
+# ----------------------------------------------------------------------------------- writing
+
+
+def _integral(values: np.ndarray) -> pa.Array:
+    """Sizes as integers when they are whole (LOBSTER's form), else as floats."""
+    if np.all(values == np.round(values)):
+        return pa.array(values.astype(np.int64))
+    return pa.array(values)
+
+
+def write_lobster(directory: str | Path, messages: Messages, book: Book, *,
+                  ticker: str = "SYNTH", date: str = "2012-06-21") -> tuple[Path, Path]:
+    """Write ``messages`` and ``book`` as a LOBSTER file pair in ``directory``.
+
+    Names: ``{ticker}_{date}_{start}_{end}_{message|orderbook}_{levels}.csv`` with start/end
+    the whole seconds around the events. Prices become integers x 10,000 (type-7 rows keep
+    their halt code), empty levels the dummy prices with size 0. Each file is written
+    atomically. A synthetic book (``book.synthetic``) also gets the sidecar
+    ``..._message_L_synthetic.json`` with ``book.extra["synthetic"]`` (model, parameters,
+    seed), so :func:`read_lobster` labels it synthetic; a stale sidecar is removed otherwise.
+    Returns (message path, order-book path).
+    """
+    if len(book) != len(messages) or not len(messages):
+        raise DataError(f"write_lobster needs as many book rows as messages (> 0), got "
+                        f"{len(book)} and {len(messages)}")
+    directory = Path(directory)
+    start = math.floor(messages.time[0])
+    end = max(math.ceil(messages.time[-1]), start + 1)
+    stem = f"{ticker}_{date}_{start}_{end}"
+    msg_path = directory / f"{stem}_message_{book.levels}.csv"
+    book_path = directory / f"{stem}_orderbook_{book.levels}.csv"
+    halt = messages.event_type == HALT
+    price = np.where(halt, messages.price, messages.price * PRICE_SCALE)
+    msg_table = pa.table([pa.array(messages.time), pa.array(messages.event_type.astype(np.int64)),
+                          pa.array(messages.order_id), _integral(messages.size),
+                          pa.array(np.round(price).astype(np.int64)),
+                          pa.array(messages.direction.astype(np.int64))],
+                         names=list(MESSAGE_COLUMNS))
+    columns = []
+    for level in range(book.levels):
+        for prices, sizes, dummy in ((book.ask_price, book.ask_size, DUMMY_ASK),
+                                     (book.bid_price, book.bid_size, DUMMY_BID)):
+            raw = np.round(prices[:, level] * PRICE_SCALE)
+            columns += [pa.array(np.where(np.isnan(raw), dummy, raw).astype(np.int64)),
+                        _integral(sizes[:, level])]
+    book_table = pa.table(columns, names=_book_schema(book.levels)[0])
+    sidecar = sidecar_path_for(msg_path)
+    if book.synthetic:
+        atomic_write_text(sidecar, json.dumps(book.extra.get("synthetic", {"model": book.source}),
+                                              indent=2, sort_keys=True) + "\n")
+    elif sidecar.exists():
+        sidecar.unlink()
+    options = pacsv.WriteOptions(include_header=False)
+    for table, path in ((book_table, book_path), (msg_table, msg_path)):
+        with atomic_path(path) as tmp:
+            pacsv.write_csv(table, tmp, write_options=options)
+    return msg_path, book_path
