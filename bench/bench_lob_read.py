@@ -11,7 +11,8 @@ default 2,000,000 events, 10 levels) in a temporary directory, read by:
   float64, as qseq reads them); qseq ``read_lobster`` (both files, every check, [E, L] arrays);
   qseq ``iter_lobster`` in chunks (memory bounded by the chunk, not the file).
 
-Also the generator's own rate (``simulate``, numba-compiled; the compile is not timed).
+Also the generator's own rate (``simulate``, numba-compiled; the compile is not timed; one
+run, which includes first touching its four [E, L] float64 outputs, 640 MB at the defaults).
 
     python bench/bench_lob_read.py                     # 2M events (about 2 minutes on 2 cores)
     python bench/bench_lob_read.py --events 200000     # a smoke run
