@@ -22,6 +22,8 @@ _LAZY = {
     "CostsConfig": "qseq.config",
     "DataError": "qseq.errors",
     "ForecastConfig": "qseq.config",
+    "LobConfig": "qseq.config",
+    "LobForecaster": "qseq.lob.model",
     "StrategyConfig": "qseq.config",
     "evaluate": "qseq.backtest.evaluate",
     "Forecaster": "qseq.forecaster",
@@ -43,6 +45,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
         AnomalyConfig,
         CostsConfig,
         ForecastConfig,
+        LobConfig,
         StrategyConfig,
         TrainConfig,
         WalkForwardConfig,
@@ -50,10 +53,11 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
     from qseq.data import load_prices, validate_panel
     from qseq.errors import DataError, QseqError
     from qseq.forecaster import Forecaster
+    from qseq.lob.model import LobForecaster
     from qseq.models import list_models
 
 __all__ = ["AnomalyConfig", "AnomalyDetector", "CostsConfig", "DataError", "ForecastConfig",
-           "Forecaster", "QseqError", "StrategyConfig", "TrainConfig", "WalkForwardConfig",
+           "Forecaster", "LobConfig", "LobForecaster", "QseqError", "StrategyConfig", "TrainConfig", "WalkForwardConfig",
            "WalkForwardSpec", "__version__", "evaluate", "list_models", "load_prices",
            "validate_panel", "walk_forward"]
 
