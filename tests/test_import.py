@@ -28,8 +28,12 @@ def test_import_qseq_loads_no_heavy_library():
 def test_listing_models_loads_no_torch():
     loaded = _fresh("import json, sys\n"
                     "from qseq.models import ModelConfig, get_spec, list_models\n"
+                    "from dataclasses import replace\n"
                     "cfg = ModelConfig(input_size=2, horizons=3, lookback=8)\n"
-                    "counts = [get_spec(n, kind=None).parameter_count(cfg) for n in list_models(None)]\n"
+                    "book = replace(cfg, input_size=10, book_levels=2, classes=3)\n"
+                    "counts = [get_spec(n, kind=None).parameter_count(\n"
+                    "    book if get_spec(n, kind=None).kind == 'order_book' else cfg)\n"
+                    "    for n in list_models(None)]\n"
                     f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))")
     assert loaded == []
 
