@@ -44,9 +44,9 @@ def main() -> None:
     from qseq.lob.sources import BookSource, load_book
 
     torch.set_num_threads(args.threads)
-    source = (BookSource(synthetic=args.synthetic, levels=args.levels) if args.synthetic
-              else BookSource(bitstamp_sample=True, levels=args.levels))
-    book = load_book(source)
+    source = (BookSource(synthetic=args.synthetic) if args.synthetic
+              else BookSource(bitstamp_sample=True))
+    book = load_book(source, args.levels)
     config = LobConfig(model=args.model, levels=args.levels, sampling=args.sampling,
                        lookback=args.lookback, horizons=args.k, hidden_size=args.hidden_size,
                        train=TrainConfig(epochs=args.epochs, batch_size=256, lr=1e-3, patience=2))

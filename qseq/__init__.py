@@ -57,7 +57,8 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
     from qseq.models import list_models
 
 __all__ = ["AnomalyConfig", "AnomalyDetector", "CostsConfig", "DataError", "ForecastConfig",
-           "Forecaster", "LobConfig", "LobForecaster", "QseqError", "StrategyConfig", "TrainConfig", "WalkForwardConfig",
+           "Forecaster", "LobConfig", "LobForecaster", "QseqError", "StrategyConfig", "TrainConfig",
+           "WalkForwardConfig",
            "WalkForwardSpec", "__version__", "evaluate", "list_models", "load_prices",
            "validate_panel", "walk_forward"]
 

@@ -36,13 +36,13 @@ def source_options(func: Callable) -> Callable:
     return func
 
 
-def _source(opts: dict, levels: int):
+def _source(opts: dict):
     from qseq.lob.sources import BookSource
 
     return BookSource(messages=opts.pop("messages"), book=opts.pop("book_file"),
                       level3=opts.pop("level3"), trades=opts.pop("trades"),
                       bitstamp_sample=opts.pop("bitstamp_sample"), synthetic=opts.pop("synthetic"),
-                      levels=levels, seed=opts.pop("synthetic_seed"))
+                      synthetic_seed=opts.pop("synthetic_seed"))
 
 
 def _table(title: str, frame):
@@ -91,17 +91,17 @@ def inspect_cmd(files: tuple[str, ...], levels: int, out_dir: str, **opts) -> No
         if opts.get(key):
             raise ConfigError(f"{files[0]} and --{key} both name the data; give one")
         opts[key] = files[0]
-    source = _source(opts, levels)
-    run_inspect(console, source, Path(out_dir))
+    source = _source(opts)
+    run_inspect(console, source, levels, Path(out_dir))
 
 
-def run_inspect(console, source, out_dir: Path) -> None:
+def run_inspect(console, source, levels: int, out_dir: Path) -> None:
     from rich.table import Table
 
     from qseq.lob.report import book_summary, write_book_report
     from qseq.lob.sources import load_book
 
-    book = load_book(source)
+    book = load_book(source, levels)
     extra = {}
     if source.messages:
         from qseq.lob.lobster import lobster_report
@@ -141,7 +141,7 @@ def train_cmd(blocks: int, out_dir: str, device: str, **opts) -> None:
     from qseq.cli.main import console
 
     config = config_from_options(LobConfig, opts)
-    source = _source(opts, config.levels)
+    source = _source(opts)
     run_train(console, config, source, blocks=blocks, out_dir=Path(out_dir), device=device)
 
 
@@ -155,7 +155,7 @@ def run_train(console, config: LobConfig, source, *, blocks: int, out_dir: Path,
 
     if blocks < 0 or blocks == 1:
         raise ConfigError(f"--blocks must be 0 (none) or >= 2 for an interval, got {blocks}")
-    book = load_book(source)
+    book = load_book(source, config.levels)
     console.print(f"data: {book.source}" + (" [bold](SYNTHETIC)[/bold]" if book.synthetic else "")
                   + f", {len(book):,} events, {book.levels} levels")
     forecaster = LobForecaster(config, device=device).fit(book, progress=True)

@@ -80,6 +80,16 @@ def _print_summary(outcome) -> None:
 
     m = outcome.metrics
     man = outcome.manifest
+    if man.get("kind") == "order_book":
+        from qseq.cli.lob import _table
+
+        data = man["data"]
+        console.print(f"[bold]data[/bold]: {data['source']}"
+                      + (" [bold](SYNTHETIC)[/bold]" if data["synthetic"] else "")
+                      + f", {data['events']:,} events")
+        console.print(_table("order-book model and baselines", m))
+        console.print(f"[bold]verdict[/bold]: {outcome.verdict}\nwritten to {outcome.run_dir}")
+        return
     console.print(f"[bold]data[/bold]: {man['data']['source']} ({man['data']['detail']}), "
                   f"{man['data']['first_date']} to {man['data']['last_date']}, "
                   f"{len(man['data']['tickers'])} tickers")
@@ -230,6 +240,10 @@ def pipeline_list(spec_dir: str) -> None:
             table.add_row(path.stem, "", "", "", "", "", f"[red]{error}[/red]")
             continue
         sched = f"{spec.schedule.cron} ({spec.schedule.timezone})" if spec.schedule.cron else "-"
+        if getattr(spec, "kind", None) == "order_book":
+            table.add_row(spec.name, spec.lob.model, spec.source.describe(), spec.lob.target,
+                          f"{spec.blocks} blocks" if spec.blocks else "one split", sched, "ok")
+            continue
         target = spec.data.target
         table.add_row(spec.name, spec.forecaster.model,
                       ", ".join(target) if isinstance(target, list) else target,

@@ -176,3 +176,28 @@ def evaluate_blocks(book: Book, config: LobConfig, n_blocks: int = 5, *, device:
                        diff_high=diff.mean() + dhalf, p_value=p)
         rows.append(row)
     return pd.DataFrame(rows).set_index(["k", "method"])
+
+
+def verdict(table: pd.DataFrame, target: str = "direction", alpha: float = 0.05) -> str:
+    """One sentence: does the model beat the imbalance baseline, and where? ``table``: the
+    block summary of :func:`evaluate_blocks` (with intervals and p-values) or one split's
+    scores from :func:`compare` (then the sentence says there is no interval)."""
+    score = "macro_f1" if target == "direction" else "mse_ratio"
+    baseline = "logistic_imbalance" if target == "direction" else "linear_imbalance"
+    better = (lambda d: d > 0) if target == "direction" else (lambda d: d < 0)
+    ks = list(dict.fromkeys(table.index.get_level_values("k")))
+    if "diff_vs_baseline" in table.columns:
+        wins, parts = [], []
+        for k in ks:
+            row = table.loc[(k, "model")]
+            d, p = row["diff_vs_baseline"], row["p_value"]
+            parts.append(f"k={k}: {d:+.3f} [{row['diff_low']:+.3f}, {row['diff_high']:+.3f}], p={p:.3g}")
+            if better(d) and p < alpha:
+                wins.append(str(k))
+        head = (f"the model's {score} beats the imbalance baseline at k={', '.join(wins)} "
+                f"(significant at {alpha:.0%} over {int(table['blocks'].iloc[0])} blocks)" if wins
+                else f"no evidence at {alpha:.0%} that the model beats the imbalance baseline")
+        return f"{head}; model minus baseline {score}: " + "; ".join(parts)
+    parts = [f"k={k}: model {table.loc[(k, 'model'), score]:.3f} vs "
+             f"{table.loc[(k, baseline), score]:.3f}" for k in ks]
+    return (f"{score} on one test split (no interval; use blocks for one): " + "; ".join(parts))

@@ -13,7 +13,8 @@ from qseq.lob.book import Book
 @dataclass(frozen=True)
 class BookSource:
     """What to load. Exactly one of: ``messages`` (+ optional ``book``, a LOBSTER pair),
-    ``level3`` (+ optional ``trades``), ``bitstamp_sample``, ``synthetic`` (events)."""
+    ``level3`` (+ optional ``trades``), ``bitstamp_sample``, ``synthetic`` (events, generated
+    with ``synthetic_seed``)."""
 
     messages: str | None = None
     book: str | None = None
@@ -21,8 +22,7 @@ class BookSource:
     trades: str | None = None
     bitstamp_sample: bool = False
     synthetic: int = 0
-    levels: int = 10
-    seed: int = 0
+    synthetic_seed: int = 0
 
     def __post_init__(self) -> None:
         given = [name for name, on in (("--messages", self.messages), ("--level3", self.level3),
@@ -37,26 +37,36 @@ class BookSource:
             raise ConfigError("--book needs --messages (the LOBSTER message file it belongs to)")
         if self.trades and not self.level3:
             raise ConfigError("--trades needs --level3 (the order events they belong to)")
-        if self.synthetic < 0 or self.levels < 1:
-            raise ConfigError("--synthetic must be >= 0 events and --levels >= 1")
+        if self.synthetic < 0:
+            raise ConfigError(f"--synthetic must be >= 0 events, got {self.synthetic}")
+
+    def describe(self) -> str:
+        """One line naming the source."""
+        if self.messages:
+            return f"LOBSTER {Path(self.messages).name}"
+        if self.level3:
+            return f"level-3 {Path(self.level3).name}"
+        if self.bitstamp_sample:
+            return "Bitstamp BTC/USD sample"
+        return f"SYNTHETIC book, {self.synthetic} events, seed {self.synthetic_seed}"
 
 
-def load_book(source: BookSource) -> Book:
-    """The top ``source.levels`` book after every event. LOBSTER and level-3 files are
+def load_book(source: BookSource, levels: int = 10) -> Book:
+    """The top ``levels`` book after every event. LOBSTER and level-3 files are
     validated; a bad file raises one DataError naming the file and line."""
     if source.messages:
         from qseq.lob.lobster import read_lobster
 
-        return read_lobster(source.messages, source.book, levels=source.levels)[1]
+        return read_lobster(source.messages, source.book, levels=levels)[1]
     if source.level3:
         from qseq.lob.level3 import level3_book, read_level3
 
         level3 = read_level3(source.level3, source.trades)
-        return level3_book(level3, source.levels, source=Path(source.level3).name)
+        return level3_book(level3, levels, source=Path(source.level3).name)
     if source.bitstamp_sample:
         from qseq.lob.level3 import load_bitstamp_sample
 
-        return load_bitstamp_sample(source.levels)
+        return load_bitstamp_sample(levels)
     from qseq.lob.synthetic import simulate
 
-    return simulate(source.synthetic, levels=source.levels, seed=source.seed)[1]
+    return simulate(source.synthetic, levels=levels, seed=source.synthetic_seed)[1]

@@ -78,8 +78,16 @@ def run_pipeline(
     engine: str | None = None,
     workers: int | str | None = None,
 ) -> RunOutcome:
-    """Run a pipeline for one as-of date (default: the last date in its data)."""
-    spec = spec_or_path if isinstance(spec_or_path, PipelineSpec) else load_spec(spec_or_path)
+    """Run a pipeline for one as-of date (default: the last date in its data). An order-book
+    spec (``kind: order_book``) runs :func:`qseq.lob.pipeline.run_lob_pipeline`."""
+    spec = spec_or_path if not isinstance(spec_or_path, (str, Path)) else load_spec(spec_or_path)
+    if not isinstance(spec, PipelineSpec):
+        from qseq.lob.pipeline import run_lob_pipeline
+
+        if as_of is not None or engine is not None or workers is not None:
+            raise ConfigError(f"{spec.name} is an order-book pipeline: --as-of, --engine and "
+                              "--workers apply to daily pipelines only")
+        return run_lob_pipeline(spec, out_root)
     root = Path(out_root) / spec.name
     root.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(root / ".lock"))

@@ -22,7 +22,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -32,6 +32,9 @@ from qseq.data.cache import normalize_ticker
 from qseq.data.sources import SOURCES
 from qseq.data.validate import NAN_POLICIES, OHLC_POLICIES
 from qseq.errors import ConfigError
+
+if TYPE_CHECKING:
+    from qseq.lob.pipeline import LobPipelineSpec
 
 log = logging.getLogger(__name__)
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
@@ -227,8 +230,10 @@ def _mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) 
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
 
 
-def load_spec(path: str | Path) -> PipelineSpec:
-    """Read and validate a pipeline YAML file. Errors name the file and the dotted key."""
+def load_spec(path: str | Path) -> PipelineSpec | LobPipelineSpec:
+    """Read and validate a pipeline YAML file: a daily walk-forward :class:`PipelineSpec`, or
+    with ``kind: order_book`` a :class:`qseq.lob.pipeline.LobPipelineSpec`. Errors name the
+    file and the dotted key."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"pipeline spec not found: {path}")
@@ -244,6 +249,10 @@ def load_spec(path: str | Path) -> PipelineSpec:
         raise ConfigError(f"{path}: a pipeline spec is a mapping of sections, got {type(raw).__name__}")
     raw.setdefault("name", path.stem)
     try:
+        if raw.get("kind") == "order_book":
+            from qseq.lob.pipeline import LobPipelineSpec
+
+            return from_dict(LobPipelineSpec, raw, "")
         return from_dict(PipelineSpec, convert_legacy(raw), "")
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None

@@ -25,7 +25,9 @@ def test_shipped_specs_are_valid_and_cover_the_required_pipelines():
     for required in ("spy_gru_daily", "spy_attn_seq2seq_importance", "spx_volatility_vs_har"):
         assert required in specs
     assert all(spec is not None for spec, _ in specs.values()), {k: e for k, (s, e) in specs.items() if e}
-    panels = [s for s, _ in specs.values() if s.data.dataset or len(s.data.tickers) > 1]
+    daily = [s for s, _ in specs.values() if getattr(s, "kind", None) != "order_book"]
+    assert any(getattr(s, "kind", None) == "order_book" for s, _ in specs.values())
+    panels = [s for s in daily if s.data.dataset or len(s.data.tickers) > 1]
     assert panels and any(s.strategy.kind == "cross_sectional" for s in panels)
     vol, gk = specs["spx_volatility_vs_har"][0], specs["spx_volatility_vs_har_gk"][0]
     assert vol.forecaster.target == gk.forecaster.target == "variance"
