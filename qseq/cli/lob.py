@@ -126,6 +126,30 @@ def run_inspect(console, source, levels: int, out_dir: Path) -> None:
     console.print(f"report: {page}")
 
 
+@lob.command("synth")
+@click.option("--events", required=True, type=int, help="Events to simulate.")
+@click.option("--levels", default=10, show_default=True, type=int, help="Levels written.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--ticker", default="SYNTH", show_default=True, help="Ticker in the file names.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Directory for the LOBSTER message and order-book files.")
+@debug_option
+def synth_cmd(events: int, levels: int, seed: int, ticker: str, out_dir: str) -> None:
+    """Write a SYNTHETIC order book (queue-reactive zero-intelligence model) as LOBSTER files,
+    with a _synthetic.json sidecar that labels it wherever it is read."""
+    from qseq.cli.main import console
+    from qseq.data.cache import normalize_ticker
+    from qseq.errors import ConfigError
+    from qseq.lob.lobster import write_lobster
+    from qseq.lob.synthetic import simulate
+
+    if events < 1 or levels < 1:
+        raise ConfigError(f"--events and --levels must be >= 1, got {events} and {levels}")
+    messages, book = simulate(events, levels=levels, seed=seed)
+    paths = write_lobster(out_dir, messages, book, ticker=normalize_ticker(ticker))
+    console.print("SYNTHETIC LOBSTER files:\n" + "\n".join(str(p) for p in paths))
+
+
 @lob.command("train")
 @source_options
 @config_options(LobConfig)

@@ -33,6 +33,18 @@ def test_inspect_a_lobster_file_writes_the_page(capsys, tmp_path):
     assert len(pages) == 1 and "plotly" in pages[0].read_text().lower()
 
 
+def test_synth_writes_labelled_lobster_files(capsys, tmp_path):
+    code, out, err = run(capsys, "lob", "synth", "--events", "500", "--levels", "3",
+                         "--out", str(tmp_path))
+    assert code == 0, err
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert len(names) == 3 and any(n.endswith("_synthetic.json") for n in names)
+    assert "SYNTHETIC" in out
+    code, _, err = run(capsys, "lob", "synth", "--events", "5", "--ticker", "../x",
+                       "--out", str(tmp_path))
+    assert code != 0 and "invalid ticker" in _one_line_error(err)
+
+
 def test_train_on_a_synthetic_book_with_blocks(capsys, tmp_path):
     code, out, err = run(capsys, "lob", "train", "--synthetic", "6000", "--levels", "3",
                          "--model", "gru", "--lookback", "10", "--k", "5,20", "--epochs", "1",
