@@ -1,0 +1,597 @@
+"""Replay a fitted order-book model event by event: ``stream = LobStream(forecaster)``, then
+``stream.update(time, ask_price, ask_size, bid_price, bid_size)`` gives the forecast made at
+that event (class probabilities [K, 3] or mid log returns [K]) without rebuilding the window.
+
+Per event the stream updates the model-input row in O(1) (:class:`IncrementalBookFeatures`: the
+numbers :func:`qseq.lob.features.feature_matrix` gives for that row, order-flow imbalance,
+forward fill and clock sampling included), scales it with the training scaler, and advances
+the model. Two modes, as for the daily streams of :mod:`qseq.stream`:
+
+- ``recurrent`` (default for models whose registry spec ``streams``: rnn, lstm, gru,
+  lstm_peephole, seq2seq, lstm_seq2seq): one recurrent state carried across every sample since
+  the stream started, advanced by the numpy kernel of :mod:`qseq.stream_kernel`: O(1) work per
+  sample. Its forecasts equal running the model over every sample since the first complete
+  row (an expanding window), not over the fixed ``lookback`` it was trained on; a fading-memory
+  model stays close to the window forecasts.
+- ``window``: forecasts equal :meth:`LobForecaster.predict` on the same rows (the last
+  ``lookback`` samples). Streaming models keep a bank of ``lookback`` staggered numpy states (a
+  [lookback]-wide product per layer and sample, independent of how many events were seen);
+  the other models (bidirectional, attention, deeplob) re-run the last ``lookback`` rows through
+  the torch model (``engine == "torch"``). The only mode those models have.
+
+``replay(forecaster, book)`` drives a stream over a book and times every update.
+"""
+
+from __future__ import annotations
+
+import math
+import time as _time
+import weakref
+from dataclasses import asdict, dataclass
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from qseq.errors import ConfigError, DataError
+from qseq.lob.book import Book
+from qseq.lob.features import ffill, lob_columns, sampling_interval
+
+if TYPE_CHECKING:
+    from qseq.lob.model import LobForecaster
+
+MODES = ("recurrent", "window")
+CLASS_COLUMNS = ("p_down", "p_stationary", "p_up")
+
+
+class Sample(NamedTuple):
+    """One sample a stream completed: its time (seconds; the grid time for clock sampling),
+    the source event (0-based count of events fed), and the forecast (None while warming up)."""
+
+    time: float
+    event: int
+    output: np.ndarray | None
+
+
+# -- the model-input row, one sample at a time -----------------------------------------------
+def _div(num: float, den: float) -> float:
+    """``num / den`` with IEEE results where numpy gives them (x / 0 is +-inf, 0 / 0 NaN)."""
+    if den:
+        return num / den
+    if num != num or num == 0:
+        return math.nan
+    return math.copysign(math.inf, num) * math.copysign(1.0, den)
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """``num / den`` where ``den > 0``, else 0 (as :func:`qseq.lob.features.imbalance`)."""
+    return np.divide(num, den, out=np.zeros(len(num)), where=den > 0)
+
+
+class _State:
+    """One sample's book in the form the column formulas read: the best quotes as floats
+    (dollars, shares), sizes per level [L], the filled mid, the OFI [L'] and the log return."""
+
+    __slots__ = ("a0", "b0", "qa0", "qb0", "ask_size", "bid_size", "mid", "ofi", "log_return")
+
+
+# The derived columns of qseq.lob.features._COLUMNS, on one sample's values (formulas written
+# out on floats for speed; tests/lob/test_stream.py checks each against feature_matrix bitwise).
+_ROW_COLUMNS = {
+    "mid": lambda s: s.mid,
+    "microprice": lambda s: _div(s.b0 * s.qa0 + s.a0 * s.qb0, s.qa0 + s.qb0),
+    "microprice_bps": lambda s: _div(_div(s.b0 * s.qa0 + s.a0 * s.qb0, s.qa0 + s.qb0) - s.mid,
+                                     s.mid) * 1e4,
+    "spread": lambda s: s.a0 - s.b0,
+    "spread_bps": lambda s: _div(s.a0 - s.b0, s.mid) * 1e4,
+    "depth": lambda s: s.bid_size + s.ask_size,
+    "imbalance": lambda s: _ratio(s.bid_size - s.ask_size, s.bid_size + s.ask_size),
+    "depth_imbalance": lambda s: _ratio(np.cumsum(s.bid_size) - np.cumsum(s.ask_size),
+                                        np.cumsum(s.bid_size) + np.cumsum(s.ask_size)),
+    "ofi": lambda s: s.ofi[0],
+    "mlofi": lambda s: s.ofi,
+    "log_return": lambda s: s.log_return,
+}
+_PER_LEVEL = ("depth", "imbalance", "depth_imbalance", "mlofi")
+
+
+class IncrementalBookFeatures:
+    """The model-input columns of :func:`qseq.lob.features.feature_matrix`, one event at a time.
+
+    ``event(time, ask_price, ask_size, bid_price, bid_size)`` (prices in dollars, NaN for an
+    empty level; sizes in shares, 0 for an empty level; [>= levels] each, best first) returns
+    the samples it completed as (time, event, row [4 L + D] float32): one per event with event
+    sampling; with clock sampling every grid time ``t0 + i dt`` that this event shows has
+    passed, each with the last book at or before it (as :func:`qseq.lob.features.sample`).
+    ``flush()`` emits the grid times up to the last event at the end of a replay.
+
+    State, O(levels) whatever the number of events: the last book, the running sum of the
+    per-event order-flow imbalance and its value at the last sample, the last filled mid, and
+    the last value of every column (the forward fill).
+
+    Clock sampling counts an event within 4 ulp of a grid time as at it; the batch reads the
+    ulp at the book's largest time, the stream at the largest time seen so far (the same
+    number unless a session crosses a power of two seconds).
+    """
+
+    def __init__(self, features: tuple[str, ...], levels: int, prices: str = "relative",
+                 sampling: str | float = "event") -> None:
+        unknown = [n for n in features if n not in _ROW_COLUMNS]
+        if unknown:
+            raise ConfigError(f"order-book features {unknown} have no streaming form; "
+                              f"streamable: {sorted(_ROW_COLUMNS)}")
+        if prices not in ("relative", "raw"):
+            raise ConfigError(f"unknown prices {prices!r}; choose one of ['relative', 'raw']")
+        if isinstance(levels, bool) or not isinstance(levels, int) or levels < 1:
+            raise ConfigError(f"levels must be an integer >= 1, got {levels!r}")
+        self.features, self.levels, self.prices = tuple(features), levels, prices
+        self.dt = sampling_interval(sampling)
+        names = list(lob_columns(Book(np.zeros(1), *(np.zeros((1, levels)),) * 4)))
+        self.layout: list[tuple[Any, int]] = []  # (column formula, first column)
+        for name in self.features:
+            self.layout.append((_ROW_COLUMNS[name], len(names)))
+            names += ([f"{name}_{j + 1}" for j in range(levels)] if name in _PER_LEVEL
+                      else [name])
+        self.names = tuple(names)
+        # OFI is summed over these levels: all for mlofi, the best for ofi, none otherwise
+        self.ofi_levels = (levels if "mlofi" in features else 1 if "ofi" in features else 0)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every event (a new session)."""
+        width = len(self.names)
+        self.events = 0
+        self.book: tuple[np.ndarray, ...] | None = None  # ask price, ask size, bid price, bid size
+        self.quotes: list[float] = []  # OFI levels of the last event: bid, ask prices, sizes
+        self.cum_ofi = [0.0] * self.ofi_levels  # sum of the per-event OFI over all events
+        self.cum_at_sample = [0.0] * self.ofi_levels  # its value at the last sample
+        self.mid = math.nan  # filled mid of the last sample (dollars)
+        self.samples = 0
+        self.row, self.last = np.empty(width), np.full(width, np.nan)  # last: the fill values
+        self.prices_buf = np.empty((self.levels, 2))  # [L, ask | bid]
+        self.t0 = self.t_last = math.nan
+        self.tol = 0.0
+        self.next_grid = 0
+
+    @property
+    def width(self) -> int:
+        return len(self.names)
+
+    def _arrays(self, values: tuple[Any, ...]) -> list[np.ndarray]:
+        levels, out = self.levels, []
+        for name, array in zip(("ask_price", "ask_size", "bid_price", "bid_size"), values,
+                               strict=True):
+            if type(array) is not np.ndarray or array.dtype != np.float64:
+                array = np.asarray(array, dtype=np.float64)
+            if array.ndim != 1 or len(array) < levels:
+                raise DataError(f"event {self.events}: {name} has shape {list(array.shape)} but "
+                                f"the model reads {levels} levels; stream a book with at least "
+                                f"{levels} levels")
+            out.append(array[:levels])
+        return out
+
+    def event(self, time: float, ask_price: Any, ask_size: Any, bid_price: Any, bid_size: Any
+              ) -> list[tuple[float, int, np.ndarray]]:
+        book = self._arrays((ask_price, ask_size, bid_price, bid_size))
+        time = float(time)
+        if not math.isfinite(time) or time < self.t_last:
+            raise DataError(f"event {self.events}: time {time} is not finite or before the "
+                            f"previous event's {self.t_last}; feed events in time order")
+        out = []
+        if self.dt is not None:
+            if self.events == 0:
+                self.t0 = time
+            self.tol = 4 * float(np.spacing(max(abs(self.t0), abs(time))))
+            while self.t0 + self.dt * self.next_grid + self.tol < time:  # grid time passed
+                out.append(self._sample(self.t0 + self.dt * self.next_grid))
+                self.next_grid += 1
+        if self.ofi_levels:
+            self._add_ofi(book)
+        self.book, self.t_last = book, time
+        self.events += 1
+        if self.dt is None:
+            out.append(self._sample(time))
+        return out
+
+    def _add_ofi(self, book: list[np.ndarray]) -> None:
+        """cum_ofi += e_n of :func:`qseq.lob.features.event_ofi` (empty bid -inf, empty ask
+        +inf; e_0 = 0), on floats: the same IEEE operations in the same order."""
+        n = self.ofi_levels
+        pa, qa, pb, qb = (a[:n].tolist() for a in book)
+        pb = [-math.inf if p != p else p for p in pb]
+        pa = [math.inf if p != p else p for p in pa]
+        if self.quotes:
+            pb0, pa0, qb0, qa0 = self.quotes
+            cum = self.cum_ofi
+            for j in range(n):
+                cum[j] += ((pb[j] >= pb0[j]) * qb[j] - (pb[j] <= pb0[j]) * qb0[j]
+                           - (pa[j] <= pa0[j]) * qa[j] + (pa[j] >= pa0[j]) * qa0[j])
+        self.quotes = [pb, pa, qb, qa]
+
+    def flush(self) -> list[tuple[float, int, np.ndarray]]:
+        """Clock sampling: the grid times up to the last event not yet emitted (the batch
+        samples them all); nothing for event sampling."""
+        if self.dt is None or not self.events:
+            return []
+        n_grid = int(np.floor((self.t_last - self.t0 + self.tol) / self.dt)) + 1
+        out = []
+        while self.next_grid < n_grid:
+            out.append(self._sample(self.t0 + self.dt * self.next_grid))
+            self.next_grid += 1
+        return out
+
+    def _sample(self, time: float) -> tuple[float, int, np.ndarray]:
+        """The row of the current book as a sample at ``time``."""
+        ap, asz, bp, bsz = self.book
+        row, levels = self.row, self.levels
+        s = _State()
+        s.a0, s.b0, s.qa0, s.qb0 = float(ap[0]), float(bp[0]), float(asz[0]), float(bsz[0])
+        mid = (s.b0 + s.a0) / 2
+        if mid != mid:  # an empty side: the last quoted mid
+            mid = self.mid
+        s.mid, s.ask_size, s.bid_size = mid, asz, bsz
+        with np.errstate(invalid="ignore", divide="ignore"):
+            px = self.prices_buf  # [L, 2]: ask, bid
+            px[:, 0], px[:, 1] = ap, bp
+            if np.isnan(px).any():  # empty deeper levels take the inner level's price
+                px[:] = ffill(px)
+            if self.prices == "relative":  # bps from the mid: (price - mid) / mid * 1e4
+                px -= mid
+                px /= mid
+                px *= 1e4
+            grid = row[:4 * levels].reshape(levels, 4)
+            grid[:, 0], grid[:, 1], grid[:, 2], grid[:, 3] = px[:, 0], asz, px[:, 1], bsz
+            if self.ofi_levels:
+                s.ofi = [c - a for c, a in zip(self.cum_ofi, self.cum_at_sample, strict=True)]
+                self.cum_at_sample = list(self.cum_ofi)
+            s.log_return = (float(np.log(np.array([mid / self.mid]))[0]) if self.samples
+                            else math.nan)
+            for formula, at in self.layout:
+                value = formula(s)
+                if type(value) is float:
+                    row[at] = value
+                else:
+                    row[at:at + len(value)] = value
+        missing = np.isnan(row)
+        if missing.any():  # forward fill: the last value of the column
+            row[missing] = self.last[missing]
+        self.row, self.last = self.last, row  # every column is rewritten at the next sample
+        self.mid = mid
+        self.samples += 1
+        return time, self.events - 1, row.astype(np.float32)
+
+    def nbytes(self) -> int:
+        """Bytes of state held (constant in the number of events): arrays and float lists."""
+        arrays = [self.row, self.last, self.prices_buf, *(self.book or ())]
+        floats = 2 * self.ofi_levels + sum(len(q) for q in self.quotes)
+        return sum(a.nbytes for a in arrays) + 8 * floats
+
+
+# -- the model, one row at a time -------------------------------------------------------------
+class _KernelModel:
+    """What :class:`qseq.stream_kernel.Kernel` reads from a forecaster, for one member model:
+    rows arrive already scaled (identity input scaling) and outputs stay raw (identity target
+    scaling: logits or scaled returns)."""
+
+    def __init__(self, model: Any, n_inputs: int, n_outputs: int) -> None:
+        import torch
+
+        self.model_ = model
+        self.config = SimpleNamespace(features=tuple(range(n_inputs)))
+        self._scaling = (torch.zeros(n_inputs), torch.ones(n_inputs), torch.zeros(n_outputs),
+                         torch.ones(n_outputs))
+
+    def _scaler_tensors(self) -> tuple[Any, ...]:
+        return self._scaling
+
+
+class _KernelEngine:
+    """Streaming models (ensemble members each) as numpy kernels with ``columns`` states."""
+
+    engine = "kernel"
+
+    def __init__(self, forecaster: LobForecaster, columns: int) -> None:
+        from qseq.models.seq2seq import Seq2SeqForecaster
+        from qseq.stream_kernel import Kernel
+
+        model = forecaster.model_
+        self.members = list(getattr(model, "members", [model]))
+        mc = forecaster.model_config_
+        self.horizons, self.classes = mc.horizons, mc.classes
+        n_out = mc.horizons * max(mc.classes, 1)
+        self.kernels = [Kernel(_KernelModel(m, mc.input_size, n_out), 0, columns)
+                        for m in self.members]
+        # Kernel's decoder feeds back a point forecast; a classifier's feeds back its expected
+        # class, so its decoder runs in torch from the kernel's encoder state
+        self.torch_decoder = [isinstance(m, Seq2SeqForecaster) and bool(mc.classes)
+                              for m in self.members]
+
+    def reset(self, column: int) -> None:
+        for kernel in self.kernels:
+            kernel.reset(column)
+
+    def step(self, row: np.ndarray) -> None:
+        """Advance every state by one scaled row [F]."""
+        for kernel in self.kernels:
+            kernel.step(row)
+
+    def raw(self, column: int) -> np.ndarray:
+        """Raw outputs of state ``column``: logits [K, 3] or scaled returns [K]."""
+        outs = [self._decode(m, k, column) if torch_dec else k.forecast(column)
+                for m, k, torch_dec in zip(self.members, self.kernels, self.torch_decoder,
+                                           strict=True)]
+        out = outs[0] if len(outs) == 1 else np.mean(outs, axis=0)
+        return out.reshape(self.horizons, self.classes) if self.classes else out
+
+    @staticmethod
+    def _decode(member: Any, kernel: Any, column: int) -> np.ndarray:
+        import torch
+
+        top = kernel.layers[-1]
+        h = torch.from_numpy(top.h[:, column].copy())[None]  # [1, hidden]
+        state = (h, torch.from_numpy(top.c[:, column].copy())[None]) if member.decoder.lstm else h
+        with torch.inference_mode():
+            y_hat, _ = member.decoder(state, None, None, 0.0, None)  # [1, K, C]
+        return y_hat[0].numpy()
+
+    def nbytes(self) -> int:
+        return sum(a.nbytes for k in self.kernels for layer in k.layers
+                   for a in (layer.buf, layer.gates, layer.tmp, layer.c) if a is not None)
+
+
+class _TorchEngine:
+    """Any model: the last ``lookback`` scaled rows in a ring, re-run through torch."""
+
+    engine = "torch"
+
+    def __init__(self, forecaster: LobForecaster) -> None:
+        import torch
+
+        self.model = forecaster.model_
+        self.device = next(self.model.parameters()).device
+        self.lookback = forecaster.config.lookback
+        width = forecaster.model_config_.input_size
+        self.ring = np.zeros((2 * self.lookback, width), np.float32)  # each row written twice
+        self.pos = 0
+        self._torch = torch
+
+    def push(self, row: np.ndarray) -> None:
+        self.ring[self.pos] = self.ring[self.pos + self.lookback] = row
+        self.pos = (self.pos + 1) % self.lookback
+
+    def raw(self) -> np.ndarray:
+        """Raw outputs of the last ``lookback`` rows: logits [K, 3] or scaled returns [K]."""
+        torch = self._torch
+        x = torch.from_numpy(self.ring[self.pos:self.pos + self.lookback][None]).to(self.device)
+        with torch.inference_mode():
+            return self.model(x).y_hat[0].float().cpu().numpy()
+
+    def nbytes(self) -> int:
+        return self.ring.nbytes
+
+
+def probabilities(logits: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis, as :meth:`LobForecaster.predict_windows`: [..., C]."""
+    z = logits - logits.max(axis=-1, keepdims=True)
+    p = np.exp(z)
+    return p / p.sum(axis=-1, keepdims=True)
+
+
+class LobStream:
+    """A fitted :class:`~qseq.lob.model.LobForecaster` fed one book event at a time.
+
+    mode: ``"recurrent"`` (O(1) carried state; models whose spec ``streams``) or ``"window"``
+    (equal to :meth:`LobForecaster.predict`); None picks ``recurrent`` where the model streams
+    and ``window`` otherwise. ``engine`` says what runs the model: ``"kernel"`` (numpy) or
+    ``"torch"`` (the window re-run). See :mod:`qseq.lob.stream`.
+
+    While the stream is open numpy's BLAS pool runs on one thread (as :class:`qseq.stream.
+    Stream`); ``close()`` or leaving ``with`` gives it back.
+    """
+
+    def __init__(self, forecaster: LobForecaster, mode: str | None = None) -> None:
+        from qseq.models import get_spec
+        from qseq.runtime import BlasPin
+
+        forecaster._check_fitted()
+        cfg = forecaster.config
+        streams = get_spec(cfg.model, kind=None).streams
+        mode = mode if mode is not None else ("recurrent" if streams else "window")
+        if mode not in MODES:
+            raise ConfigError(f"unknown stream mode {mode!r}; choose one of {list(MODES)}")
+        if mode == "recurrent" and not streams:
+            from qseq.models import MODELS
+
+            can = sorted(n for n, s in MODELS.items() if s.streams)
+            raise ConfigError(f"model {cfg.model!r} cannot carry a recurrent state (it needs the "
+                              f"whole window at every sample); use mode 'window' or one of {can}")
+        self.forecaster, self.mode, self.lookback = forecaster, mode, cfg.lookback
+        self.direction = cfg.target == "direction"
+        self.features = IncrementalBookFeatures(cfg.features, cfg.levels, cfg.prices, cfg.sampling)
+        if self.features.names != tuple(forecaster.feature_names_):
+            raise DataError(f"the stream builds columns {list(self.features.names)} but the model "
+                            f"was trained on {list(forecaster.feature_names_)}; re-train it")
+        self.mean = np.asarray(forecaster.scaler_.mean_, np.float64)
+        self.std = np.asarray(forecaster.scaler_.std_, np.float64)
+        if streams and mode == "recurrent":
+            self.model: _KernelEngine | _TorchEngine = _KernelEngine(forecaster, 1)
+        elif streams:
+            self.model = _KernelEngine(forecaster, cfg.lookback)
+        else:
+            self.model = _TorchEngine(forecaster)
+        self.engine = self.model.engine
+        self.count = 0  # consecutive finite rows (window) or rows fed (recurrent)
+        self._release = weakref.finalize(self, BlasPin().close)
+
+    def describe(self) -> str:
+        """One line: mode and what runs the model."""
+        if self.mode == "recurrent":
+            return "recurrent: one carried state, numpy kernel, O(1) per sample"
+        if self.engine == "kernel":
+            return f"window: {self.lookback} staggered numpy states (equals predict)"
+        return f"window: the last {self.lookback} samples re-run through torch (equals predict)"
+
+    def close(self) -> None:
+        """Give back the BLAS pin; the stream still updates afterwards."""
+        self._release()
+
+    def __enter__(self) -> LobStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def reset(self) -> None:
+        """Forget every event and state (a new session)."""
+        self.features.reset()
+        self.count = 0
+        if isinstance(self.model, _KernelEngine):
+            for column in range(self.model.kernels[0].layers[0].h.shape[1]):
+                self.model.reset(column)
+
+    def nbytes(self) -> int:
+        """Bytes of state held: features and model; independent of the events seen."""
+        return self.features.nbytes() + self.model.nbytes()
+
+    # -- updates ---------------------------------------------------------------------------
+    def step(self, time: float, ask_price: Any, ask_size: Any, bid_price: Any, bid_size: Any
+             ) -> list[Sample]:
+        """Feed one event (time in seconds; per level, best first: prices in dollars, NaN for
+        an empty level, sizes in shares) and return every sample it completed with its
+        forecast: one with event sampling; zero or more with clock sampling."""
+        return [self._forecast(*s) for s in self.features.event(time, ask_price, ask_size,
+                                                                bid_price, bid_size)]
+
+    def update(self, time: float, ask_price: Any, ask_size: Any, bid_price: Any, bid_size: Any
+               ) -> np.ndarray | None:
+        """Feed one event; the forecast at the newest sample it completed: class probabilities
+        [K, 3] (down, stationary, up) or mid log returns [K]; None while warming up or when
+        the event closed no clock interval."""
+        samples = self.step(time, ask_price, ask_size, bid_price, bid_size)
+        return samples[-1].output if samples else None
+
+    def flush(self) -> list[Sample]:
+        """At the end of a replay with clock sampling: the grid times not yet emitted."""
+        return [self._forecast(*s) for s in self.features.flush()]
+
+    def _forecast(self, time: float, event: int, row: np.ndarray) -> Sample:
+        if not np.isfinite(row).all():  # leading rows before every column has a value
+            self.count = 0
+            return Sample(time, event, None)
+        scaled = ((row - self.mean) / self.std).astype(np.float32)  # StandardScaler.transform
+        model = self.model
+        if isinstance(model, _TorchEngine):
+            model.push(scaled)
+            self.count += 1
+            raw = model.raw() if self.count >= self.lookback else None
+        elif self.mode == "recurrent":
+            model.step(scaled)
+            self.count += 1
+            raw = model.raw(0)
+        else:  # the bank: the column started lookback rows ago gives the forecast
+            model.reset(self.count % self.lookback)
+            model.step(scaled)
+            self.count += 1
+            raw = model.raw(self.count % self.lookback) if self.count >= self.lookback else None
+        return Sample(time, event, None if raw is None else self._finish(raw))
+
+    def _finish(self, raw: np.ndarray) -> np.ndarray:
+        if self.direction:
+            return probabilities(raw)
+        return self.forecaster.target_scaler_.inverse(raw[None])[0]
+
+
+# -- replay -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Latency:
+    """Per-event update latency of a replay (``perf_counter_ns`` around each ``step``).
+
+    mode, engine, how: the stream's mode, what ran the model, and one line saying so;
+    events: events fed; samples: samples completed; forecasts: samples with a forecast;
+    ``*_us``: microseconds per event; events_per_s: events / summed update time.
+    """
+
+    mode: str
+    engine: str
+    how: str
+    events: int
+    samples: int
+    forecasts: int
+    median_us: float
+    p90_us: float
+    p99_us: float
+    max_us: float
+    mean_us: float
+    events_per_s: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def latency_stats(ns: np.ndarray, *, mode: str, engine: str, how: str, samples: int,
+                  forecasts: int) -> Latency:
+    """Summary of per-event update times ``ns`` [E] (nanoseconds)."""
+    us = np.asarray(ns, dtype=np.float64) / 1e3
+    if not len(us):
+        raise DataError("no events were replayed; give a book with at least one event")
+    p50, p90, p99 = np.percentile(us, [50, 90, 99])
+    total = us.sum() / 1e6
+    return Latency(mode, engine, how, len(us), samples, forecasts, float(p50), float(p90), float(p99),
+                   float(us.max()), float(us.mean()), len(us) / total if total > 0 else math.inf)
+
+
+def replay(forecaster: LobForecaster, book: Book, *, mode: str | None = None,
+           events: int | None = None) -> tuple[pd.DataFrame, Latency]:
+    """Stream the first ``events`` events of ``book`` (all when None) through a new
+    :class:`LobStream` and time each update.
+
+    Returns (forecasts, latency): one row per forecast sample and horizon k with ``time``
+    (seconds), ``event`` (source event index), ``k``, then ``p_down``, ``p_stationary``,
+    ``p_up`` and ``label`` (0 down, 1 stationary, 2 up) for direction models or ``y_hat``
+    (mid log return) for return models; and the :class:`Latency` of the updates.
+    """
+    cfg = forecaster.config
+    if book.levels < cfg.levels:
+        raise DataError(f"{book.source or 'the book'} has {book.levels} levels but the model "
+                        f"reads {cfg.levels}; stream a book with at least {cfg.levels} levels")
+    if events is not None and (isinstance(events, bool) or events < 1):
+        raise ConfigError(f"events must be a count >= 1 (or None: all), got {events!r}")
+    n = len(book) if events is None else min(events, len(book))
+    with LobStream(forecaster, mode) as stream:
+        t, ap, asz, bp, bsz = book.time, book.ask_price, book.ask_size, book.bid_price, book.bid_size
+        ns = np.empty(n, np.int64)
+        samples: list[Sample] = []
+        clock = _time.perf_counter_ns
+        for i in range(n):
+            start = clock()
+            out = stream.step(t[i], ap[i], asz[i], bp[i], bsz[i])
+            ns[i] = clock() - start
+            samples += out
+        samples += stream.flush()
+        used = {"mode": stream.mode, "engine": stream.engine, "how": stream.describe()}
+    done = [s for s in samples if s.output is not None]
+    stats = latency_stats(ns, **used, samples=len(samples), forecasts=len(done))
+    return forecast_frame(done, cfg.horizons, cfg.target == "direction"), stats
+
+
+def forecast_frame(samples: list[Sample], horizons: tuple[int, ...], direction: bool
+                   ) -> pd.DataFrame:
+    """Samples with forecasts as a tidy frame (see :func:`replay`)."""
+    k = np.asarray(horizons)
+    n = len(samples)
+    frame: dict[str, Any] = {
+        "time": np.repeat(np.array([s.time for s in samples], dtype=np.float64), len(k)),
+        "event": np.repeat(np.array([s.event for s in samples], dtype=np.int64), len(k)),
+        "k": np.tile(k, n),
+    }
+    if direction:
+        probs = (np.stack([s.output for s in samples]).reshape(-1, 3) if n
+                 else np.empty((0, 3), np.float32))
+        frame.update(dict(zip(CLASS_COLUMNS, probs.T, strict=True)),
+                     label=probs.argmax(axis=1))
+    else:
+        frame["y_hat"] = (np.stack([s.output for s in samples]).reshape(-1) if n
+                          else np.empty(0))
+    return pd.DataFrame(frame)
+
