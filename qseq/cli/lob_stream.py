@@ -90,10 +90,11 @@ def latency_table(latency: Latency):
     """A rich table of the per-event update latency."""
     from rich.table import Table
 
-    table = Table(title=f"update latency per event ({latency.mode} mode, {latency.engine} engine)")
+    table = Table(title="update latency per event")
     table.add_column("measure")
     table.add_column("value", justify="right")
-    rows = [("events", f"{latency.events:,}"), ("samples", f"{latency.samples:,}"),
+    rows = [("mode", latency.mode), ("engine", latency.engine),
+            ("events", f"{latency.events:,}"), ("samples", f"{latency.samples:,}"),
             ("forecasts", f"{latency.forecasts:,}"), ("median µs", f"{latency.median_us:.1f}"),
             ("p90 µs", f"{latency.p90_us:.1f}"), ("p99 µs", f"{latency.p99_us:.1f}"),
             ("max µs", f"{latency.max_us:.1f}"), ("mean µs", f"{latency.mean_us:.1f}"),

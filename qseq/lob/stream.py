@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from qseq.lob.model import LobForecaster
 
 MODES = ("recurrent", "window")
+ENGINES = ("kernel", "torch")
 CLASS_COLUMNS = ("p_down", "p_stationary", "p_up")
 
 
@@ -302,10 +303,12 @@ class _KernelEngine:
         n_out = mc.horizons * max(mc.classes, 1)
         self.kernels = [Kernel(_KernelModel(m, mc.input_size, n_out), 0, columns)
                         for m in self.members]
-        # Kernel's decoder feeds back a point forecast; a classifier's feeds back its expected
-        # class, so its decoder runs in torch from the kernel's encoder state
+        # a classifier's decoder feeds back its expected class; where the kernel only feeds
+        # back point forecasts (no ``classes`` attribute), the decoder runs in torch from the
+        # kernel's encoder state (exact, but H torch cell calls per forecast)
         self.torch_decoder = [isinstance(m, Seq2SeqForecaster) and bool(mc.classes)
-                              for m in self.members]
+                              and not hasattr(k, "classes")
+                              for m, k in zip(self.members, self.kernels, strict=True)]
 
     def reset(self, column: int) -> None:
         for kernel in self.kernels:
@@ -383,14 +386,16 @@ class LobStream:
 
     mode: ``"recurrent"`` (O(1) carried state; models whose spec ``streams``) or ``"window"``
     (equal to :meth:`LobForecaster.predict`); None picks ``recurrent`` where the model streams
-    and ``window`` otherwise. ``engine`` says what runs the model: ``"kernel"`` (numpy) or
-    ``"torch"`` (the window re-run). See :mod:`qseq.lob.stream`.
+    and ``window`` otherwise. engine: what runs the model, ``"kernel"`` (numpy; streaming
+    models) or ``"torch"`` (re-runs the last ``lookback`` rows; window mode); None picks the
+    kernel where the model streams. See :mod:`qseq.lob.stream`.
 
     While the stream is open numpy's BLAS pool runs on one thread (as :class:`qseq.stream.
     Stream`); ``close()`` or leaving ``with`` gives it back.
     """
 
-    def __init__(self, forecaster: LobForecaster, mode: str | None = None) -> None:
+    def __init__(self, forecaster: LobForecaster, mode: str | None = None, *,
+                 engine: str | None = None) -> None:
         from qseq.models import get_spec
         from qseq.runtime import BlasPin
 
@@ -406,6 +411,13 @@ class LobStream:
             can = sorted(n for n, s in MODELS.items() if s.streams)
             raise ConfigError(f"model {cfg.model!r} cannot carry a recurrent state (it needs the "
                               f"whole window at every sample); use mode 'window' or one of {can}")
+        engine = engine if engine is not None else ("kernel" if streams else "torch")
+        if engine not in ENGINES:
+            raise ConfigError(f"unknown stream engine {engine!r}; choose one of {list(ENGINES)}")
+        if (engine, mode) == ("torch", "recurrent") or (engine == "kernel" and not streams):
+            raise ConfigError(f"engine {engine!r} cannot run mode {mode!r} for model "
+                              f"{cfg.model!r}; the torch engine re-runs windows, the kernel "
+                              "runs streaming models only")
         self.forecaster, self.mode, self.lookback = forecaster, mode, cfg.lookback
         self.direction = cfg.target == "direction"
         self.features = IncrementalBookFeatures(cfg.features, cfg.levels, cfg.prices, cfg.sampling)
@@ -414,12 +426,10 @@ class LobStream:
                             f"was trained on {list(forecaster.feature_names_)}; re-train it")
         self.mean = np.asarray(forecaster.scaler_.mean_, np.float64)
         self.std = np.asarray(forecaster.scaler_.std_, np.float64)
-        if streams and mode == "recurrent":
-            self.model: _KernelEngine | _TorchEngine = _KernelEngine(forecaster, 1)
-        elif streams:
-            self.model = _KernelEngine(forecaster, cfg.lookback)
+        if engine == "torch":
+            self.model: _KernelEngine | _TorchEngine = _TorchEngine(forecaster)
         else:
-            self.model = _TorchEngine(forecaster)
+            self.model = _KernelEngine(forecaster, 1 if mode == "recurrent" else cfg.lookback)
         self.engine = self.model.engine
         self.count = 0  # consecutive finite rows (window) or rows fed (recurrent)
         self._release = weakref.finalize(self, BlasPin().close)
@@ -542,9 +552,10 @@ def latency_stats(ns: np.ndarray, *, mode: str, engine: str, how: str, samples: 
 
 
 def replay(forecaster: LobForecaster, book: Book, *, mode: str | None = None,
-           events: int | None = None) -> tuple[pd.DataFrame, Latency]:
+           engine: str | None = None, events: int | None = None
+           ) -> tuple[pd.DataFrame, Latency]:
     """Stream the first ``events`` events of ``book`` (all when None) through a new
-    :class:`LobStream` and time each update.
+    :class:`LobStream` (``mode``, ``engine``) and time each update.
 
     Returns (forecasts, latency): one row per forecast sample and horizon k with ``time``
     (seconds), ``event`` (source event index), ``k``, then ``p_down``, ``p_stationary``,
@@ -558,7 +569,7 @@ def replay(forecaster: LobForecaster, book: Book, *, mode: str | None = None,
     if events is not None and (isinstance(events, bool) or events < 1):
         raise ConfigError(f"events must be a count >= 1 (or None: all), got {events!r}")
     n = len(book) if events is None else min(events, len(book))
-    with LobStream(forecaster, mode) as stream:
+    with LobStream(forecaster, mode, engine=engine) as stream:
         t, ap, asz, bp, bsz = book.time, book.ask_price, book.ask_size, book.bid_price, book.bid_size
         ns = np.empty(n, np.int64)
         samples: list[Sample] = []

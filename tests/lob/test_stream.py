@@ -124,6 +124,10 @@ def test_window_stream_equals_predict(gru, book):
     np.testing.assert_array_equal(got["k"].to_numpy(), want["k"].to_numpy())
     np.testing.assert_allclose(got[PROBS].to_numpy(), want[PROBS].to_numpy(), atol=1e-6)
     assert (got["label"] == want["label"]).mean() > 0.999  # ties within 1e-6 aside
+    rerun, latency = replay(gru, book, mode="window", engine="torch", events=300)
+    assert latency.engine == "torch"
+    np.testing.assert_allclose(rerun[PROBS].to_numpy(), want[PROBS].to_numpy()[:len(rerun)],
+                               atol=1e-6)
 
 
 def test_recurrent_stream_equals_the_model_over_every_sample_since_the_start(gru, book):
@@ -204,6 +208,10 @@ def test_bad_input_gives_clear_errors(gru, book):
         stream.update(float("nan"), *row)
     with pytest.raises(ConfigError, match="unknown stream mode 'fast'"):
         LobStream(gru, "fast")
+    with pytest.raises(ConfigError, match="engine 'torch' cannot run mode 'recurrent'"):
+        LobStream(gru, "recurrent", engine="torch")
+    with pytest.raises(ConfigError, match="unknown stream engine 'gpu'"):
+        LobStream(gru, engine="gpu")
     with pytest.raises(NotFittedError):
         LobStream(LobForecaster(model="gru", levels=3))
     shallow = Book(book.time, *(a[:, :2] for a in (book.ask_price, book.ask_size,
