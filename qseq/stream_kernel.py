@@ -140,7 +140,8 @@ class Kernel:
         if isinstance(model, RecurrentForecaster):
             self.decoder = None
             self.head, self.n_quantiles = _head(model.head), model.head.n_quantiles
-            if not self.n_quantiles:  # fold the target unscaling into the head
+            self.classes = model.head.classes
+            if not self.n_quantiles and not self.classes:  # fold the target unscaling into the head
                 self.head = np.ascontiguousarray(self.head * sy, np.float32)
                 self.head[-1] += my
         else:
@@ -150,6 +151,8 @@ class Kernel:
             self.decoder = _Layer(kind, _array(cell.weight_ih), _array(cell.weight_hh),
                                   _array(cell.bias_ih), _array(cell.bias_hh), None, 1)
             self.head, self.n_quantiles = _head(dec.head), dec.head.n_quantiles
+            self.classes = dec.head.classes  # a classifier feeds back its expected class, centred
+            self.class_values = np.arange(self.classes, dtype=np.float32) - (self.classes - 1) / 2
             self.start = float(dec.start.detach()[0])
             self.point = dec.point_index or 0
             self.horizons = model.config.horizons
@@ -175,6 +178,8 @@ class Kernel:
         top = self.layers[-1]
         if self.decoder is None:
             y = top.buf[top.inputs:, column] @ self.head  # [h, 1] @ [H + 1, out]
+            if self.classes:
+                return y.reshape(-1, self.classes)  # logits [H, C]
             if not self.n_quantiles:
                 return y
             return _monotone(y.reshape(-1, self.n_quantiles)) * self.sy[:, None] + self.my[:, None]
@@ -187,11 +192,18 @@ class Kernel:
             if future is not None:
                 dec.x[1:1 + future.shape[1], 0] = future[k]
             dec.step()
-            y = dec.buf[dec.inputs:, 0] @ self.head  # [h, 1] @ [H + 1, out]: [1] or [Q]
+            y = dec.buf[dec.inputs:, 0] @ self.head  # [h, 1] @ [H + 1, out]: [1], [Q] or [C]
+            if self.classes:  # logits [C]; feed back sum_c softmax(y)_c (c - (C - 1) / 2)
+                outs.append(y)
+                p = np.exp(y - y.max())
+                prev = float(p @ self.class_values / p.sum())
+                continue
             y = _monotone(y[None])[0] if self.n_quantiles else y[0]
             outs.append(y)
             prev = y[self.point] if self.n_quantiles else y
-        y = np.stack(outs)  # [H] or [H, Q]
+        y = np.stack(outs)  # [H], [H, Q] or logits [H, C]
+        if self.classes:
+            return y
         return y * self.sy[:, None] + self.my[:, None] if self.n_quantiles else y * self.sy + self.my
 
 

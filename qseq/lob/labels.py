@@ -139,3 +139,10 @@ def class_weights(labels: np.ndarray) -> np.ndarray:
     present = (counts > 0).sum(axis=1, keepdims=True)
     total = inverse.sum(axis=1, keepdims=True)
     return np.divide(inverse * present, total, out=np.zeros_like(inverse), where=total > 0)
+
+
+def probabilities(logits: np.ndarray) -> np.ndarray:
+    """Class probabilities from logits: a softmax over the last axis, [..., C] -> [..., C]."""
+    z = logits - logits.max(axis=-1, keepdims=True)
+    p = np.exp(z)
+    return p / p.sum(axis=-1, keepdims=True)

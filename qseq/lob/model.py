@@ -123,9 +123,9 @@ class LobForecaster(Estimator):
         self._check_fitted()
         out = predict_windows(self.model_, windows, device=self.device)
         if self.config.target == "direction":
-            z = out - out.max(axis=-1, keepdims=True)
-            p = np.exp(z)
-            return p / p.sum(axis=-1, keepdims=True)
+            from qseq.lob.labels import probabilities
+
+            return probabilities(out)
         return self.target_scaler_.inverse(out)
 
     def predict(self, book: Book) -> pd.DataFrame:

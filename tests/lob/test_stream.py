@@ -16,8 +16,10 @@ from qseq.config import TrainConfig
 from qseq.errors import ConfigError, DataError, NotFittedError
 from qseq.lob.book import Book
 from qseq.lob.features import FEATURES, feature_matrix, sample
+from qseq.lob.labels import probabilities
 from qseq.lob.model import LobForecaster
-from qseq.lob.stream import MODES, IncrementalBookFeatures, LobStream, probabilities, replay
+from qseq.lob.stream import MODES, LobStream, replay
+from qseq.lob.stream_features import IncrementalBookFeatures
 from qseq.lob.synthetic import simulate
 
 PROBS = ["p_down", "p_stationary", "p_up"]
