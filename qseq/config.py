@@ -278,6 +278,9 @@ class ForecastConfig:
     num_layers: int = param(2, "Stacked recurrent layers.", cli="--layers")
     dropout: float = param(0.0, "Dropout between stacked layers.")
     ticker_dim: int = param(8, "Ticker-embedding width (panels of several tickers).")
+    init_embeddings: str | None = param(None, "GloVe-format text file of ticker vectors (a "
+                                        "ticker, then ticker_dim numbers, per line) that start "
+                                        "the ticker embeddings (e.g. from qseq embed).")
     quantiles: tuple[float, ...] = param((), "Quantile levels for bands, e.g. 0.1,0.5,0.9 "
                                          "(pinball loss).")
     val_frac: float = param(0.15, "Share of dates held out for early stopping.", hidden=True)
@@ -368,6 +371,9 @@ class AnomalyConfig:
     num_layers: int = param(1, "Stacked recurrent layers.", cli="--layers")
     dropout: float = param(0.0, "Dropout between stacked layers.")
     ticker_dim: int = param(4, "Ticker-embedding width (panels of several tickers).")
+    init_embeddings: str | None = param(None, "GloVe-format text file of ticker vectors (a "
+                                        "ticker, then ticker_dim numbers, per line) that start "
+                                        "the ticker embeddings (e.g. from qseq embed).")
     last_bar_weight: float = param(32.0, "Weight of each window's last bar (the scored one) in "
                                    "the reconstruction loss; every other bar weighs 1.")
     ensemble: int = param(1, "Seed ensemble: autoencoders trained from seeds seed..seed+N-1, "

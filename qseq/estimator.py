@@ -96,6 +96,31 @@ class Estimator:
             if bar is not None:
                 bar.close()
 
+    def _init_embeddings(self, model: Any) -> None:
+        """Start the ticker embeddings of ``model`` from ``config.init_embeddings`` (a GloVe-format
+        file of ticker vectors), for the tickers of ``tickers_`` it has; no-op without one."""
+        path = getattr(self.config, "init_embeddings", None)
+        if path is None:
+            return
+        import logging
+
+        from qseq.errors import ConfigError
+        from qseq.models.base import init_ticker_embeddings
+        from qseq.text.vectors import load_glove
+
+        if len(self.tickers_) < 2:
+            raise ConfigError("init_embeddings needs a panel of several tickers (with one, the "
+                              "model has no ticker embedding); drop --init-embeddings")
+        vectors = load_glove(path)
+        known = set(vectors.tokens)
+        table = {t: vectors.vector(t) for t in self.tickers_ if t in known}
+        if not table:
+            raise ConfigError(f"{path} has vectors for none of the {len(self.tickers_)} tickers "
+                              f"(e.g. {list(self.tickers_[:3])}); train them on this panel")
+        found = init_ticker_embeddings(model, tuple(self.tickers_), table)
+        logging.getLogger(__name__).info("ticker embeddings: %d of %d tickers start from %s",
+                                         found, len(self.tickers_), path)
+
     # -- persistence ---------------------------------------------------------------------
     def _fitted_state(self) -> dict[str, Any]:
         raise NotImplementedError

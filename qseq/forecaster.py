@@ -141,8 +141,10 @@ class Forecaster(Estimator):
         self.model_ = build_ensemble(cfg.model, self.model_config_, cfg.seed, cfg.ensemble)
         if warm_start is not None:
             self.model_.load_state_dict(warm_start.state_dict())
-        elif cfg.highway:
-            init_highway(self.model_, scaled.subset(train))
+        else:
+            self._init_embeddings(self.model_)
+            if cfg.highway:
+                init_highway(self.model_, scaled.subset(train))
         train_cfg = cfg.train if epochs is None else replace(cfg.train, epochs=epochs)
         # members fitted one after another report their epochs one after another
         sequential = cfg.ensemble if not getattr(self.model_, "grouped", True) else 1
@@ -158,6 +160,7 @@ class Forecaster(Estimator):
             counts = self.result_.member_best_epochs or [self.result_.best_epoch]
             fitted = np.union1d(train, val)
             self.model_ = build_ensemble(cfg.model, self.model_config_, cfg.seed, cfg.ensemble)
+            self._init_embeddings(self.model_)
             if cfg.highway:
                 init_highway(self.model_, scaled.subset(fitted))
             fit_model(self.model_, scaled.subset(fitted), None, train_cfg, seed=cfg.seed,

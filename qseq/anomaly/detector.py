@@ -107,6 +107,7 @@ class AnomalyDetector(Estimator):
             ticker_dim=spec.ticker_dim, lookback=spec.lookback)
         torch.manual_seed(spec.seed)
         self.model_ = self._build_model(self.model_config_)
+        self._init_embeddings(self.model_)
         self.result_: TrainResult = self._train(
             fit_autoencoder, spec.train.epochs, progress=progress, on_epoch=on_epoch,
             model=self.model_, train=scaled.subset(split.train),

@@ -79,3 +79,28 @@ class TickerEmbedding(nn.Module):
             raise ConfigError("this model was built for several tickers; pass ticker ids [B]")
         emb = self.embedding(ticker)  # [B, E]
         return torch.cat([x, emb.unsqueeze(1).expand(-1, x.shape[1], -1)], dim=-1)
+
+
+def init_ticker_embeddings(model: nn.Module, tickers: tuple[str, ...], vectors: dict[str, object],
+                           ) -> int:
+    """Copy ``vectors[ticker]`` ([E] each) into the ticker embedding of ``model`` (and of every
+    ensemble member) for each of ``tickers`` (the model's vocabulary, in id order) that has
+    one; the others keep their random start. Returns how many rows were set."""
+    tables = [m.embedding for m in model.modules() if isinstance(m, TickerEmbedding)]
+    if not tables:
+        raise ConfigError("init_embeddings needs a model with ticker embeddings: a panel of "
+                          "several tickers")
+    dim = tables[0].embedding_dim
+    found = 0
+    with torch.no_grad():
+        for i, ticker in enumerate(tickers):
+            if ticker not in vectors:
+                continue
+            row = torch.as_tensor(vectors[ticker], dtype=torch.float32)
+            if row.shape != (dim,):
+                raise ConfigError(f"init_embeddings has {row.numel()}-dimensional vectors but the "
+                                  f"ticker embedding has {dim}; set ticker_dim to {row.numel()}")
+            for table in tables:
+                table.weight[i] = row
+            found += 1
+    return found
