@@ -134,7 +134,7 @@ def measure(name: str, msg: str, book: str, levels: int, chunk: int, threads: in
 def generate(directory: str, events: int, levels: int, threads: int) -> tuple[str, str, float]:
     """Write the synthetic pair; returns its paths and the generator's events/s (compiled)."""
     _threads(threads)
-    from qseq.lob.lobster import write_lobster
+    from qseq.lob.lobster_write import write_lobster
     from qseq.lob.synthetic import simulate
 
     simulate(1_000, levels=levels)  # compile (or load numba's cache)

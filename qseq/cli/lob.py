@@ -140,7 +140,7 @@ def synth_cmd(events: int, levels: int, seed: int, ticker: str, out_dir: str) ->
     from qseq.cli.main import console
     from qseq.data.cache import normalize_ticker
     from qseq.errors import ConfigError
-    from qseq.lob.lobster import write_lobster
+    from qseq.lob.lobster_write import write_lobster
     from qseq.lob.synthetic import simulate
 
     if events < 1 or levels < 1:

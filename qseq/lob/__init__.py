@@ -17,8 +17,8 @@ import importlib
 _LAZY = {
     **dict.fromkeys(("Book", "Messages", "EVENT_TYPES", "BUY", "SELL"), "qseq.lob.book"),
     **dict.fromkeys(("read_lobster", "read_lobster_messages", "iter_lobster", "lobster_report",
-                     "LobsterReport", "write_lobster", "parse_lobster_name", "LobsterName"),
-                    "qseq.lob.lobster"),
+                     "LobsterReport", "parse_lobster_name", "LobsterName"), "qseq.lob.lobster"),
+    "write_lobster": "qseq.lob.lobster_write",
     **dict.fromkeys(("simulate", "QueueReactiveParams", "inject_spoofing", "inject_quote_stuffing"),
                     "qseq.lob.synthetic"),
     **dict.fromkeys(("Reconstructor", "reconstruct"), "qseq.lob.reconstruct"),

@@ -340,7 +340,7 @@ def simulate(events: int, *, levels: int = 10, seed: int = 0,
     Returns [E] :class:`Messages` (times in seconds after midnight, prices in dollars, sizes in
     shares) and the [E, levels] :class:`Book` after each message, the exact top ``levels`` of
     the simulated book; ``Book.synthetic`` is True and ``Book.extra["synthetic"]`` names the
-    model, its parameters and the seed (what :func:`~qseq.lob.lobster.write_lobster` stores).
+    model, its parameters and the seed (what :func:`~qseq.lob.lobster_write.write_lobster` stores).
     Deterministic for a seed.
     """
     params = params or QueueReactiveParams()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from qseq.cli.main import main
-from qseq.lob.lobster import write_lobster
+from qseq.lob.lobster_write import write_lobster
 from qseq.lob.synthetic import simulate
 
 

@@ -16,8 +16,8 @@ from qseq.lob.lobster import (
     parse_lobster_name,
     read_lobster,
     read_lobster_messages,
-    write_lobster,
 )
+from qseq.lob.lobster_write import write_lobster
 
 STEM = "TEST_2012-06-21_34200_57600"
 A, B = 9999999999, -9999999999  # LOBSTER's dummy ask and bid prices

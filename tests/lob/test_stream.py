@@ -270,7 +270,7 @@ def test_cli_replays_and_writes_forecasts(cli, capsys, checkpoint, gru, tmp_path
 
 
 def test_cli_bad_input_gives_one_line(cli, capsys, checkpoint, tmp_path):
-    from qseq.lob.lobster import write_lobster
+    from qseq.lob.lobster_write import write_lobster
 
     def one_line(*args: str) -> str:
         code, _, err = cli(capsys, *args)

@@ -12,7 +12,8 @@ import pytest
 
 from qseq.errors import ConfigError, DataError
 from qseq.lob.book import Book, Messages
-from qseq.lob.lobster import lobster_report, read_lobster, sidecar_path_for, write_lobster
+from qseq.lob.lobster import lobster_report, read_lobster, sidecar_path_for
+from qseq.lob.lobster_write import write_lobster
 from qseq.lob.synthetic import (
     MODEL,
     QueueReactiveParams,
