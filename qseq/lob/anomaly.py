@@ -29,8 +29,16 @@ up to its own grid time and the book of the previous sample): counts of submissi
 cancellations (types 2-3) and executions, the cancel-to-submit log ratio, the volume cancelled
 by orders that lived less than ``short_life`` seconds, cancellations of orders that lived less
 than ``flash_life``, the largest submission, the volume submitted and cancelled behind the best
-``far_level`` levels, and the log change of the depth behind the touch. Volumes are in units of
-the median submission size of the training period (``size_unit``), log1p-compressed.
+``far_level`` levels, and the log change of the depth behind the touch. Counts are
+variance-stabilised (``2 sqrt(n + 3/8)``: a log squeezes a 50-order burst into the noise of a
+busy stream); volumes are in units of the median submission size of the training period
+(``size_unit``), log1p-compressed, and so are the level sizes; level prices are left out by
+default (they jump whenever a level empties and drown the placement signals).
+
+Scores: every method but IsolationForest has a per-feature score (the autoencoder's and PCA's
+causal contributions from :mod:`qseq.anomaly.scores`, each feature's rolling z-score);
+``score_combine="calibrated"`` divides each by its 99% quantile on the validation samples and
+takes the max, so a heavy-tailed feature does not outshout the others.
 """
 
 from __future__ import annotations
