@@ -30,15 +30,9 @@ from dataclasses import replace
 
 import pandas as pd
 
-from qseq.lob.anomaly import (
-    KINDS,
-    METHODS,
-    LobAnomalyConfig,
-    bitstamp_stream,
-    evaluate_lob_anomalies,
-    summary,
-    synthetic_stream,
-)
+from qseq.config import LobAnomalyConfig
+from qseq.lob.anomaly import METHODS, evaluate_lob_anomalies, summary
+from qseq.lob.anomaly_data import KINDS, bitstamp_stream, synthetic_stream
 
 
 def _cell(mean: float, sd: float) -> str:

@@ -10,6 +10,7 @@ a config is built.
 - :class:`ForecastConfig`: what a forecaster sees and predicts (model, window, network, split).
 - :class:`AnomalyConfig`: what an autoencoder reconstructs and how its threshold is set.
 - :class:`LobConfig`: what an order-book model sees and predicts (book levels, sampling, labels).
+- :class:`LobAnomalyConfig`: order-book anomaly detection (features, autoencoder, scores).
 - :class:`WalkForwardConfig`, :class:`StrategyConfig`, :class:`CostsConfig`: how a walk-forward
   run lays out folds, turns forecasts into positions, and charges for trading.
 """
@@ -533,6 +534,96 @@ class LobConfig:
 
     def replace(self, **changes: Any) -> LobConfig:
         return dataclasses.replace(self, **check_names(type(self), changes))
+
+
+# message-rate features of order-book anomaly detection (qseq.lob.anomaly_data)
+LOB_MESSAGE_FEATURES = ("submissions", "cancellations", "executions", "cancel_ratio",
+                        "short_cancel_volume", "flash_cancels", "max_submit_size",
+                        "far_submit_volume", "far_cancel_volume", "far_depth_change")
+# order placement, not trading: spread, OFI and executions jump with every trade and drown the
+# placement signals in a max over features (see bench/README.md)
+LOB_ANOMALY_FEATURES = ("imbalance", *(f for f in LOB_MESSAGE_FEATURES if f != "executions"))
+LOB_SCORE_COMBINE = ("calibrated", "max", "mean")
+LOB_ANOMALY_KINDS = ("spoofing", "stuffing")  # injected episodes (qseq.lob.synthetic)
+
+
+@dataclass(frozen=True)
+class LobAnomalyConfig:
+    """What an order-book anomaly evaluation depends on besides the stream and the injections.
+
+    Samples every ``sampling`` (a clock: ``100ms``, ``1s``); inputs are the LOBSTER tensor of
+    the best ``levels`` levels (prices in bps from the mid) plus ``features`` (book features of
+    :mod:`qseq.lob.features` and :data:`MESSAGE_FEATURES`). The first ``train_frac`` of the
+    samples is the clean training period, the next ``val_frac`` early stopping and threshold
+    calibration, the rest the test period where episodes are injected.
+    """
+
+    model: str = param("masked_lstm_ae", "Autoencoder from the registry (qseq models).",
+                       choices=_models("autoencoder"))
+    levels: int = param(10, "Book levels per side used as inputs (4 columns each).")
+    sampling: str = param("100ms", "Clock interval of the samples (100ms, 1s, ...).")
+    lookback: int = param(50, "Window length in samples (50 x 100 ms: 5 s).")
+    features: tuple[str, ...] = param(LOB_ANOMALY_FEATURES, "Book and message-rate features beside "
+                                      "the LOBSTER columns, comma-separated.")
+    level_prices: bool = param(False, "Also feed the level prices (bps from the mid) beside the "
+                               "level sizes.")
+    hidden_size: int = param(32, "Recurrent state width (and PCA components).")
+    num_layers: int = param(1, "Stacked recurrent layers.", cli="--layers")
+    last_bar_weight: float = param(8.0, "Weight of each window's last sample (the scored one) in "
+                                   "the reconstruction loss.")
+    score_window: int = param(600, "Samples of past errors whose mean scales each feature's "
+                              "error (causal; 0: the training scale only).")
+    score_combine: str = param("calibrated", "How per-feature scores make a sample's score: "
+                               "the max of each over its validation 99% quantile (calibrated), "
+                               "the plain max, or the mean.", choices=lambda: LOB_SCORE_COMBINE)
+    zscore_window: int = param(600, "Trailing samples of the rolling z-score baseline.")
+    target_far: float = param(0.01, "False-alarm rate the thresholds are set for (validation "
+                              "samples).")
+    short_life: float = param(5.0, "Seconds: a cancellation of an order younger than this is "
+                              "short-lived.", hidden=True)
+    flash_life: float = param(0.1, "Seconds: a cancellation of an order younger than this is a "
+                              "flash.", hidden=True)
+    far_level: int = param(2, "Orders behind this many better levels are far from the touch.",
+                           hidden=True)
+    train_frac: float = param(0.5, "Share of samples in the clean training period.", hidden=True)
+    val_frac: float = param(0.1, "Share of samples for early stopping and thresholds.",
+                            hidden=True)
+    seed: int = param(0, "Model seed (the injection seeds are separate).")
+    train: TrainConfig = param(lambda: TrainConfig(epochs=10, lr=2e-3, patience=3),
+                               "Training loop settings.")
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "features", _strings(self.features))
+        if isinstance(self.train, dict):
+            object.__setattr__(self, "train", TrainConfig(**self.train))
+        check_choice("autoencoder", self.model, _models("autoencoder")())
+        check_choice("score combination", self.score_combine, LOB_SCORE_COMBINE)
+        for name in self.features:
+            check_choice("order-book anomaly feature", name, (*_lob_features(), *LOB_MESSAGE_FEATURES))
+        if len(set(self.features)) != len(self.features):
+            raise ConfigError(f"features listed twice: {list(self.features)}")
+        from qseq.lob.features import sampling_interval
+
+        if sampling_interval(self.sampling) is None:
+            raise ConfigError("anomaly samples need a clock interval such as 100ms or 1s, not "
+                              "'event' (message rates are counted per interval)")
+        _positive_int("levels", self.levels)
+        _positive_int("lookback", self.lookback, minimum=2)
+        _positive_int("hidden_size", self.hidden_size)
+        _positive_int("num_layers", self.num_layers)
+        _positive_int("far_level", self.far_level)
+        _positive_int("score_window", self.score_window, minimum=0)
+        _positive_int("zscore_window", self.zscore_window, minimum=2)
+        _positive_int("seed", self.seed, minimum=0)
+        if not (0 < self.train_frac < 1 and 0 < self.val_frac < 1
+                and self.train_frac + self.val_frac < 0.9):
+            raise ConfigError(f"train_frac={self.train_frac} and val_frac={self.val_frac} must be "
+                              "shares leaving at least 10% of the samples for the test period")
+        if not (self.last_bar_weight > 0 and self.short_life > 0 and self.flash_life > 0):
+            raise ConfigError("last_bar_weight, short_life and flash_life must be > 0")
+        from qseq.anomaly.thresholds import check_far
+
+        check_far(self.target_far)
 
 
 # -- walk-forward and backtests --------------------------------------------------------------

@@ -10,16 +10,17 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from qseq.cli.lob import source_options
 from qseq.cli.options import config_from_options, config_options, debug_option
+from qseq.config import LOB_ANOMALY_KINDS, LobAnomalyConfig
 from qseq.errors import ConfigError
-from qseq.lob.anomaly import KINDS, LobAnomalyConfig
 
 if TYPE_CHECKING:
     import pandas as pd
     from rich.console import Console
     from rich.table import Table
 
-    from qseq.lob.anomaly import MessageStream
+    from qseq.lob.anomaly_data import MessageStream
 
 
 def _ints(text: str, what: str) -> tuple[int, ...]:
@@ -34,18 +35,9 @@ def _ints(text: str, what: str) -> tuple[int, ...]:
 
 
 @click.command("anomaly")
-@click.option("--synthetic", type=int, default=0,
-              help="Generate a SYNTHETIC stream of this many events (queue-reactive model).")
-@click.option("--synthetic-seed", type=int, default=0, show_default=True,
-              help="Seed of the synthetic stream.")
-@click.option("--bitstamp-sample", is_flag=True,
-              help="The real Bitstamp BTC/USD 30-minute sample (needs the GPL package "
-                   "ob-analytics==0.1.0 installed; read from it, never copied).")
-@click.option("--level3", type=click.Path(dir_okay=False),
-              help="A level-3 capture (Bitstamp format) instead.")
-@click.option("--trades", type=click.Path(dir_okay=False), help="Its trades file.")
-@click.option("--inject", "kinds", default=",".join(KINDS), show_default=True,
-              help=f"Kinds injected, comma-separated ({', '.join(KINDS)}).")
+@source_options
+@click.option("--inject", "kinds", default=",".join(LOB_ANOMALY_KINDS), show_default=True,
+              help=f"Kinds injected, comma-separated ({', '.join(LOB_ANOMALY_KINDS)}).")
 @click.option("--seeds", default="0,1,2", show_default=True, help="Injection seeds.")
 @click.option("--episodes", default=20, show_default=True, type=int,
               help="Episodes of each kind per seed, in the test period.")
@@ -60,46 +52,23 @@ def _ints(text: str, what: str) -> tuple[int, ...]:
                    "(<name>_runs.<ext>).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
 @debug_option
-def anomaly_cmd(synthetic: int, synthetic_seed: int, bitstamp_sample: bool, level3: str | None,
-                trades: str | None, kinds: str, seeds: str, episodes: int, size_multiple: float,
-                burst_orders: int, out_path: str | None, device: str, **opts: Any) -> None:
+def anomaly_cmd(kinds: str, seeds: str, episodes: int, size_multiple: float, burst_orders: int,
+                out_path: str | None, device: str, **opts: Any) -> None:
     """Evaluate order-book anomaly detectors on injected spoofing / layering and quote-stuffing
-    episodes: PR-AUC per kind and method (autoencoder, rolling z-score, IsolationForest, PCA)."""
+    episodes: PR-AUC per kind and method (autoencoder, rolling z-score, IsolationForest, PCA).
+    Sources: --synthetic, --bitstamp-sample or --level3 (a LOBSTER pair cannot be injected into:
+    its book file holds only the best levels)."""
+    from qseq.cli.lob import _source
     from qseq.cli.main import console
+    from qseq.lob.anomaly_data import message_stream
 
     config = config_from_options(LobAnomalyConfig, opts)
-    stream = load_stream(synthetic=synthetic, synthetic_seed=synthetic_seed,
-                         bitstamp_sample=bitstamp_sample, level3=level3, trades=trades,
-                         levels=config.levels)
+    stream = message_stream(_source(opts), config.levels)
     run_lob_anomaly(console, stream, config, kinds=tuple(k.strip() for k in kinds.split(",")
                                                          if k.strip()),
                     seeds=_ints(seeds, "--seeds"), episodes=episodes, size_multiple=size_multiple,
                     burst_orders=burst_orders, out_path=Path(out_path) if out_path else None,
                     device=device)
-
-
-def load_stream(*, synthetic: int, synthetic_seed: int, bitstamp_sample: bool,
-                level3: str | None, trades: str | None, levels: int) -> MessageStream:
-    """The message stream named by exactly one of the source options."""
-    from qseq.lob import anomaly
-
-    given = [name for name, on in (("--synthetic", synthetic), ("--bitstamp-sample",
-                                                                bitstamp_sample),
-                                   ("--level3", level3)) if on]
-    if len(given) != 1 or synthetic < 0:
-        what = "none" if not given else " and ".join(given)
-        raise ConfigError(f"give one stream: --synthetic EVENTS (> 0), --bitstamp-sample or "
-                          f"--level3 ORDERS [--trades T]; got {what}")
-    if trades and not level3:
-        raise ConfigError("--trades needs --level3 (the order events they belong to)")
-    if synthetic:
-        return anomaly.synthetic_stream(synthetic, levels=levels, seed=synthetic_seed)
-    if bitstamp_sample:
-        return anomaly.bitstamp_stream(levels=levels)
-    from qseq.lob.level3 import read_level3
-
-    return anomaly.level3_stream(read_level3(level3, trades), levels=levels,
-                                 source=Path(level3).name)
 
 
 def run_lob_anomaly(console: Console, stream: MessageStream, config: LobAnomalyConfig, *,

@@ -106,10 +106,12 @@ def _register_subcommands() -> None:
     from qseq.cli.anomaly import anomaly
     from qseq.cli.forecast import forecast
     from qseq.cli.lob import lob
+    from qseq.cli.lob_anomaly import anomaly_cmd
     from qseq.cli.lob_stream import stream_cmd
     from qseq.cli.pipeline import backtest, pipeline
 
-    lob.add_command(stream_cmd)  # lob_stream reuses qseq.cli.lob's source options
+    for sub in (stream_cmd, anomaly_cmd):  # they reuse qseq.cli.lob's source options
+        lob.add_command(sub)
     for command in (forecast, anomaly, backtest, pipeline, lob):
         cli.add_command(command)
 

@@ -35,7 +35,11 @@ _LAZY = {
     "LobForecaster": "qseq.lob.model",
     **dict.fromkeys(("evaluate_blocks", "classification_scores", "confusion"), "qseq.lob.evaluate"),
     **dict.fromkeys(("book_summary", "book_figure"), "qseq.lob.report"),
+    **dict.fromkeys(("evaluate_lob_anomalies",), "qseq.lob.anomaly"),
+    **dict.fromkeys(("MessageStream", "message_stream", "synthetic_stream", "bitstamp_stream",
+                     "level3_stream", "inject", "anomaly_features"), "qseq.lob.anomaly_data"),
     "LobConfig": "qseq.config",
+    "LobAnomalyConfig": "qseq.config",
 }
 
 __all__ = sorted(_LAZY)

@@ -10,19 +10,18 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from qseq.config import LobAnomalyConfig
 from qseq.errors import ConfigError, DataError
-from qseq.lob.anomaly import (
+from qseq.lob.anomaly import evaluate_lob_anomalies, summary
+from qseq.lob.anomaly_data import (
     HIT,
     KINDS,
     RESTING,
-    LobAnomalyConfig,
     anomaly_features,
-    evaluate_lob_anomalies,
     inject,
     message_features,
     price_tick,
     sample_labels,
-    summary,
     synthetic_stream,
     typical_size,
 )
@@ -140,7 +139,7 @@ def test_the_autoencoder_finds_obvious_episodes_far_above_chance():
 
 @pytest.mark.skipif(not HAS_SAMPLE, reason="needs ob-analytics (the Bitstamp sample)")
 def test_the_real_sample_is_rebuilt_like_level3_book_and_takes_injections():
-    from qseq.lob.anomaly import bitstamp_stream
+    from qseq.lob.anomaly_data import bitstamp_stream
     from qseq.lob.level3 import load_bitstamp_sample
 
     stream = bitstamp_stream(levels=5)
@@ -190,13 +189,8 @@ def test_bad_input_says_what_is_wrong(stream):
 
 @pytest.fixture
 def cli(monkeypatch, capsys):
-    """``qseq lob anomaly`` through qseq's entry point (registered here if the lob group does
-    not have it yet)."""
-    from qseq.cli.lob import lob
-    from qseq.cli.lob_anomaly import anomaly_cmd
+    """``qseq lob anomaly`` through qseq's entry point."""
     from qseq.cli.main import main
-
-    monkeypatch.setitem(lob.commands, "anomaly", anomaly_cmd)
 
     def run(*args: str) -> tuple[int, str, str]:
         code = main(["lob", "anomaly", *args])
@@ -224,8 +218,9 @@ def test_cli_prints_and_writes_the_table(cli, tmp_path):
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    ((), "give one stream"),
-    (("--synthetic", "100", "--bitstamp-sample"), "--synthetic and --bitstamp-sample"),
+    ((), "give one order-book source"),
+    (("--messages", "AAPL_2012-06-21_34200_57600_message_10.csv"), "anomaly injection needs"),
+    (("--synthetic", "100", "--bitstamp-sample"), "--bitstamp-sample and --synthetic"),
     (("--synthetic", "100", "--seeds", "a"), "--seeds must be whole numbers"),
     (("--synthetic", "100", "--inject", "spoofing,boom"), "unknown anomaly kind 'boom'"),
     (("--synthetic", "100", "--sampling", "event"), "clock interval"),
