@@ -183,7 +183,7 @@ def inject(stream: MessageStream, kinds: Sequence[str] = KINDS, *, start_time: f
     (``burst_orders`` submit/delete pairs in 5 ms, 1-5 ticks behind the touch). Each kind
     draws its episode times from its own stream of ``seed`` (so the kinds do not land on the
     same events). Injected order ids follow the largest id of the stream."""
-    from qseq.lob.synthetic import inject_quote_stuffing, inject_spoofing
+    from qseq.lob.inject import inject_quote_stuffing, inject_spoofing
 
     kinds = _check_kinds(kinds)
     for name, value in (("episodes", episodes), ("burst_orders", burst_orders)):

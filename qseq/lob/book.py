@@ -20,6 +20,7 @@ SUBMIT, CANCEL, DELETE, EXECUTE, HIDDEN_EXECUTE, CROSS, HALT = 1, 2, 3, 4, 5, 6,
 EVENT_TYPES = {SUBMIT: "submission", CANCEL: "partial cancellation", DELETE: "deletion",
                EXECUTE: "visible execution", HIDDEN_EXECUTE: "hidden execution",
                CROSS: "cross trade", HALT: "trading halt"}
+PRICE_SCALE = 10_000  # LOBSTER (and the simulator's integer grid) store dollars x 10,000
 BUY, SELL = 1, -1  # direction: +1 a buy limit order (bid side), -1 a sell limit order (ask side)
 
 

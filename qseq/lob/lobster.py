@@ -36,9 +36,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from qseq.errors import DataError
-from qseq.lob.book import EVENT_TYPES, HALT, HIDDEN_EXECUTE, Book, Messages
+from qseq.lob.book import EVENT_TYPES, HALT, HIDDEN_EXECUTE, PRICE_SCALE, Book, Messages
 
-PRICE_SCALE = 10_000  # LOBSTER prices are dollars x 10,000
 DUMMY_ASK, DUMMY_BID = 9_999_999_999, -9_999_999_999  # empty-level prices
 MESSAGE_COLUMNS = ("time", "event_type", "order_id", "size", "price", "direction")
 _MESSAGE_LABELS = ["time", "event type", "order id", "size", "price", "direction"]

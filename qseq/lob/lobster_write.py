@@ -14,12 +14,11 @@ import pyarrow.csv as pacsv
 
 from qseq._io import atomic_path, atomic_write_text
 from qseq.errors import DataError
-from qseq.lob.book import HALT, Book, Messages
+from qseq.lob.book import HALT, PRICE_SCALE, Book, Messages
 from qseq.lob.lobster import (
     DUMMY_ASK,
     DUMMY_BID,
     MESSAGE_COLUMNS,
-    PRICE_SCALE,
     _book_schema,
     sidecar_path_for,
 )

@@ -12,15 +12,10 @@ import pytest
 
 from qseq.errors import ConfigError, DataError
 from qseq.lob.book import Book, Messages
+from qseq.lob.inject import inject_quote_stuffing, inject_spoofing
 from qseq.lob.lobster import lobster_report, read_lobster, sidecar_path_for
 from qseq.lob.lobster_write import write_lobster
-from qseq.lob.synthetic import (
-    MODEL,
-    QueueReactiveParams,
-    inject_quote_stuffing,
-    inject_spoofing,
-    simulate,
-)
+from qseq.lob.synthetic import MODEL, QueueReactiveParams, simulate
 
 from .test_lobster import write_pair
 
