@@ -2,7 +2,7 @@
 GloVe, skip-gram and CBOW ticker vectors trained on market sentences of the first 60% of days,
 beside the correlation-neighbour baseline and chance; writes the sector map to reports/.
 
-    python bench/ticker2vec_eval.py                      # main table, 3 seeds (~15 min on 2 shared cores)
+    python bench/ticker2vec_eval.py                      # main table, 3 seeds (~12 min on 2 shared cores)
     python bench/ticker2vec_eval.py --methods glove      # GloVe only (~1 min)
     python bench/ticker2vec_eval.py --part ablation      # the sentence variants tried (GloVe)
     python bench/ticker2vec_eval.py --part later         # same settings on the other 40% of days
@@ -13,6 +13,11 @@ which 419 have a sector in the bundled table: 10 sectors); purity counts, for ea
 a sector, the share of its 5 nearest (cosine) tickers with a sector that share it. The
 baseline ranks neighbours by the correlation of daily market-residual log returns over the
 same days (equal-weight market; a one-factor beta residual is shown beside it).
+
+Measured (3 seeds, mean [min, max]): chance 0.120; correlation baseline 0.637 (equal-weight
+residual; beta residual 0.676, raw 0.614); GloVe 0.710 [0.703, 0.718], silhouette 0.127;
+skip-gram 0.653 [0.636, 0.663], silhouette 0.121; CBOW 0.538 [0.537, 0.539], silhouette 0.061.
+On the other 40% of days (never used for tuning) GloVe 0.703 vs the baseline's 0.657.
 """
 
 from __future__ import annotations

@@ -29,10 +29,12 @@ if TYPE_CHECKING:
 ORDERS = ("return", "residual")
 RETURNS = ("close", "intraday", "overnight")
 MARKETS = ("equal", "beta")
-# Per-method defaults of ticker2vec (window in tickers, epochs, learning rate).
+# Per-method defaults of ticker2vec (window in tickers, epochs, learning rate), tuned on the
+# bundled panel's first 60% of days (5-NN sector purity, 3 seeds: GloVe 0.71, skip-gram 0.65,
+# CBOW 0.54; CBOW diverges at lr 0.025 with window 10 and does worse with wider windows).
 METHOD_DEFAULTS: dict[str, dict[str, float]] = {
     "glove": {"window": 100, "epochs": 50, "lr": 0.05},
-    "skipgram": {"window": 50, "epochs": 3, "lr": 0.025},
+    "skipgram": {"window": 100, "epochs": 3, "lr": 0.025},
     "cbow": {"window": 5, "epochs": 10, "lr": 0.02},
 }
 
