@@ -12,7 +12,6 @@ concurrent run, written to a temporary folder and swapped into ``reports/<name>/
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -76,24 +75,20 @@ def run_lob_pipeline(spec: LobPipelineSpec, out_root: str | Path = "reports", *,
     ``blocks.parquet``, ``report.html``, ``checkpoint/`` and ``manifest.json``. Returns the
     pipeline runner's ``RunOutcome`` (its ``verdict`` says in words whether the model beat the
     imbalance baseline)."""
-    from filelock import FileLock, Timeout
-
     from qseq._io import atomic_write_with
     from qseq.lob.evaluate import evaluate_blocks, verdict
     from qseq.lob.model import LobForecaster
     from qseq.lob.report import write_training_report
     from qseq.lob.sources import load_book
-    from qseq.pipeline.run import PipelineBusy, RunOutcome, _restore_interrupted_swap, _versions
+    from qseq.pipeline.run import (
+        RunOutcome,
+        _restore_interrupted_swap,
+        _versions,
+        pipeline_lock,
+        publish,
+    )
 
-    root = Path(out_root) / spec.name
-    root.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(root / ".lock"))
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        raise PipelineBusy(f"pipeline {spec.name!r} is already running (lock {root / '.lock'} is "
-                           "held by another process); wait for it to finish") from None
-    try:
+    with pipeline_lock(out_root, spec.name) as root:
         t0 = time.perf_counter()
         book = load_book(spec.source, spec.lob.levels)
         stamp = _stamp(book)
@@ -120,11 +115,5 @@ def run_lob_pipeline(spec: LobPipelineSpec, out_root: str | Path = "reports", *,
                     "versions": _versions(), "verdict": said,
                     "timings_s": {"total": round(time.perf_counter() - t0, 3)}}
         atomic_write_text(partial / "manifest.json", json.dumps(manifest, indent=2, default=str))
-        if final.exists():
-            os.replace(final, old)
-        os.replace(partial, final)
-        if old.exists():
-            shutil.rmtree(old)
+        publish(partial, final, old)
         return RunOutcome(final, manifest, metrics if blocks is None else blocks, said)
-    finally:
-        lock.release()

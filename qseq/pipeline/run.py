@@ -17,6 +17,8 @@ import os
 import platform
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -88,18 +90,36 @@ def run_pipeline(
             raise ConfigError(f"{spec.name} is an order-book pipeline: --as-of, --engine and "
                               "--workers apply to daily pipelines only")
         return run_lob_pipeline(spec, out_root)
-    root = Path(out_root) / spec.name
+    with pipeline_lock(out_root, spec.name) as root:
+        return _run_locked(spec, root, as_of, offline, engine, workers)
+
+
+@contextmanager
+def pipeline_lock(out_root: str | Path, name: str) -> Iterator[Path]:
+    """Hold pipeline ``name``'s lock for the block; yields its folder ``out_root/name``. A run
+    already holding it raises :class:`PipelineBusy` at once."""
+    root = Path(out_root) / name
     root.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(root / ".lock"))
     try:
         lock.acquire(timeout=0)
     except Timeout:
-        raise PipelineBusy(f"pipeline {spec.name!r} is already running (lock {root / '.lock'} is "
+        raise PipelineBusy(f"pipeline {name!r} is already running (lock {root / '.lock'} is "
                            "held by another process); wait for it to finish") from None
     try:
-        return _run_locked(spec, root, as_of, offline, engine, workers)
+        yield root
     finally:
         lock.release()
+
+
+def publish(partial: Path, final: Path, old: Path) -> None:
+    """Swap a finished ``partial`` run folder into ``final`` (the previous run moves to ``old``
+    first and is removed after), so a reader sees either run whole."""
+    if final.exists():
+        os.replace(final, old)
+    os.replace(partial, final)
+    if old.exists():
+        shutil.rmtree(old)
 
 
 def _run_locked(spec: PipelineSpec, root: Path, as_of: str | None, offline: bool,
@@ -185,11 +205,7 @@ def _run_locked(spec: PipelineSpec, root: Path, as_of: str | None, offline: bool
     manifest["timings_s"]["total"] = round(time.perf_counter() - t0, 3)
     # timings vary run to run; everything else in the manifest is a function of the inputs
     atomic_write_text(partial / "manifest.json", json.dumps(manifest, indent=2, default=str))
-    if final.exists():
-        os.replace(final, old)
-    os.replace(partial, final)
-    if old.exists():
-        shutil.rmtree(old)
+    publish(partial, final, old)
     log.info("pipeline %s as of %s written to %s", spec.name, stamp, final)
     return RunOutcome(final, manifest, ev.metrics, ev.verdicts())
 

@@ -8,23 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from qseq.cli.main import main
+from ._helpers import one_line_error as _one_line_error
+from ._helpers import run
 
 FAST = ["--epochs", "1", "--hidden-size", "8", "--layers", "1", "--lookback", "16", "--horizon", "3"]
 
 
-def run(capsys, *args) -> tuple[int, str, str]:
-    code = main(list(args))
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
-def _one_line_error(err: str) -> str:
-    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
-    assert len(lines) == 1, err
-    assert "Traceback" not in err
-    assert lines[0].startswith("error: ")
-    return lines[0]
 
 
 def test_forecast_spy_offline_end_to_end_then_reuse(capsys, tmp_path):

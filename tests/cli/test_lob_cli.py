@@ -5,21 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from qseq.cli.main import main
 from qseq.lob.lobster_write import write_lobster
 from qseq.lob.synthetic import simulate
 
-
-def run(capsys, *args) -> tuple[int, str, str]:
-    code = main(list(args))
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
-def _one_line_error(err: str) -> str:
-    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
-    assert len(lines) == 1 and "Traceback" not in err and lines[0].startswith("error: "), err
-    return lines[0]
+from ._helpers import one_line_error as _one_line_error
+from ._helpers import run
 
 
 def test_inspect_a_lobster_file_writes_the_page(capsys, tmp_path):
