@@ -793,3 +793,186 @@ def from_dict(cls: type, data: dict[str, Any]) -> Any:
         if f.name in values and dataclasses.is_dataclass(hint) and isinstance(values[f.name], dict):
             values[f.name] = from_dict(hint, values[f.name])
     return cls(**values)
+
+
+# -- embeddings and token models (qseq.text) -------------------------------------------------
+ORDERS = ("return", "residual")
+RETURNS = ("close", "intraday", "overnight")
+MARKETS = ("equal", "beta")
+EMBED_METHODS = ("glove", "skipgram", "cbow")
+# Per-method defaults of ticker2vec (window in tickers, epochs, learning rate), tuned on the
+# bundled panel's first 60% of days (5-NN sector purity, 3 seeds: GloVe 0.71, skip-gram 0.65,
+# CBOW 0.54; CBOW diverges at lr 0.025 with window 10 and does worse with wider windows).
+METHOD_DEFAULTS: dict[str, dict[str, float]] = {
+    "glove": {"window": 100, "epochs": 50, "lr": 0.05},
+    "skipgram": {"window": 100, "epochs": 3, "lr": 0.025},
+    "cbow": {"window": 5, "epochs": 10, "lr": 0.02},
+}
+
+
+@dataclass(frozen=True)
+class SentenceConfig:
+    """How a price panel becomes market sentences for ticker2vec
+    (:func:`qseq.text.ticker2vec.market_sentences`). The defaults are the variant that scored
+    best on the bundled panel (``bench/ticker2vec_eval.py --part ablation``): three return
+    kinds, horizons 1, 2, 3, raw returns, vol-scaled.
+
+    Subtracting an equal-weight market shifts the whole day, so ``order="residual"`` with
+    ``market="equal"`` changes the order only through ``scale`` (the residual's standard
+    deviation instead of the return's).
+    """
+
+    first_frac: float = param(0.6, "Training range: the first share of the panel's dates "
+                              "(ignored when --train-end is given).")
+    train_end: str | None = param(None, "Last training date (YYYY-MM-DD, inclusive); nothing "
+                                  "later is read.")
+    order: str = param("return", "Sort each day's tickers by their return, or by the residual "
+                       "after the market.", choices=lambda: ORDERS)
+    returns: tuple[str, ...] = param(RETURNS, "Daily log returns that make sentences, each its "
+                                     "own ordering of the day: close (close to close), intraday "
+                                     "(open to close), overnight (close to open).")
+    market: str = param("equal", "Market of the residual order: the day's equal-weight mean, or "
+                        "beta x that mean (beta fitted per ticker on the training days).",
+                        choices=lambda: MARKETS)
+    scale: bool = param(True, "Divide each ticker's return by its training standard deviation "
+                        "before sorting.")
+    horizons: tuple[int, ...] = param((1, 2, 3), "Return horizons in days; each adds one "
+                                      "sentence per day from the sum of the last h returns.",
+                                      cli="--sentence-horizons")
+    chunk: int | None = param(None, "Split each day's ordering into sentences of this many "
+                              "tickers (default: one sentence per day and horizon).", hidden=True)
+    min_coverage: float = param(0.8, "Keep tickers with a return on at least this share of the "
+                                "training days.", hidden=True)
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "returns", _strings(self.returns))
+        horizons = self.horizons
+        try:
+            set_(self, "horizons", tuple(int(h) for h in _strings(horizons)) if isinstance(
+                horizons, str) else tuple(int(h) for h in horizons))
+        except (TypeError, ValueError):
+            raise ConfigError(f"sentence horizons must be whole day counts like 1,2,3, got "
+                              f"{horizons!r}") from None
+        if not 0.0 < self.first_frac <= 1.0:
+            raise ConfigError(f"first_frac must be in (0, 1], got {self.first_frac}")
+        _choice("order", self.order, ORDERS)
+        if not self.returns:
+            raise ConfigError(f"returns must name at least one of {list(RETURNS)}")
+        for kind in self.returns:
+            _choice("return kind", kind, RETURNS)
+        _choice("market", self.market, MARKETS)
+        if not self.horizons or any(h < 1 for h in self.horizons):
+            raise ConfigError(f"horizons must be positive day counts, got {self.horizons}")
+        if self.chunk is not None and self.chunk < 2:
+            raise ConfigError(f"chunk must be at least 2 tickers or None, got {self.chunk}")
+        if not 0.0 <= self.min_coverage <= 1.0:
+            raise ConfigError(f"min_coverage must be in [0, 1], got {self.min_coverage}")
+
+
+@dataclass(frozen=True)
+class EmbedConfig:
+    """ticker2vec: how ticker vectors are trained from market sentences
+    (:func:`qseq.text.ticker2vec.ticker2vec`, ``qseq embed tickers``). ``window``, ``epochs``
+    and ``lr`` default to the method's row of :data:`METHOD_DEFAULTS`."""
+
+    method: str = param("glove", "Trainer: glove (weighted least squares on co-occurrences), "
+                        "skipgram or cbow (word2vec with negative sampling).",
+                        choices=lambda: EMBED_METHODS)
+    dim: int = param(32, "Vector length.")
+    window: int | None = param(None, "Context half-width in tickers (default: the method's "
+                               "tuned value).")
+    epochs: int | None = param(None, "Passes over the sentences (default: the method's tuned "
+                               "value).")
+    lr: float | None = param(None, "Learning rate (default: the method's tuned value).")
+    negative: int = param(5, "word2vec: negative samples per positive pair.")
+    subsample: float = param(0.0, "word2vec: frequent-token subsampling threshold (0: off; every "
+                             "ticker is equally frequent).", hidden=True)
+    batch_size: int = param(8192, "word2vec: examples per optimiser step.", hidden=True)
+    seed: int = param(0, "Random seed (same seed, same vectors).")
+    sentences: SentenceConfig = param(SentenceConfig, "How the panel becomes sentences.")
+
+    def __post_init__(self) -> None:
+        if isinstance(self.sentences, dict):
+            object.__setattr__(self, "sentences", SentenceConfig(**self.sentences))
+        _choice("embedding method", self.method, EMBED_METHODS)
+        _positive_int("dim", self.dim)
+        for name in ("window", "epochs"):
+            if getattr(self, name) is not None:
+                _positive_int(name, getattr(self, name))
+        if self.lr is not None and not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ConfigError(f"lr must be a positive number, got {self.lr!r}")
+        _positive_int("negative", self.negative)
+        _positive_int("batch_size", self.batch_size)
+        _positive_int("seed", self.seed, minimum=0)
+        if not 0 <= self.subsample < 1:
+            raise ConfigError(f"subsample must be in [0, 1), got {self.subsample}")
+
+    def replace(self, **changes: Any) -> EmbedConfig:
+        return dataclasses.replace(self, **check_names(type(self), changes))
+
+
+SCENARIO_MODELS = ("rnn", "ngram", "s2s")
+SCENARIO_SCALES = ("ewma", "none")
+
+
+@dataclass(frozen=True)
+class ScenarioConfig:
+    """Token language models over daily returns that sample scenario paths
+    (:mod:`qseq.text.scenario_model`, ``qseq text scenarios``): a quantile tokenizer fit on the
+    training days, a model of the next token, paths drawn with a temperature, and (for s2s)
+    beam search for the most likely paths."""
+
+    model: str = param("rnn", "Token model: rnn (GRU language model), ngram (Bengio neural "
+                       "n-gram) or s2s (seq2seq with additive attention; beam search).",
+                       choices=lambda: SCENARIO_MODELS)
+    scale: str = param("ewma", "Tokens of EWMA-standardised returns, paths rescaled by the "
+                       "EWMA volatility (ewma), or of raw returns (none).",
+                       choices=lambda: SCENARIO_SCALES)
+    lam: float = param(0.94, "EWMA decay of the volatility scale (RiskMetrics 0.94).")
+    n_bins: int = param(64, "Quantile bins of the tokenizer (64-512), fit on training days.")
+    lookback: int = param(64, "Context in days before each forecast origin.")
+    horizon: int = param(5, "Days per scenario path.")
+    order: int = param(11, "n-gram order n (the model reads the last n-1 tokens).")
+    embed_dim: int = param(16, "Token embedding width.")
+    hidden_size: int = param(64, "Hidden width.")
+    dropout: float = param(0.1, "Dropout.")
+    epochs: int = param(40, "Most training epochs (early stopping on the validation days picks "
+                        "the count, then a refit on all training days).")
+    lr: float = param(2e-3, "AdamW learning rate.")
+    smoothing: float = param(1.0, "Width in bins of the Gaussian kernel that spreads each "
+                             "target over neighbouring bins (0: one-hot).")
+    val_frac: float = param(0.15, "Share of the training days used to pick the epoch count.")
+    train_end: str | None = param(None, "Last training day (YYYY-MM-DD; default: the last day "
+                                  "minus the test share).")
+    test_frac: float = param(0.3, "Without --train-end: share of the days held out for the "
+                             "evaluation.", hidden=True)
+    paths: int = param(1000, "Scenario paths per forecast origin.")
+    temperature: float = param(1.0, "Sampling temperature (0: greedy).")
+    beam_width: int = param(5, "s2s: beams kept by beam search.")
+    length_alpha: float = param(0.0, "s2s: beam length-normalisation exponent (GNMT alpha).",
+                                hidden=True)
+    seed: int = param(0, "Random seed (same seed, same model and paths).")
+
+    def __post_init__(self) -> None:
+        _choice("scenario model", self.model, SCENARIO_MODELS)
+        _choice("scale", self.scale, SCENARIO_SCALES)
+        _fraction("lam", self.lam)
+        _positive_int("n_bins", self.n_bins, minimum=2)
+        for name in ("lookback", "horizon", "embed_dim", "hidden_size", "epochs", "paths",
+                     "beam_width"):
+            _positive_int(name, getattr(self, name))
+        _positive_int("order", self.order, minimum=2)
+        _fraction("dropout", self.dropout)
+        _fraction("val_frac", self.val_frac)
+        _fraction("test_frac", self.test_frac)
+        _positive_int("seed", self.seed, minimum=0)
+        for name in ("lr", "smoothing", "temperature"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+                    value >= 0 and math.isfinite(value)) or (name == "lr" and value == 0):
+                raise ConfigError(f"{name} must be a {'positive' if name == 'lr' else '>= 0'} "
+                                  f"number, got {value!r}")
+
+    def replace(self, **changes: Any) -> ScenarioConfig:
+        return dataclasses.replace(self, **check_names(type(self), changes))

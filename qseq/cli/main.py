@@ -104,15 +104,17 @@ def data_validate(target: str, source: str, offline: bool) -> None:
 def _register_subcommands() -> None:
     # Each lives in its own module; heavy imports happen inside the command functions.
     from qseq.cli.anomaly import anomaly
+    from qseq.cli.embed import embed
     from qseq.cli.forecast import forecast
     from qseq.cli.lob import lob
     from qseq.cli.lob_anomaly import anomaly_cmd
     from qseq.cli.lob_stream import stream_cmd
     from qseq.cli.pipeline import backtest, pipeline
+    from qseq.cli.text import text
 
     for sub in (stream_cmd, anomaly_cmd):  # they reuse qseq.cli.lob's source options
         lob.add_command(sub)
-    for command in (forecast, anomaly, backtest, pipeline, lob):
+    for command in (forecast, anomaly, backtest, pipeline, lob, embed, text):
         cli.add_command(command)
 
 

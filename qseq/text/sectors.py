@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
 import numpy as np
@@ -37,6 +38,25 @@ def bundled_sectors() -> pd.Series:
     from qseq.data.bundled import load_sectors
 
     return load_sectors().drop_duplicates("ticker").set_index("ticker")["sector"]
+
+
+def read_sectors(path: str | Path) -> pd.Series:
+    """A user's sector table (CSV with ``ticker`` and ``sector`` columns, any case) as a Series
+    ticker -> sector; tickers are upper-cased, rows without a sector dropped."""
+    try:
+        frame = pd.read_csv(path)
+    except FileNotFoundError:
+        raise DataError(f"sector table {path} not found; pass a CSV with ticker,sector columns") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        raise DataError(f"cannot read sector table {path}: {exc}") from None
+    frame.columns = [str(c).strip().lower() for c in frame.columns]
+    missing = [c for c in ("ticker", "sector") if c not in frame.columns]
+    if missing:
+        raise DataError(f"sector table {path} lacks columns {missing} (has {list(frame.columns)}); "
+                        "it needs ticker and sector")
+    frame = frame.dropna(subset=["ticker", "sector"]).drop_duplicates("ticker")
+    return pd.Series(frame["sector"].astype(str).to_numpy(),
+                     index=frame["ticker"].astype(str).str.strip().str.upper(), name="sector")
 
 
 def _as_series(sectors: pd.Series | Mapping[str, str]) -> pd.Series:

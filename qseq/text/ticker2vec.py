@@ -9,90 +9,33 @@ context windows and a skip-gram / CBOW / GloVe model gives them nearby vectors. 
 :mod:`qseq.text.sectors`.
 
 Leakage: only bars dated on or before the end of the training range are read (the first
-``first_frac`` of the panel's dates, or the dates up to ``end``); the market beta, the
+``first_frac`` of the panel's dates, or the dates up to ``train_end``); the market beta, the
 per-ticker scale and the ticker universe are fitted on those days too.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
 
+from qseq.config import (  # the sentence settings are declared once, with the other configs
+    MARKETS,
+    METHOD_DEFAULTS,
+    ORDERS,
+    RETURNS,
+    EmbedConfig,
+    SentenceConfig,
+)
 from qseq.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
     from qseq.text.vectors import Vectors
 
-ORDERS = ("return", "residual")
-RETURNS = ("close", "intraday", "overnight")
-MARKETS = ("equal", "beta")
-# Per-method defaults of ticker2vec (window in tickers, epochs, learning rate), tuned on the
-# bundled panel's first 60% of days (5-NN sector purity, 3 seeds: GloVe 0.71, skip-gram 0.65,
-# CBOW 0.54; CBOW diverges at lr 0.025 with window 10 and does worse with wider windows).
-METHOD_DEFAULTS: dict[str, dict[str, float]] = {
-    "glove": {"window": 100, "epochs": 50, "lr": 0.05},
-    "skipgram": {"window": 100, "epochs": 3, "lr": 0.025},
-    "cbow": {"window": 5, "epochs": 10, "lr": 0.02},
-}
-
-
-@dataclass(frozen=True)
-class SentenceConfig:
-    """How a price panel becomes market sentences (the one home of these settings). The
-    defaults are the variant that scored best on the bundled panel (``bench/ticker2vec_eval.py
-    --part ablation``): three return kinds, horizons 1, 2, 3, raw returns, vol-scaled.
-
-    first_frac:   training range = the first ``first_frac`` of the panel's dates (ignored
-                  when ``end`` is given)
-    end:          last training date (inclusive), e.g. ``"2010-03-31"``
-    order:        ``"return"`` sorts by the day's log return, ``"residual"`` by the return
-                  minus the market (see ``market``). Subtracting an equal-weight market
-                  shifts the whole day, so it changes the order only through ``scale`` (the
-                  residual's standard deviation instead of the return's)
-    returns:      which daily log returns make sentences, each its own ordering of the day:
-                  ``"close"`` (previous close to close), ``"intraday"`` (open to close),
-                  ``"overnight"`` (previous close to open); more views, more co-movement seen
-    market:       ``"equal"``: the day's equal-weight mean return of the universe;
-                  ``"beta"``: beta x that mean, beta an OLS slope fitted per ticker on the
-                  training days (only used with ``order="residual"``)
-    scale:        divide each ticker's (residual) return by its training standard deviation
-                  before sorting, so high-volatility names do not own the extremes every day
-    horizons:     return horizons in days; each horizon ``h`` adds one sentence per day from
-                  the sum of the last ``h`` daily (residual) returns, all inside the range
-    chunk:        split each day's ordering into consecutive sentences of this many tickers
-                  (``None``: one sentence per day and horizon)
-    min_coverage: keep tickers with a return on at least this share of the training days
-    """
-
-    first_frac: float = 0.6
-    end: str | None = None
-    order: Literal["return", "residual"] = "return"
-    returns: tuple[str, ...] = RETURNS
-    market: Literal["equal", "beta"] = "equal"
-    scale: bool = True
-    horizons: tuple[int, ...] = (1, 2, 3)
-    chunk: int | None = None
-    min_coverage: float = 0.8
-
-    def __post_init__(self) -> None:
-        if not 0.0 < self.first_frac <= 1.0:
-            raise ConfigError(f"first_frac must be in (0, 1], got {self.first_frac}")
-        if self.order not in ORDERS:
-            raise ConfigError(f"order must be one of {list(ORDERS)}, got {self.order!r}")
-        if not self.returns or any(r not in RETURNS for r in self.returns):
-            raise ConfigError(f"returns must be a non-empty tuple of {list(RETURNS)}, "
-                              f"got {self.returns!r}")
-        if self.market not in MARKETS:
-            raise ConfigError(f"market must be one of {list(MARKETS)}, got {self.market!r}")
-        if not self.horizons or any(int(h) < 1 for h in self.horizons):
-            raise ConfigError(f"horizons must be positive day counts, got {self.horizons}")
-        if self.chunk is not None and self.chunk < 2:
-            raise ConfigError(f"chunk must be at least 2 tickers or None, got {self.chunk}")
-        if not 0.0 <= self.min_coverage <= 1.0:
-            raise ConfigError(f"min_coverage must be in [0, 1], got {self.min_coverage}")
+__all__ = ["MARKETS", "METHOD_DEFAULTS", "ORDERS", "RETURNS", "SentenceConfig", "market_residuals",
+           "market_sentences", "ordering_signals", "ticker2vec", "ticker2vec_from_config",
+           "training_returns"]
 
 
 def training_returns(panel: pd.DataFrame, config: SentenceConfig = SentenceConfig(),
@@ -113,7 +56,7 @@ def training_returns(panel: pd.DataFrame, config: SentenceConfig = SentenceConfi
         raise DataError(f"expected a panel indexed (date, ticker) with columns {need}, got index "
                         f"{list(panel.index.names)} and columns {list(panel.columns)}")
     dates = panel.index.get_level_values("date").unique().sort_values()
-    last = (pd.Timestamp(config.end) if config.end is not None
+    last = (pd.Timestamp(config.train_end) if config.train_end is not None
             else dates[max(int(len(dates) * config.first_frac), 1) - 1])
     inside = panel[panel.index.get_level_values("date") <= last]
     log_close = np.log(_wide(inside, "close"))  # [D, K]
@@ -248,3 +191,13 @@ def ticker2vec(
     return train_word2vec(corpus, dim=dim, window=int(window), negative=negative,
                           sg=method == "skipgram", subsample=subsample, epochs=int(epochs), lr=lr,
                           batch_size=batch_size, seed=seed, progress=progress)
+
+
+def ticker2vec_from_config(panel: pd.DataFrame, config: EmbedConfig,
+                           progress: bool = False) -> Vectors:
+    """:func:`ticker2vec` with the settings of an :class:`qseq.config.EmbedConfig` (what
+    ``qseq embed tickers`` and pipelines pass)."""
+    return ticker2vec(panel, sentences=config.sentences, method=config.method, dim=config.dim,
+                      window=config.window, epochs=config.epochs, lr=config.lr,
+                      negative=config.negative, subsample=config.subsample,
+                      batch_size=config.batch_size, seed=config.seed, progress=progress)

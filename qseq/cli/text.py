@@ -1,0 +1,147 @@
+"""``qseq text``: token language models over returns (scenario paths, beam search), character
+models of names, and headline sentiment. Heavy imports happen inside the commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from qseq.cli.options import config_from_options, config_options, data_options, debug_option
+from qseq.config import ScenarioConfig
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from rich.console import Console
+
+BPS = 1e4
+
+
+def _console() -> Console:
+    from qseq.cli.main import console
+
+    return console
+
+
+def frame_table(title: str, frame: pd.DataFrame, digits: int = 2):
+    """A rich table of a frame (index levels first); floats to ``digits`` places, NaN blank."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    names = [n for n in frame.index.names if n is not None]
+    for name in (*names, *frame.columns):
+        table.add_column(str(name), justify="left" if name in names else "right")
+    for key, row in zip(frame.index, frame.itertuples(index=False), strict=True):
+        keys = key if isinstance(key, tuple) else ((key,) if names else ())
+        cells = ["" if isinstance(v, float) and v != v else f"{v:.{digits}f}"
+                 if isinstance(v, float) else str(v) for v in row]
+        table.add_row(*(str(k) for k in keys), *cells)
+    return table
+
+
+@click.group("text")
+def text() -> None:
+    """Token models of returns, character models of names, headline sentiment."""
+
+
+@text.command("scenarios")
+@click.option("--ticker", default="SPY", show_default=True,
+              help="Series to model (SPY uses the bundled S&P 500 proxy offline).")
+@click.option("--data", "data_path", type=click.Path(dir_okay=False),
+              help="CSV/Parquet price file instead of a ticker source.")
+@config_options(ScenarioConfig)
+@data_options
+@click.option("--evaluate", is_flag=True,
+              help="Also score the paths on every day after --train-end against the historical "
+                   "bootstrap and filtered historical simulation (CRPS, pinball, coverage, DM).")
+@click.option("--out", "out_dir", default="reports", show_default=True,
+              type=click.Path(file_okay=False), help="Folder for the quantile table and report.")
+@debug_option
+def scenarios_cmd(evaluate: bool, out_dir: str, **opts: Any) -> None:
+    """Fit a token language model of daily returns and sample scenario paths for the next days
+    after the last bar: quantiles of the cumulative return, the beam-search most likely paths,
+    and (with --evaluate) probabilistic scores against the bootstrap."""
+    from qseq.cli.forecast import _load
+
+    config = config_from_options(ScenarioConfig, opts)
+    panel, ticker = _load(opts)
+    run_scenarios(_console(), panel, ticker, config, evaluate=evaluate, out_dir=Path(out_dir))
+
+
+def run_scenarios(console: Console, panel: pd.DataFrame, ticker: str, config: ScenarioConfig, *,
+                  evaluate: bool, out_dir: Path) -> None:
+    import numpy as np
+    import pandas as pd
+
+    from qseq._io import atomic_write_text
+    from qseq.report import write_page
+    from qseq.text.scenario_model import cumulative_quantiles, fit_scenarios
+    from qseq.text.scenarios import LEVELS
+
+    source = f"{panel.attrs.get('source', '?')} ({panel.attrs.get('detail', '')})"
+    console.print(f"data: {source}")
+    for note in panel.attrs.get("notes", []):
+        console.print(f"note: {note}")
+    sm = fit_scenarios(panel, config)
+    last = sm.dates[-1]
+    console.print(f"{config.model} token model ({config.scale} scale, {sm.tokenizer.n_bins_} bins): "
+                  f"trained on {sm.dates[0].date()} to {sm.train_end.date()} ({sm.n_train} days), "
+                  f"{sm.epochs} epochs, validation perplexity {sm.val_perplexity:.1f}")
+    paths = sm.paths()  # [1, M, H]
+    q = cumulative_quantiles(paths)[0] * BPS  # [H, Q]
+    frame = pd.DataFrame(q, columns=[f"q{lv:g}" for lv in LEVELS],
+                         index=pd.Index(np.arange(1, config.horizon + 1), name="horizon"))
+    console.print(frame_table(f"{ticker}: cumulative log return after {last.date()} (bps, "
+                              f"{paths.shape[1]} paths, temperature {config.temperature:g})",
+                              frame, 1))
+    best, logp = sm.beam(n_best=3)
+    beams = pd.DataFrame(np.cumsum(best[0], axis=1) * BPS,
+                         columns=[f"h{h}" for h in range(1, config.horizon + 1)],
+                         index=pd.Index(np.arange(1, len(logp[0]) + 1), name="beam"))
+    beams["log_prob"] = logp[0]
+    console.print(frame_table(f"beam search (width {config.beam_width}): most likely paths, "
+                              "cumulative bps", beams, 1))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = out_dir / f"scenarios_{ticker}_{config.model}"
+    atomic_write_text(stem.with_suffix(".csv"), frame.reset_index().to_csv(index=False))
+    notes = [f"data: {source}", *panel.attrs.get("notes", []),
+             f"trained on days up to {sm.train_end.date()}; paths after {last.date()}"]
+    body = _fan_chart(paths[0], last)
+    if evaluate:
+        ev = sm.evaluate()
+        shown = ev.table.drop(columns="n").copy()
+        losses = [c for c in shown.columns if c not in ("coverage90", "pit_ks")]
+        shown[losses] = shown[losses] * BPS
+        console.print(frame_table(f"test origins {ev.origin_dates[0].date()} to "
+                                  f"{ev.origin_dates[-1].date()} ({len(ev.origin_dates)}): CRPS "
+                                  "and pinball in bps, coverage90 nominal 0.90", shown, 3))
+        dm = ev.dm.copy()
+        dm["diff"] *= BPS
+        console.print(frame_table("CRPS vs the bootstrap (diff in bps, < 0 better; DM test)", dm, 4))
+        atomic_write_text(stem.with_name(stem.name + "_scores.csv"),
+                          ev.table.reset_index().to_csv(index=False))
+        body += shown.round(4).to_html() + dm.round(4).to_html()
+    page = write_page(stem.with_suffix(".html"), f"{ticker} scenario paths ({config.model})",
+                      notes, body)
+    console.print(f"report: {page}")
+
+
+def _fan_chart(paths, last) -> str:
+    """HTML of 50 sample paths and the 5-95% band of the cumulative return (bps)."""
+    import numpy as np
+    import plotly.graph_objects as go
+
+    cum = np.cumsum(paths, axis=1) * BPS  # [M, H]
+    x = np.arange(0, cum.shape[1] + 1)
+    fig = go.Figure()
+    for row in cum[:50]:
+        fig.add_trace(go.Scatter(x=x, y=np.r_[0.0, row], mode="lines", showlegend=False,
+                                 line={"width": 0.5, "color": "rgba(31,119,180,0.3)"}))
+    lo, mid, hi = (np.r_[0.0, np.quantile(cum, p, axis=0)] for p in (0.05, 0.5, 0.95))
+    fig.add_trace(go.Scatter(x=x, y=hi, name="95%", line={"color": "black", "dash": "dash"}))
+    fig.add_trace(go.Scatter(x=x, y=mid, name="median", line={"color": "black"}))
+    fig.add_trace(go.Scatter(x=x, y=lo, name="5%", line={"color": "black", "dash": "dash"}))
+    fig.update_layout(title=f"scenario paths after {last.date()}", template="plotly_white",
+                      xaxis_title="days ahead", yaxis_title="cumulative log return (bps)")
+    return fig.to_html(full_html=False, include_plotlyjs=True)

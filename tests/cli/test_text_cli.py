@@ -1,0 +1,72 @@
+"""``qseq embed`` and ``qseq text``: the commands run on the bundled data, write what they say,
+and turn user mistakes into one error line."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from qseq.text.vectors import Vectors, load_glove
+
+from ._helpers import one_line_error, run
+
+
+def test_embed_tickers_trains_evaluates_and_writes(capsys, tmp_path):
+    out = tmp_path / "tickers.txt"
+    code, stdout, err = run(capsys, "embed", "tickers", "--offline", "--epochs", "2", "--dim", "4",
+                            "--train-end", "2009-12-31", "--out", str(out))
+    assert code == 0, err
+    assert "training days 2009-08-24 to 2009-12-31" in stdout
+    assert "5-NN sector purity" in stdout and "correlation baseline" in stdout
+    vectors = load_glove(out)
+    assert vectors.dim == 4 and len(vectors) > 400
+    html = out.with_suffix(".html").read_text()
+    assert "ticker2vec sector map" in html and "plotly" in html
+
+
+def test_embed_queries_and_their_errors(capsys, tmp_path):
+    path = tmp_path / "v.txt"
+    Vectors(("king", "queen", "man", "woman", "apple"),
+            np.array([[1, 1, 0], [1, 0, 1], [0, 1, 0], [0, 0, 1], [5, -3, -3]], float)
+            ).save_glove(path)
+    code, stdout, _ = run(capsys, "embed", "analogy", str(path), "king", "man", "woman", "-k", "1")
+    assert code == 0 and "queen" in stdout
+    code, stdout, _ = run(capsys, "embed", "neighbours", str(path), "king", "-k", "2")
+    assert code == 0 and "queen" in stdout
+    code, _, err = run(capsys, "embed", "neighbours", str(path), "kink")
+    assert code != 0 and "unknown token 'kink'" in one_line_error(err)
+    bad = tmp_path / "bad.txt"
+    bad.write_text("a 1 2\nb 1\n")
+    code, _, err = run(capsys, "embed", "neighbours", str(bad), "a")
+    assert code != 0 and "bad.txt" in one_line_error(err)
+
+
+def test_embed_words_from_a_corpus(capsys, tmp_path):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("\n".join(["stocks rise on earnings", "stocks fall on rates"] * 20))
+    out = tmp_path / "w.txt"
+    code, stdout, err = run(capsys, "embed", "words", str(corpus), "--dim", "8", "--min-count",
+                            "1", "--epochs", "1", "--out", str(out))
+    assert code == 0, err
+    assert set(load_glove(out).tokens) == {"stocks", "rise", "fall", "on", "earnings", "rates"}
+    code, _, err = run(capsys, "embed", "words", str(tmp_path / "none.txt"), "--out", str(out))
+    assert code != 0 and "not found" in one_line_error(err)
+
+
+def test_text_scenarios_prints_quantiles_beams_and_scores(capsys, tmp_path):
+    code, stdout, err = run(capsys, "text", "scenarios", "--ticker", "SPY", "--offline",
+                            "--start", "2004-01-01", "--train-end", "2012-12-31", "--epochs", "2",
+                            "--hidden-size", "8", "--n-bins", "16", "--lookback", "16",
+                            "--paths", "50", "--horizon", "3", "--evaluate", "--out", str(tmp_path))
+    assert code == 0, err
+    assert "proxy" in stdout  # offline SPY says it is the S&P 500 index
+    assert "cumulative log return after 2018-12-31" in stdout
+    assert "beam search" in stdout and "CRPS vs the bootstrap" in stdout
+    assert (tmp_path / "scenarios_SPY_rnn.csv").exists()
+    assert (tmp_path / "scenarios_SPY_rnn_scores.csv").exists()
+    assert "scenario paths" in (tmp_path / "scenarios_SPY_rnn.html").read_text()
+    code, _, err = run(capsys, "text", "scenarios", "--ticker", "SPY", "--offline",
+                       "--model", "transformer")
+    assert code != 0
+    code, _, err = run(capsys, "text", "scenarios", "--ticker", "SPY", "--offline",
+                       "--train-end", "1999-02-01")
+    assert code != 0 and "training days" in one_line_error(err)
