@@ -282,6 +282,9 @@ class ForecastConfig:
     init_embeddings: str | None = param(None, "GloVe-format text file of ticker vectors (a "
                                         "ticker, then ticker_dim numbers, per line) that start "
                                         "the ticker embeddings (e.g. from qseq embed).")
+    sentiment: str | None = param(None, "Daily news sentiment table (Parquet or CSV with date, "
+                                  "ticker, sentiment, news_count; written by qseq text "
+                                  "sentiment) read by the sentiment and news_count features.")
     quantiles: tuple[float, ...] = param((), "Quantile levels for bands, e.g. 0.1,0.5,0.9 "
                                          "(pinball loss).")
     val_frac: float = param(0.15, "Share of dates held out for early stopping.", hidden=True)
@@ -336,6 +339,12 @@ class ForecastConfig:
             raise ConfigError(f"val_frac={self.val_frac} and test_frac={self.test_frac} must sum to < 1")
         if not isinstance(self.exchange, str) or not self.exchange:
             raise ConfigError(f"exchange must be a calendar code like XNYS, got {self.exchange!r}")
+        from qseq.data.features import NEWS_FEATURES, parse_feature
+
+        if self.sentiment is not None and not any(parse_feature(n)[0] in NEWS_FEATURES
+                                                  for n in self.features):
+            raise ConfigError(f"sentiment={self.sentiment!r} is set but no feature reads it; add "
+                              "sentiment (or sentiment_5, news_count) to --features")
 
     def replace(self, **changes: Any) -> ForecastConfig:
         """A copy with ``changes`` (validated like a new config; unknown names are errors)."""

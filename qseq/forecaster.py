@@ -89,6 +89,10 @@ class Forecaster(Estimator):
         from qseq.data.windows import make_windows
 
         cfg = self.config
+        if cfg.sentiment is not None:
+            from qseq.text.sentiment_table import join_sentiment_file
+
+            panel = join_sentiment_file(panel, cfg.sentiment)
         return make_windows(panel, cfg.features, cfg.lookback, cfg.horizons, cfg.target,
                             tickers=getattr(self, "tickers_", None),
                             require_targets=require_targets, future_features=cfg.future_features,
@@ -324,10 +328,12 @@ class Forecaster(Estimator):
 
     @property
     def _cross_sectional(self) -> bool:
-        """Whether a feature reads every ticker on each date (then no per-ticker tail path)."""
-        from qseq.data.features import CROSS_SECTIONAL_FEATURES, parse_feature
+        """Whether a feature reads every ticker on each date, or the news table (then no
+        per-ticker tail path)."""
+        from qseq.data.features import CROSS_SECTIONAL_FEATURES, NEWS_FEATURES, parse_feature
 
-        return any(parse_feature(n)[0] in CROSS_SECTIONAL_FEATURES for n in self.config.features)
+        wide = (*CROSS_SECTIONAL_FEATURES, *NEWS_FEATURES)
+        return any(parse_feature(n)[0] in wide for n in self.config.features)
 
     def _tail_rows(self, panel: pd.DataFrame) -> np.ndarray:
         """Positions of each ticker's last rows, enough for its last window's features

@@ -47,7 +47,12 @@ from safetensors.torch import load_file, save_file
 
 from qseq._io import atomic_write_text, atomic_write_with
 from qseq.data.calendar_features import future_inputs
-from qseq.data.features import CROSS_SECTIONAL_FEATURES, VARIANCE_FLOOR, parse_feature
+from qseq.data.features import (
+    CROSS_SECTIONAL_FEATURES,
+    NEWS_FEATURES,
+    VARIANCE_FLOOR,
+    parse_feature,
+)
 from qseq.errors import CheckpointError, ConfigError, DataError
 from qseq.models import get_spec
 from qseq.runtime import BlasPin
@@ -75,6 +80,10 @@ class IncrementalFeatures:
         if panel_wide:
             raise ConfigError(f"features {panel_wide} read every ticker of the panel on each date; "
                               "a per-ticker stream cannot compute them (use predict on the panel)")
+        news = [n for n, (base, _) in zip(names, self.parsed, strict=True) if base in NEWS_FEATURES]
+        if news:
+            raise ConfigError(f"features {news} read the daily sentiment table; a bar stream has "
+                              "no headlines (use predict on the panel with sentiment=)")
         self.prev_close: float | None = None
         self.prev_logvol: float | None = None
         self.buffers: dict[str, deque] = {}

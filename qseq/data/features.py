@@ -148,6 +148,29 @@ def excess_return(frame: pd.DataFrame, window: int) -> pd.Series:
     return excess if window == 1 else _rolling(excess, window, "sum")
 
 
+def _news_column(frame: pd.DataFrame, column: str, feature: str) -> pd.Series:
+    if column not in frame.columns:
+        raise DataError(f"feature {feature!r} reads the daily sentiment table, which this run "
+                        "lacks: pass --sentiment FILE (written by `qseq text sentiment`) or "
+                        "sentiment= in the config")
+    return frame[column].astype("float64")
+
+
+def sentiment(frame: pd.DataFrame, window: int) -> pd.Series:
+    """Mean headline sentiment of the session (``window`` 1, the default) or its trailing mean
+    over ``window`` sessions (0 on sessions without news). Headlines count for the first session
+    whose close comes after they were published (:func:`qseq.text.news.daily_sentiment`)."""
+    day = _news_column(frame, "sentiment", "sentiment")
+    return day if window == 1 else _rolling_mean(day, window)
+
+
+def news_count(frame: pd.DataFrame, window: int) -> pd.Series:
+    """``ln(1 + headlines)`` of the session, or of the headlines over the trailing ``window``
+    sessions."""
+    day = _news_column(frame, "news_count", "news_count")
+    return np.log1p(day if window == 1 else _rolling(day, window, "sum"))
+
+
 FEATURES: dict[str, Callable[[pd.DataFrame, int], pd.Series]] = {
     "log_return": log_return,
     "log_volume_change": log_volume_change,
@@ -157,11 +180,17 @@ FEATURES: dict[str, Callable[[pd.DataFrame, int], pd.Series]] = {
     "log_parkinson_var": log_parkinson_var,
     "log_garman_klass_var": log_garman_klass_var,
     "excess_return": excess_return,
+    "sentiment": sentiment,
+    "news_count": news_count,
 }
-ONE_BAR_OK = ("log_parkinson_var", "log_garman_klass_var", "excess_return")  # window may be 1
-DEFAULT_WINDOWS = {"excess_return": 1}  # without a suffix; every other feature: DEFAULT_WINDOW
+ONE_BAR_OK = ("log_parkinson_var", "log_garman_klass_var", "excess_return", "sentiment",
+              "news_count")  # window may be 1
+# without a suffix; every other feature: DEFAULT_WINDOW
+DEFAULT_WINDOWS = {"excess_return": 1, "sentiment": 1, "news_count": 1}
 # features that read every ticker of the panel on each date (no single-ticker stream)
 CROSS_SECTIONAL_FEATURES = ("excess_return",)
+# features that read the daily news table joined to the panel, not the bars (no bar stream)
+NEWS_FEATURES = ("sentiment", "news_count")
 TARGETS = constants.TARGETS
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from qseq.data.sources import load_prices
+from qseq.text.sentiment_table import write_sentiment_table
 from qseq.text.vectors import Vectors, load_glove
 
 from ._helpers import one_line_error, run
@@ -70,3 +72,24 @@ def test_text_scenarios_prints_quantiles_beams_and_scores(capsys, tmp_path):
     code, _, err = run(capsys, "text", "scenarios", "--ticker", "SPY", "--offline",
                        "--train-end", "1999-02-01")
     assert code != 0 and "training days" in one_line_error(err)
+
+
+def test_cli_forecast_takes_sentiment_and_explains_a_missing_table(capsys, tmp_path):
+    spy = load_prices("SPY", start="2015-01-01", offline=True)
+    path = write_sentiment_table(_news_table(spy), tmp_path / "s.csv")
+    args = ["forecast", "--ticker", "SPY", "--offline", "--start", "2015-01-01", "--lookback", "8",
+            "--horizon", "2", "--hidden-size", "4", "--layers", "1", "--epochs", "1",
+            "--features", "log_return,sentiment", "--out", str(tmp_path)]
+    code, out, err = run(capsys, *args, "--sentiment", str(path))
+    assert code == 0, err
+    code, _, err = run(capsys, *args)
+    assert code != 0 and "pass --sentiment FILE" in one_line_error(err)
+
+
+def _news_table(panel, seed: int = 0):
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    keys = panel.index[rng.random(len(panel)) < 0.3]
+    return pd.DataFrame({"sentiment": rng.uniform(-1, 1, len(keys)),
+                         "news_count": rng.integers(1, 5, len(keys))}, index=keys)
