@@ -985,3 +985,48 @@ class ScenarioConfig:
 
     def replace(self, **changes: Any) -> ScenarioConfig:
         return dataclasses.replace(self, **check_names(type(self), changes))
+
+
+POOLINGS = ("mean", "last")
+
+
+@dataclass(frozen=True)
+class SentimentConfig:
+    """The headline classifier of :mod:`qseq.text.sentiment` and its training (``qseq text
+    train-sentiment``)."""
+
+    embed_dim: int = param(50, "Word vector length (must equal the GloVe file's with --vectors).")
+    hidden_size: int = param(32, "GRU state width.")
+    num_layers: int = param(1, "Stacked GRU layers.", cli="--layers")
+    bidirectional: bool = param(True, "Read headlines in both directions.")
+    pooling: str = param("mean", "Headline vector: mean of the GRU outputs over the words, or the "
+                         "final states (last).", choices=lambda: POOLINGS)
+    dropout: float = param(0.1, "Dropout on the embeddings, between layers and before the output.")
+    min_count: int = param(1, "Words seen fewer times in training are unknown.")
+    max_len: int = param(64, "Words kept per headline.", hidden=True)
+    epochs: int = param(15, "Training epochs.")
+    batch_size: int = param(32, "Headlines per optimiser step.")
+    lr: float = param(5e-3, "AdamW learning rate.")
+    weight_decay: float = param(0.0, "AdamW weight decay.", hidden=True)
+    freeze_embeddings: bool = param(False, "Keep the (pretrained) embedding rows fixed.")
+    seed: int = param(0, "Random seed (same seed, same data: same model on CPU).")
+
+    def __post_init__(self) -> None:
+        for name in ("embed_dim", "hidden_size", "num_layers", "min_count", "max_len", "epochs",
+                     "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        if self.pooling not in POOLINGS:
+            raise ConfigError(f"pooling must be one of {list(POOLINGS)}, got {self.pooling!r}")
+        if not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout!r}")
+        if not isinstance(self.lr, (int, float)) or not (math.isfinite(self.lr) and self.lr > 0):
+            raise ConfigError(f"lr must be a positive number, got {self.lr!r}")
+        if not isinstance(self.weight_decay, (int, float)) or not self.weight_decay >= 0:
+            raise ConfigError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
+        for name in ("bidirectional", "freeze_embeddings"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise ConfigError(f"seed must be an integer, got {self.seed!r}")

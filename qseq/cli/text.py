@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from qseq.cli.options import config_from_options, config_options, data_options, debug_option
-from qseq.config import ScenarioConfig
+from qseq.config import ScenarioConfig, SentimentConfig
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -145,3 +145,132 @@ def _fan_chart(paths, last) -> str:
     fig.update_layout(title=f"scenario paths after {last.date()}", template="plotly_white",
                       xaxis_title="days ahead", yaxis_title="cumulative log return (bps)")
     return fig.to_html(full_html=False, include_plotlyjs=True)
+
+
+@text.command("train-sentiment")
+@click.option("--labelled", required=True, type=click.Path(dir_okay=False),
+              help="CSV of labelled headlines with columns text,label (no labelled financial news "
+                   "ships with qseq).")
+@click.option("--vectors", "vectors_path", type=click.Path(dir_okay=False),
+              help="GloVe-format word vectors that start the embeddings (e.g. glove.6B.50d.txt).")
+@config_options(SentimentConfig)
+@click.option("--holdout", default=0.2, show_default=True, type=float,
+              help="Share held out (stratified) for the accuracy report before the final fit on "
+                   "everything.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Folder the classifier is saved to (safetensors + JSON).")
+@debug_option
+def train_sentiment_cmd(labelled: str, vectors_path: str | None, holdout: float, out_dir: str,
+                        **opts: Any) -> None:
+    """Train the word-level GRU headline classifier: held-out accuracy and macro F1 against the
+    majority class and VADER, then a fit on all rows, saved for `qseq text sentiment --model`."""
+    from qseq.text.sentiment import read_labelled
+
+    config = config_from_options(SentimentConfig, opts)
+    texts, labels = read_labelled(labelled)
+    vectors = None
+    if vectors_path:
+        from qseq.text.vectors import load_glove
+
+        vectors = load_glove(vectors_path)
+    run_train_sentiment(_console(), texts, labels, config, vectors, holdout, Path(out_dir))
+
+
+def run_train_sentiment(console: Console, texts, labels, config: SentimentConfig, vectors,
+                        holdout: float, out: Path) -> None:
+    import numpy as np
+    from sklearn.metrics import accuracy_score, f1_score
+    from sklearn.model_selection import train_test_split
+
+    from qseq.errors import ConfigError, DataError
+    from qseq.text.sentiment import LexiconScorer, fit_sentiment
+
+    if not 0 < holdout < 1:
+        raise ConfigError(f"--holdout must be in (0, 1), got {holdout}")
+    y = np.array([str(v) for v in labels], dtype=object)
+    try:
+        tr, te = train_test_split(np.arange(len(y)), test_size=holdout, stratify=y,
+                                  random_state=config.seed)
+    except ValueError as exc:
+        raise DataError(f"cannot hold out {holdout:.0%} of {len(y)} headlines by class ({exc}); "
+                        "label more headlines or lower --holdout") from None
+    model = fit_sentiment([texts[i] for i in tr], [labels[i] for i in tr], config, vectors)
+    pred = np.array([str(v) for v in model.predict([texts[i] for i in te])], dtype=object)
+    classes, counts = np.unique(y[tr], return_counts=True)
+    majority = np.full(len(te), classes[np.argmax(counts)], dtype=object)
+    rows = [("GRU classifier", accuracy_score(y[te], pred), f1_score(y[te], pred, average="macro")),
+            ("majority class", accuracy_score(y[te], majority),
+             f1_score(y[te], majority, average="macro", zero_division=0))]
+    lowered = {c.lower() for c in classes}
+    if {"positive", "negative"} <= lowered:
+        vader = LexiconScorer().score([texts[i] for i in te])
+        neutral = "neutral" if "neutral" in lowered else None
+        name = {c.lower(): c for c in classes}
+        guess = np.where(vader >= 0.05, name["positive"], np.where(
+            vader <= -0.05, name["negative"], name[neutral] if neutral else name["positive"]))
+        rows.append(("VADER (+-0.05)", accuracy_score(y[te], guess),
+                     f1_score(y[te], guess, average="macro", zero_division=0)))
+    from rich.table import Table
+
+    table = Table(title=f"held out: {len(te)} of {len(y)} headlines (stratified, seed "
+                        f"{config.seed})")
+    for col in ("scorer", "accuracy", "macro F1"):
+        table.add_column(col, justify="left" if col == "scorer" else "right")
+    for name_, acc, f1 in rows:
+        table.add_row(name_, f"{acc:.3f}", f"{f1:.3f}")
+    console.print(table)
+    if model.embedding_coverage_ is not None:
+        console.print(f"word vectors cover {model.embedding_coverage_:.0%} of the vocabulary")
+    final = fit_sentiment(texts, labels, config, vectors)
+    final.save(out)
+    console.print(f"classifier fit on all {len(y)} headlines -> {out}")
+
+
+@text.command("sentiment")
+@click.option("--news", required=True, type=click.Path(dir_okay=False),
+              help="News file (CSV or Parquet): date,ticker,headline and optionally time (HH:MM).")
+@click.option("--model", "model_dir", type=click.Path(file_okay=False),
+              help="Classifier saved by `qseq text train-sentiment` (default: the VADER lexicon).")
+@click.option("--exchange", default="XNYS", show_default=True,
+              help="Exchange calendar whose session closes decide where a headline lands.")
+@click.option("--tz", default="America/New_York", show_default=True,
+              help="Time zone of the news file's dates and times (unless they carry an offset).")
+@click.option("--close-time", help="HH:MM local cut-off earlier than the close (e.g. 15:30 to "
+                                   "trade at the close on the news).")
+@click.option("--date-only", default="next_session", show_default=True,
+              type=click.Choice(["next_session", "same_session"]),
+              help="Headlines with a date but no time: from the next session (safe), or from the "
+                   "session of their date (assumes they came before its close).")
+@click.option("--out", "out_path", default="reports/sentiment.parquet", show_default=True,
+              type=click.Path(dir_okay=False),
+              help="Daily table written (.parquet or .csv), read by --sentiment FILE.")
+@debug_option
+def sentiment_cmd(news: str, model_dir: str | None, exchange: str, tz: str,
+                  close_time: str | None, date_only: str, out_path: str) -> None:
+    """Score headlines and write the causal daily sentiment per ticker: each headline counts for
+    the first session whose close is after it was published."""
+    from qseq.text.news import daily_sentiment, read_news
+    from qseq.text.sentiment_table import write_sentiment_table
+
+    console = _console()
+    frame = read_news(news, tz=tz)
+    if model_dir:
+        from qseq.text.sentiment import SentimentClassifier
+
+        scorer, what = SentimentClassifier.load(model_dir), f"classifier {model_dir}"
+    else:
+        from qseq.text.sentiment import LexiconScorer
+
+        scorer, what = LexiconScorer(), "VADER lexicon (general English, not finance-tuned)"
+    scores = scorer.score(frame["headline"])
+    daily = daily_sentiment(frame, scores, exchange=exchange, close_time=close_time,
+                            date_only=date_only)
+    timed = int(frame["has_time"].sum())
+    console.print(f"{len(frame)} headlines ({timed} with a time, {len(frame) - timed} date-only: "
+                  f"{date_only}), scored by {what}")
+    dates = daily.index.get_level_values("date")
+    console.print(f"{len(daily)} session x ticker rows, {daily.index.get_level_values('ticker').nunique()} "
+                  f"tickers, sessions {dates.min().date()} to {dates.max().date()} ({exchange}; "
+                  f"a headline counts from the first session closing after it)")
+    path = write_sentiment_table(daily, out_path)
+    console.print(f"daily sentiment -> {path} (use: --features ...,sentiment --sentiment {path})")

@@ -15,7 +15,6 @@ No labelled financial news ships with qseq: bring your own ``text,label`` file.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import re
 from collections import Counter
@@ -29,6 +28,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from qseq.config import POOLINGS, SentimentConfig
 from qseq.errors import CheckpointError, ConfigError, DataError, NotFittedError, TrainingError
 from qseq.text.lm import seeded
 
@@ -40,7 +40,6 @@ __all__ = ["POOLINGS", "PAD", "UNK", "HeadlineClassifier", "LexiconScorer", "Sen
            "SentimentConfig", "WordVocab", "fit_sentiment", "read_labelled", "tokenize"]
 
 PAD, UNK = "<pad>", "<unk>"  # ids 0 and 1 of every WordVocab
-POOLINGS = ("mean", "last")
 KIND = "headline_sentiment"
 _TOKEN_RE = re.compile(r"\d+(?:[.,]\d+)*|[a-z]+(?:'[a-z]+)*|[$%]")
 
@@ -130,55 +129,6 @@ class WordVocab:
 
 
 # -- model --------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class SentimentConfig:
-    """Headline classifier and its training.
-
-    embed_dim: word vector length (must equal the GloVe file's when ``vectors`` are given);
-    hidden_size, num_layers, bidirectional: the GRU; pooling: ``mean`` (of the GRU outputs over
-    the words) or ``last`` (final states); dropout: on the embeddings, between GRU layers and
-    before the output layer; min_count: words seen fewer times in training are UNK; max_len:
-    words kept per headline; epochs, batch_size, lr, weight_decay: AdamW on cross-entropy;
-    freeze_embeddings: keep the (pretrained) embedding rows fixed; seed: initialisation and
-    batch order (same seed, same data -> same model on CPU).
-    """
-
-    embed_dim: int = 50
-    hidden_size: int = 32
-    num_layers: int = 1
-    bidirectional: bool = True
-    pooling: str = "mean"
-    dropout: float = 0.1
-    min_count: int = 1
-    max_len: int = 64
-    epochs: int = 15
-    batch_size: int = 32
-    lr: float = 5e-3
-    weight_decay: float = 0.0
-    freeze_embeddings: bool = False
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        for name in ("embed_dim", "hidden_size", "num_layers", "min_count", "max_len", "epochs",
-                     "batch_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-        if self.pooling not in POOLINGS:
-            raise ConfigError(f"pooling must be one of {list(POOLINGS)}, got {self.pooling!r}")
-        if not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
-            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout!r}")
-        if not isinstance(self.lr, (int, float)) or not (math.isfinite(self.lr) and self.lr > 0):
-            raise ConfigError(f"lr must be a positive number, got {self.lr!r}")
-        if not isinstance(self.weight_decay, (int, float)) or not self.weight_decay >= 0:
-            raise ConfigError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
-        for name in ("bidirectional", "freeze_embeddings"):
-            if not isinstance(getattr(self, name), bool):
-                raise ConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise ConfigError(f"seed must be an integer, got {self.seed!r}")
-
-
 class HeadlineClassifier(nn.Module):
     """Embedding -> (bi)GRU over the words (packed: padding never enters the recurrence) ->
     pooling -> linear.

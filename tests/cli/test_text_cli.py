@@ -93,3 +93,32 @@ def _news_table(panel, seed: int = 0):
     keys = panel.index[rng.random(len(panel)) < 0.3]
     return pd.DataFrame({"sentiment": rng.uniform(-1, 1, len(keys)),
                          "news_count": rng.integers(1, 5, len(keys))}, index=keys)
+
+
+FIXTURES = __import__("pathlib").Path(__file__).resolve().parents[1] / "text" / "fixtures"
+
+
+def test_text_sentiment_train_score_and_write(capsys, tmp_path):
+    model = tmp_path / "clf"
+    code, out, err = run(capsys, "text", "train-sentiment", "--labelled",
+                         str(FIXTURES / "headlines_labelled.csv"), "--epochs", "3",
+                         "--embed-dim", "8", "--hidden-size", "8", "--out", str(model))
+    assert code == 0, err
+    assert "GRU classifier" in out and "majority class" in out and "VADER" in out
+    assert (model / "model.safetensors").is_file()
+    table = tmp_path / "s.csv"
+    for extra in ((), ("--model", str(model))):
+        code, out, err = run(capsys, "text", "sentiment", "--news", str(FIXTURES / "news.csv"),
+                             *extra, "--out", str(table))
+        assert code == 0, err
+        assert "date-only: next_session" in out and "--sentiment" in out
+        from qseq.text.sentiment_table import read_sentiment_table
+
+        daily = read_sentiment_table(table)
+        assert set(daily.index.get_level_values("ticker")) == {"AAPL", "MSFT", "JPM"}
+        assert daily["sentiment"].between(-1, 1).all()
+    code, _, err = run(capsys, "text", "sentiment", "--news", str(FIXTURES / "headlines_labelled.csv"))
+    assert code != 0 and "lacks column(s) ['date', 'ticker', 'headline']" in one_line_error(err)
+    code, _, err = run(capsys, "text", "train-sentiment", "--labelled", str(FIXTURES / "news.csv"),
+                       "--out", str(tmp_path / "x"))
+    assert code != 0 and one_line_error(err)

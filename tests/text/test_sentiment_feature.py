@@ -115,3 +115,29 @@ def test_walk_forward_reads_the_table(panel, tmp_path):
                            baselines=("random_walk",), permutation_repeats=1)
     result = run_walk_forward(panel, spec)
     assert len(result.forecasts) > 0 and np.isfinite(result.forecasts["y_hat"]).all()
+
+
+def test_pipeline_spec_reads_the_table(tmp_path):
+    from qseq.pipeline.run import run_pipeline
+
+    spy = load_prices("SPY", start="2015-01-01", offline=True)
+    path = write_sentiment_table(news_table(spy), tmp_path / "s.parquet")
+    spec = tmp_path / "news.yaml"
+    spec.write_text(f"""
+name: news
+data: {{tickers: [SPY], start: 2015-01-01}}
+forecaster:
+  features: [log_return, sentiment_5, news_count]
+  sentiment: {path}
+  lookback: 8
+  horizons: 2
+  hidden_size: 4
+  num_layers: 1
+  train: {{epochs: 1, batch_size: 128}}
+walk_forward: {{train_bars: 600, test_bars: 250}}
+baselines: [random_walk]
+importance: {{permutation_repeats: 1}}
+""")
+    out = run_pipeline(spec, out_root=tmp_path / "reports", offline=True)
+    imp = pd.read_parquet(out.run_dir / "importance.parquet")
+    assert {"sentiment_5", "news_count"} <= set(imp["feature"])
