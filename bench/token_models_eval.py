@@ -28,26 +28,16 @@ from __future__ import annotations
 import argparse
 import logging
 import time
-from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import torch
 
 import qseq
-from qseq.text.beam import Seq2SeqConfig, TokenSeq2Seq, beam_search, seq2seq_examples
-from qseq.text.lm import (
-    RNNLM,
-    NGramConfig,
-    NGramLM,
-    RNNLMConfig,
-    TokenTrainConfig,
-    chunk_examples,
-    fit_token_model,
-    ngram_examples,
-    perplexity,
-    scenario_returns,
-)
+from qseq.config import ScenarioConfig
+from qseq.text.beam import beam_search
+from qseq.text.lm import scenario_returns
+from qseq.text.scenario_model import fit_on_tokens
 from qseq.text.scenarios import (
     LEVELS,
     ForecastScores,
@@ -72,44 +62,12 @@ def load_returns() -> tuple[pd.DatetimeIndex, np.ndarray, pd.DataFrame]:
     return pd.DatetimeIndex(close.index[1:]), r, panel
 
 
-def examples(kind: str, tokens: np.ndarray, args, *, stride: int = 4):
-    """(inputs, targets) of a token sequence for model ``kind``."""
-    if kind == "ngram":
-        x, y = ngram_examples(tokens, args.order)
-        return (x,), y
-    if kind == "rnn":
-        x, y = chunk_examples(tokens, args.lookback, stride=stride)
-        return (x,), y
-    return seq2seq_examples(tokens, args.lookback, args.horizon)
-
-
-def build(kind: str, vocab: int, args):
-    common = dict(embed_dim=16, hidden_size=args.hidden, dropout=0.1)
-    if kind == "ngram":
-        return NGramLM(NGramConfig(vocab, order=args.order, **common), seed=args.seed)
-    if kind == "rnn":
-        return RNNLM(RNNLMConfig(vocab, cell="gru", **common), seed=args.seed)
-    return TokenSeq2Seq(Seq2SeqConfig(vocab, score="additive", **common), seed=args.seed)
-
-
-def fit_tokens(kind: str, tokens: np.ndarray, n_train: int, vocab: int, args, first_bin: int):
-    """Early stopping on the last ``val_frac`` of the training days picks the epoch count; the
-    model is then refit on all training days for that many epochs (nothing after the training
-    period is seen). Validation targets are validation days only (earlier days as context).
-    Returns the model, the epoch count and the validation perplexity."""
-    n_fit = int(round(n_train * (1 - args.val_frac)))
-    cfg = TokenTrainConfig(epochs=args.epochs, batch_size=128, lr=args.lr, patience=5,
-                           smoothing=args.smoothing, seed=args.seed)
-    x, y = examples(kind, tokens[:n_fit], args)
-    warmup = {"ngram": args.order - 1, "rnn": 0, "s2s": args.lookback}[kind]  # context only
-    xv, yv = examples(kind, tokens[n_fit - warmup:n_train], args, stride=args.lookback)
-    model = build(kind, vocab, args)
-    result = fit_token_model(model, x, y, cfg, val=(xv, yv), first_bin=first_bin)
-    ppl = perplexity(model, xv, yv)
-    model = build(kind, vocab, args)
-    x, y = examples(kind, tokens[:n_train], args)
-    fit_token_model(model, x, y, replace(cfg, epochs=result.best_epoch), first_bin=first_bin)
-    return model, result.best_epoch, ppl
+def scenario_config(kind: str, args) -> ScenarioConfig:
+    """The library's config of a token model of this run (the bench's flags mapped onto it)."""
+    return ScenarioConfig(model=kind, n_bins=args.n_bins, lookback=args.lookback,
+                          horizon=args.horizon, order=args.order, hidden_size=args.hidden,
+                          epochs=args.epochs, lr=args.lr, smoothing=args.smoothing,
+                          val_frac=args.val_frac, seed=args.seed)
 
 
 def gru_quantiles(panel: pd.DataFrame, train_end: pd.Timestamp, origin_dates: pd.DatetimeIndex,
@@ -140,7 +98,7 @@ def main() -> None:
     parser.add_argument("--train-end", default="2010-12-31")
     parser.add_argument("--horizon", type=int, default=5)
     parser.add_argument("--lookback", type=int, default=64)
-    parser.add_argument("--n-bins", type=int, default=64)
+    parser.add_argument("--n-bins", type=int, default=256)
     parser.add_argument("--order", type=int, default=11, help="n-gram order n")
     parser.add_argument("--hidden", type=int, default=64)
     parser.add_argument("--epochs", type=int, default=40)
@@ -185,8 +143,8 @@ def main() -> None:
         t0 = time.perf_counter()
         scaled = name.endswith("_z")
         this_tok, this_tokens = (tok_z, tokens_z) if scaled else (tok, tokens)
-        model, epochs, ppl = fit_tokens(kind, this_tokens, n_train, this_tok.vocab_size, args,
-                                        this_tok.n_specials)
+        model, epochs, ppl = fit_on_tokens(this_tokens, n_train, this_tok,
+                                           scenario_config(kind, args))
         t1 = time.perf_counter()
         if name in models:
             extra = dict(scale=scale, sigma=sigma) if scaled else {}

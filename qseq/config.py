@@ -939,7 +939,8 @@ class ScenarioConfig:
                        "EWMA volatility (ewma), or of raw returns (none).",
                        choices=lambda: SCENARIO_SCALES)
     lam: float = param(0.94, "EWMA decay of the volatility scale (RiskMetrics 0.94).")
-    n_bins: int = param(64, "Quantile bins of the tokenizer (64-512), fit on training days.")
+    n_bins: int = param(256, "Quantile bins of the tokenizer (64-512), fit on training days "
+                        "(narrow tail bins keep the multi-day intervals calibrated).")
     lookback: int = param(64, "Context in days before each forecast origin.")
     horizon: int = param(5, "Days per scenario path.")
     order: int = param(11, "n-gram order n (the model reads the last n-1 tokens).")

@@ -54,7 +54,7 @@ from qseq.text.scenarios import (
 from qseq.text.tokens import EwmaScale, ReturnTokenizer
 
 log = logging.getLogger(__name__)
-__all__ = ["ScenarioModel", "ScenarioEvaluation", "daily_returns", "fit_scenarios",
+__all__ = ["ScenarioModel", "ScenarioEvaluation", "daily_returns", "fit_scenarios", "fit_on_tokens",
            "token_examples", "build_token_model", "cumulative_quantiles"]
 
 
@@ -234,6 +234,18 @@ def fit_scenarios(panel: pd.DataFrame, config: ScenarioConfig = ScenarioConfig()
         series, sigma = scale.standardize(r)
     tokenizer = ReturnTokenizer(config.n_bins).fit(series[:n_train])
     tokens = tokenizer.encode(series)
+    model, epochs, ppl = fit_on_tokens(tokens, n_train, tokenizer, config)
+    log.info("%s token model: %d epochs, validation perplexity %.1f", config.model, epochs, ppl)
+    return ScenarioModel(config, model, tokenizer, scale, dates, r, tokens, sigma, n_train,
+                         epochs, ppl)
+
+
+def fit_on_tokens(tokens: np.ndarray, n_train: int, tokenizer: ReturnTokenizer,
+                  config: ScenarioConfig) -> tuple[nn.Module, int, float]:
+    """Fit a ``config.model`` token model on ``tokens[:n_train]``: early stopping on the last
+    ``val_frac`` of those days (validation targets are validation days only, earlier days serve
+    as context) picks the epoch count, then a fresh model is fit on all ``n_train`` days for
+    that many epochs. Returns (model, epochs, validation perplexity)."""
     kind = config.model
     n_fit = int(round(n_train * (1 - config.val_frac)))
     train_cfg = TokenTrainConfig(epochs=config.epochs, batch_size=128, lr=config.lr, patience=5,
@@ -251,6 +263,4 @@ def fit_scenarios(panel: pd.DataFrame, config: ScenarioConfig = ScenarioConfig()
     x, y = token_examples(kind, tokens[:n_train], config)
     fit_token_model(model, x, y, replace(train_cfg, epochs=result.best_epoch),
                     first_bin=tokenizer.n_specials)
-    log.info("%s token model: %d epochs, validation perplexity %.1f", kind, result.best_epoch, ppl)
-    return ScenarioModel(config, model, tokenizer, scale, dates, r, tokens, sigma, n_train,
-                         result.best_epoch, ppl)
+    return model, result.best_epoch, ppl
