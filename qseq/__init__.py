@@ -21,6 +21,7 @@ _LAZY = {
     "AnomalyDetector": "qseq.anomaly",
     "CostsConfig": "qseq.config",
     "DataError": "qseq.errors",
+    "EmbedConfig": "qseq.config",
     "ForecastConfig": "qseq.config",
     "LobConfig": "qseq.config",
     "LobForecaster": "qseq.lob.model",
@@ -28,6 +29,8 @@ _LAZY = {
     "evaluate": "qseq.backtest.evaluate",
     "Forecaster": "qseq.forecaster",
     "QseqError": "qseq.errors",
+    "ScenarioConfig": "qseq.config",
+    "SentimentConfig": "qseq.config",
     "TrainConfig": "qseq.config",  # re-exported by qseq.train, which loads torch
     "WalkForwardConfig": "qseq.config",
     "WalkForwardSpec": "qseq.backtest.walk_forward",
@@ -44,8 +47,11 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
     from qseq.config import (
         AnomalyConfig,
         CostsConfig,
+        EmbedConfig,
         ForecastConfig,
         LobConfig,
+        ScenarioConfig,
+        SentimentConfig,
         StrategyConfig,
         TrainConfig,
         WalkForwardConfig,
@@ -56,10 +62,10 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
     from qseq.lob.model import LobForecaster
     from qseq.models import list_models
 
-__all__ = ["AnomalyConfig", "AnomalyDetector", "CostsConfig", "DataError", "ForecastConfig",
-           "Forecaster", "LobConfig", "LobForecaster", "QseqError", "StrategyConfig", "TrainConfig",
-           "WalkForwardConfig",
-           "WalkForwardSpec", "__version__", "evaluate", "list_models", "load_prices",
+__all__ = ["AnomalyConfig", "AnomalyDetector", "CostsConfig", "DataError", "EmbedConfig",
+           "ForecastConfig", "Forecaster", "LobConfig", "LobForecaster", "QseqError",
+           "ScenarioConfig", "SentimentConfig", "StrategyConfig", "TrainConfig",
+           "WalkForwardConfig", "WalkForwardSpec", "__version__", "evaluate", "list_models", "load_prices",
            "validate_panel", "walk_forward"]
 
 
