@@ -62,9 +62,9 @@ def load_returns() -> tuple[pd.DatetimeIndex, np.ndarray, pd.DataFrame]:
     return pd.DatetimeIndex(close.index[1:]), r, panel
 
 
-def scenario_config(kind: str, args) -> ScenarioConfig:
+def scenario_config(kind: str, args, n_bins: int) -> ScenarioConfig:
     """The library's config of a token model of this run (the bench's flags mapped onto it)."""
-    return ScenarioConfig(model=kind, n_bins=args.n_bins, lookback=args.lookback,
+    return ScenarioConfig(model=kind, n_bins=n_bins, lookback=args.lookback,
                           horizon=args.horizon, order=args.order, hidden_size=args.hidden,
                           epochs=args.epochs, lr=args.lr, smoothing=args.smoothing,
                           val_frac=args.val_frac, seed=args.seed)
@@ -98,7 +98,11 @@ def main() -> None:
     parser.add_argument("--train-end", default="2010-12-31")
     parser.add_argument("--horizon", type=int, default=5)
     parser.add_argument("--lookback", type=int, default=64)
-    parser.add_argument("--n-bins", type=int, default=256)
+    parser.add_argument("--n-bins", type=int, default=256,
+                        help="bins of EWMA-standardised returns (rnn_z), the library default")
+    parser.add_argument("--raw-bins", type=int, default=64,
+                        help="bins of raw returns (ngram, rnn, s2s, beam): 256 leave ~12 "
+                             "training days per bin and the raw models learn only the marginal")
     parser.add_argument("--order", type=int, default=11, help="n-gram order n")
     parser.add_argument("--hidden", type=int, default=64)
     parser.add_argument("--epochs", type=int, default=40)
@@ -120,7 +124,7 @@ def main() -> None:
     dates, r, panel = load_returns()
     train_end = pd.Timestamp(args.train_end)
     n_train = int((dates <= train_end).sum())
-    tok = ReturnTokenizer(args.n_bins).fit(r[:n_train])  # training days only
+    tok = ReturnTokenizer(args.raw_bins).fit(r[:n_train])  # training days only
     tokens = tok.encode(r)
     last = len(r) - 1 - args.horizon
     origins = np.arange(n_train, last + 1)  # origin o: returns up to o known, o+1.. forecast
@@ -128,7 +132,8 @@ def main() -> None:
     y = realized_horizon_returns(r, origins, args.horizon)  # [N, H]
     print(f"train {dates[0].date()}..{dates[n_train - 1].date()} ({n_train} days), test origins "
           f"{origin_dates[0].date()}..{origin_dates[-1].date()} ({len(origins)}), "
-          f"{tok.n_bins_} bins, {args.paths} paths, horizon {args.horizon}")
+          f"{tok.n_bins_} bins of raw returns, {args.n_bins} of standardised ones, "
+          f"{args.paths} paths, horizon {args.horizon}")
 
     scores: dict[str, ForecastScores] = {}
     common = dict(lookback=args.lookback, horizon=args.horizon, n_paths=args.paths,
@@ -144,7 +149,7 @@ def main() -> None:
         scaled = name.endswith("_z")
         this_tok, this_tokens = (tok_z, tokens_z) if scaled else (tok, tokens)
         model, epochs, ppl = fit_on_tokens(this_tokens, n_train, this_tok,
-                                           scenario_config(kind, args))
+                                           scenario_config(kind, args, this_tok.n_bins_))
         t1 = time.perf_counter()
         if name in models:
             extra = dict(scale=scale, sigma=sigma) if scaled else {}
