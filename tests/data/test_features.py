@@ -12,6 +12,7 @@ from qseq.data.features import (
     CROSS_SECTIONAL_FEATURES,
     DEFAULT_WINDOW,
     FEATURES,
+    NEWS_FEATURES,
     TARGETS,
     compute_features,
     compute_targets,
@@ -22,7 +23,10 @@ from qseq.errors import ConfigError, DataError
 
 from ._helpers import perturb_after, random_walk_panel
 
-ALL = [*FEATURES, *(f"{f}_5" for f in FEATURES)]
+# bar features (the news features read the joined sentiment table: their causality is tested
+# by perturbing headlines, in tests/text/test_sentiment_feature.py and test_sentiment.py)
+BAR_FEATURES = [f for f in FEATURES if f not in NEWS_FEATURES]
+ALL = [*BAR_FEATURES, *(f"{f}_5" for f in BAR_FEATURES)]
 # features of one ticker's own bars (the cross-sectional ones read every ticker on a date)
 PER_TICKER = [n for n in ALL if parse_feature(n)[0] not in CROSS_SECTIONAL_FEATURES]
 ROLLING = {"volume_zscore", "parkinson_vol", "garman_klass_vol"}
