@@ -66,3 +66,7 @@ def test_bad_files_and_shapes_name_the_fix(two_stocks, spx_small, tmp_path):
     with pytest.raises(DataError, match=r"r\.txt:2: 2 values, expected 4"):
         qseq.Forecaster("gru", lookback=16, horizons=1, ticker_dim=4, init_embeddings=str(ragged),
                         train=TINY, device="cpu").fit(two_stocks)
+    huge = _write(tmp_path / "h.txt", {tickers[0]: [1.6e8, 0.0, 1.0, 2.0]})
+    with pytest.raises(ConfigError, match=f"the vector of {tickers[0]} has non-finite or huge"):
+        qseq.Forecaster("gru", lookback=16, horizons=1, ticker_dim=4, init_embeddings=huge,
+                        train=TINY, device="cpu").fit(two_stocks)

@@ -81,6 +81,9 @@ class TickerEmbedding(nn.Module):
         return torch.cat([x, emb.unsqueeze(1).expand(-1, x.shape[1], -1)], dim=-1)
 
 
+MAX_INIT_ABS = 1e3  # trained embeddings are O(1); larger starting values mean a diverged file
+
+
 def init_ticker_embeddings(model: nn.Module, tickers: tuple[str, ...], vectors: dict[str, object],
                            ) -> int:
     """Copy ``vectors[ticker]`` ([E] each) into the ticker embedding of ``model`` (and of every
@@ -100,6 +103,10 @@ def init_ticker_embeddings(model: nn.Module, tickers: tuple[str, ...], vectors: 
             if row.shape != (dim,):
                 raise ConfigError(f"init_embeddings has {row.numel()}-dimensional vectors but the "
                                   f"ticker embedding has {dim}; set ticker_dim to {row.numel()}")
+            if not torch.isfinite(row).all() or float(row.abs().max()) > MAX_INIT_ABS:
+                raise ConfigError(f"init_embeddings: the vector of {ticker} has non-finite or huge "
+                                  f"values (max |x| {float(row.abs().max()):.3g}); the vectors "
+                                  "diverged in training: retrain them (lower lr)")
             for table in tables:
                 table.weight[i] = row
             found += 1

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from qseq.errors import ConfigError, DataError
+from qseq.errors import ConfigError, DataError, TrainingError
 from qseq.text.vectors import Vectors
 from qseq.text.word2vec import check_positive_ints, encode_corpus
 
@@ -74,14 +74,25 @@ def glove_gradients(p, q, rows, cols, log_x, weight):
     return loss, grad_p, grad_q
 
 
-def adagrad_rows(table, sq_sum, index, grad, lr: float) -> None:
+# Moves of one row per batch that add up at full size; more are damped (see adagrad_rows). At
+# the bundled 524-ticker panel's batch of 8192 cells a row recurs ~17 times; an 80-ticker panel
+# has every row 80 times in its one batch and diverged to 1e8 without the cap.
+MAX_USES = 24.0
+
+
+def adagrad_rows(table, sq_sum, index, grad, lr: float, max_uses: float | None = None) -> None:
     """AdaGrad as in glove.c, one step per example, in place: example ``n`` moves row
     ``index[n]`` of ``table [V, C]`` by ``-lr grad[n] / sqrt(G)`` and adds ``grad[n]²`` to ``G``
     (``sq_sum [V, C]``, starting at 1). All examples of a batch read ``G`` before the batch, and
-    a row's moves within a batch add up (glove.c's Hogwild threads, batched)."""
+    a row's moves within a batch add up (glove.c's Hogwild threads, batched). ``max_uses``: a
+    row used n > max_uses times in the batch has each of its moves scaled by max_uses / n (so a
+    small vocabulary, whose every row recurs in every batch, cannot take one huge summed step)."""
     import torch
 
     scale = torch.index_select(sq_sum, 0, index).rsqrt_().mul_(-lr)  # [B, C]
+    if max_uses is not None:
+        uses = torch.bincount(index, minlength=table.shape[0]).to(scale.dtype)  # [V]
+        scale.mul_((max_uses / torch.index_select(uses, 0, index)).clamp_(max=1.0)[:, None])
     sq_sum.index_add_(0, index, grad * grad)
     table.index_add_(0, index, scale.mul_(grad))
 
@@ -129,8 +140,8 @@ def train_glove(corpus, *, dim: int = 64, window: int = 10, min_count: int = 1,
             for batch in order.split(batch_size):
                 r, c = rows_t[batch], cols_t[batch]
                 loss, grad_p, grad_q = glove_gradients(p, q, r, c, log_x[batch], weight[batch])
-                adagrad_rows(p, sq_p, r, grad_p, lr)
-                adagrad_rows(q, sq_q, c, grad_q, lr)
+                adagrad_rows(p, sq_p, r, grad_p, lr, MAX_USES)
+                adagrad_rows(q, sq_q, c, grad_q, lr, MAX_USES)
                 total += float(loss)
             mean = 2.0 * total / len(x)
             log.info("glove epoch %d/%d: weighted squared error %.5f over %d cells", epoch + 1,
@@ -142,7 +153,10 @@ def train_glove(corpus, *, dim: int = 64, window: int = 10, min_count: int = 1,
     finally:
         if bar is not None:
             bar.close()
-    return Vectors(tokens, (p[:, :dim] + q[:, :dim]).numpy())
+    out = (p[:, :dim] + q[:, :dim]).numpy()
+    if not np.isfinite(out).all():
+        raise TrainingError(f"GloVe diverged (non-finite vectors) at lr={lr}; lower lr")
+    return Vectors(tokens, out)
 
 
 def _counts(corpus, window: int, min_count: int):

@@ -68,6 +68,14 @@ def test_adagrad_by_hand():
     assert table[0].abs().sum() == 0 and sq[0].tolist() == [1.0, 1.0]
 
 
+def test_adagrad_damps_rows_repeated_in_a_batch():
+    table, sq = torch.zeros(2, 1), torch.ones(2, 1)
+    index = torch.tensor([0, 0, 0, 0, 1])
+    adagrad_rows(table, sq, index, torch.ones(5, 1), lr=1.0, max_uses=2.0)
+    # row 0 is used 4 times: each move scaled by 2 / 4, so two unit moves in all
+    torch.testing.assert_close(table[:, 0], torch.tensor([-2.0, -1.0]))
+
+
 def test_same_seed_same_vectors_and_either_input():
     sentences = two_clusters(50)
     one = train_glove(sentences, dim=8, window=3, epochs=3, seed=2)

@@ -214,3 +214,15 @@ def test_ticker2vec_recovers_planted_groups_deterministically(method):
     assert sector_purity(vec, groups, k=5) >= 0.9
     again = ticker2vec(panel, sentences=config, method=method, seed=3, **kwargs)
     np.testing.assert_array_equal(vec.matrix, again.matrix)
+
+
+def test_glove_on_a_mid_sized_panel_stays_bounded():
+    # 80 tickers: all 6,400 co-occurrence cells fit in one batch and every row recurs 80 times;
+    # the undamped sum of AdaGrad moves diverged to |x| ~ 1.6e8 (finite, silently)
+    import qseq
+
+    panel = qseq.load_prices("sp500_524", offline=True)
+    keep = sorted(panel.index.get_level_values("ticker").unique())[:80]
+    vec = ticker2vec(panel[panel.index.get_level_values("ticker").isin(keep)],
+                     sentences=SentenceConfig(train_end="2010-04-30"), method="glove", dim=8, seed=0)
+    assert np.isfinite(vec.matrix).all() and np.abs(vec.matrix).max() < 10
