@@ -29,6 +29,7 @@ _LAZY = {
     "evaluate": "qseq.backtest.evaluate",
     "Forecaster": "qseq.forecaster",
     "QseqError": "qseq.errors",
+    "CharRNNConfig": "qseq.config",
     "ScenarioConfig": "qseq.config",
     "SentimentConfig": "qseq.config",
     "TrainConfig": "qseq.config",  # re-exported by qseq.train, which loads torch
@@ -46,6 +47,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
     from qseq.backtest.walk_forward import WalkForwardSpec, walk_forward
     from qseq.config import (
         AnomalyConfig,
+        CharRNNConfig,
         CostsConfig,
         EmbedConfig,
         ForecastConfig,
@@ -62,7 +64,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
     from qseq.lob.model import LobForecaster
     from qseq.models import list_models
 
-__all__ = ["AnomalyConfig", "AnomalyDetector", "CostsConfig", "DataError", "EmbedConfig",
+__all__ = ["AnomalyConfig", "AnomalyDetector", "CharRNNConfig", "CostsConfig", "DataError", "EmbedConfig",
            "ForecastConfig", "Forecaster", "LobConfig", "LobForecaster", "QseqError",
            "ScenarioConfig", "SentimentConfig", "StrategyConfig", "TrainConfig",
            "WalkForwardConfig", "WalkForwardSpec", "__version__", "evaluate", "list_models", "load_prices",

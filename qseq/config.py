@@ -1031,3 +1031,58 @@ class SentimentConfig:
                 raise ConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ConfigError(f"seed must be an integer, got {self.seed!r}")
+
+
+CHAR_CELLS = ("gru", "lstm")
+
+
+@dataclass(frozen=True)
+class CharRNNConfig:
+    """The character-level name classifier and generator of :mod:`qseq.text.chars` (``qseq text
+    classify-names`` / ``generate-names``). ``balanced`` trains for balanced accuracy by logit
+    adjustment (Menon et al. 2021: the training loss sees ``logits + log prior``, predictions the
+    plain logits). Early stopping watches the validation loss when a validation set is given."""
+
+    embed_dim: int = param(32, "Character vector length.")
+    hidden_size: int = param(128, "Recurrent state width.")
+    num_layers: int = param(1, "Stacked recurrent layers.", cli="--layers")
+    cell: str = param("gru", "Recurrent cell.", choices=lambda: CHAR_CELLS)
+    bidirectional: bool = param(False, "Read names in both directions (classifier only).")
+    dropout: float = param(0.2, "Dropout on the embeddings, between layers and before the output.")
+    label_dim: int = param(16, "Width of the class embedding of a conditioned generator.",
+                           hidden=True)
+    balanced: bool = param(False, "Train the classifier for balanced accuracy (logit adjustment).")
+    epochs: int = param(40, "Training epochs (at most).")
+    batch_size: int = param(32, "Names per optimiser step.")
+    lr: float = param(3e-3, "AdamW learning rate.")
+    weight_decay: float = param(1e-4, "AdamW weight decay.", hidden=True)
+    clip_grad_norm: float = param(1.0, "Gradient-norm clip.", hidden=True)
+    patience: int = param(8, "Epochs without a better validation loss before stopping.")
+    seed: int = param(0, "Random seed for weights, batches and dropout.")
+
+    def __post_init__(self) -> None:
+        for name in ("embed_dim", "hidden_size", "num_layers", "label_dim", "epochs",
+                     "batch_size", "patience"):
+            _positive_int(name, getattr(self, name))
+        check_choice("cell", self.cell, CHAR_CELLS)
+        _fraction("dropout", self.dropout)
+        for name in ("bidirectional", "balanced"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not (
+                math.isfinite(self.lr) and self.lr > 0):
+            raise ConfigError(f"lr must be a positive number, got {self.lr!r}")
+        for name in ("weight_decay", "clip_grad_norm"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+                raise ConfigError(f"{name} must be a number >= 0, got {value!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise ConfigError(f"seed must be an integer, got {self.seed!r}")
+
+    def train_config(self) -> Any:
+        """The training part, as :func:`qseq.text.lm.fit_token_model` takes it."""
+        from qseq.text.lm import TokenTrainConfig
+
+        return TokenTrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
+                                weight_decay=self.weight_decay, clip_grad_norm=self.clip_grad_norm,
+                                patience=self.patience, seed=self.seed)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from qseq.cli.options import config_from_options, config_options, data_options, debug_option
-from qseq.config import ScenarioConfig, SentimentConfig
+from qseq.config import CharRNNConfig, ScenarioConfig, SentimentConfig
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -274,3 +274,105 @@ def sentiment_cmd(news: str, model_dir: str | None, exchange: str, tz: str,
                   f"a headline counts from the first session closing after it)")
     path = write_sentiment_table(daily, out_path)
     console.print(f"daily sentiment -> {path} (use: --features ...,sentiment --sentiment {path})")
+
+
+_NAMES_HELP = ("CSV or Parquet table with columns name,label (or name,sector); default: the "
+               "company names and GICS sectors of the bundled S&P 500 sector table.")
+
+
+def _names(table: str | None) -> tuple[list[str], list[str], str]:
+    if table:
+        from qseq.text.names import read_names
+
+        return (*read_names(table), table)
+    from qseq.text.chars import names_by_sector
+
+    return (*names_by_sector(), "bundled S&P 500 sector table (name -> sector)")
+
+
+@text.command("classify-names")
+@click.option("--table", type=click.Path(dir_okay=False), help=_NAMES_HELP)
+@config_options(CharRNNConfig)
+@click.option("--holdout", default=0.2, show_default=True, type=float,
+              help="Share of names held out (stratified) for the comparison.")
+@click.option("--predict", multiple=True, help="A name to classify with the model fit on all names "
+                                               "(repeatable).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+              help="Also fit on all names and save the classifier here (safetensors + JSON).")
+@debug_option
+def classify_names_cmd(table: str | None, holdout: float, predict: tuple[str, ...],
+                       out_dir: str | None, **opts: Any) -> None:
+    """Train the character-level RNN classifier of names -> labels and compare it on held-out
+    names with the majority class and a character n-gram logistic regression (accuracy, macro
+    F1, exact McNemar test against the n-gram model)."""
+    from qseq.text.chars import fit_char_classifier
+    from qseq.text.names import compare_name_classifiers
+
+    console = _console()
+    config = config_from_options(CharRNNConfig, opts)
+    names, labels, source = _names(table)
+    console.print(f"data: {source}: {len(names)} names, {len(set(labels))} classes")
+    result = compare_name_classifiers(names, labels, config, test_size=holdout)
+    shown = result.table.copy()
+    shown["mcnemar_p_vs_ngram"] = [p if p != p else f"{p:.2g}" for p in shown["mcnemar_p_vs_ngram"]]
+    console.print(frame_table(f"held out: {len(result.test_names)} names (stratified, seed "
+                              f"{config.seed})", shown, 3))
+    console.print(f"best held-out accuracy: {result.table['accuracy'].idxmax()}")
+    if predict or out_dir:
+        final = fit_char_classifier(names, labels, config)
+        if out_dir:
+            console.print(f"classifier fit on all {len(names)} names -> {final.save(out_dir)}")
+        if predict:
+            proba = final.predict_proba(list(predict))
+            for name, row in zip(predict, proba, strict=True):
+                top = int(row.argmax())
+                console.print(f"{name!r} -> {final.classes[top]} (p = {row[top]:.2f})")
+
+
+@text.command("generate-names")
+@click.option("--table", type=click.Path(dir_okay=False), help=_NAMES_HELP)
+@config_options(CharRNNConfig)
+@click.option("--label", help="Condition the generator on the labels and sample names of this one.")
+@click.option("--samples", "n_samples", default=10, show_default=True, type=click.IntRange(1, 10000),
+              help="Names to sample.")
+@click.option("--temperature", default=0.8, show_default=True, type=click.FloatRange(0, 10),
+              help="Sampling temperature (0: the single most likely name).")
+@click.option("--prefix", default="", help="Every sample starts with this text.")
+@click.option("--holdout", default=0.2, show_default=True, type=float,
+              help="Share of names held out (stratified) to report bits per character.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+              help="Save the generator here (safetensors + JSON).")
+@debug_option
+def generate_names_cmd(table: str | None, label: str | None, n_samples: int, temperature: float,
+                       prefix: str, holdout: float, out_dir: str | None, **opts: Any) -> None:
+    """Train a character-level RNN language model of names (conditioned on the labels with
+    --label), report held-out bits per character, and sample new names, marking copies of
+    training names."""
+    from qseq.errors import ConfigError
+    from qseq.text.chars import fit_char_generator, stratified_split
+
+    console = _console()
+    config = config_from_options(CharRNNConfig, opts)
+    names, labels, source = _names(table)
+    if label is not None and label not in set(labels):
+        raise ConfigError(f"--label {label!r} is not a label of {source}; choose one of "
+                          f"{sorted(set(labels))}")
+    if not 0 < holdout < 1:
+        raise ConfigError(f"--holdout must be in (0, 1), got {holdout}")
+    train, test = stratified_split(labels, test_size=holdout, seed=config.seed)
+    cond = label is not None
+    fit = fit_char_generator([names[i] for i in train], config,
+                             labels=[labels[i] for i in train] if cond else None)
+    bits = fit.bits_per_char([names[i] for i in test],
+                             [labels[i] for i in test] if cond else None)
+    what = "conditioned on the label" if cond else "unconditioned"
+    console.print(f"data: {source}: trained on {len(train)} names ({what}); held-out "
+                  f"{len(test)} names: {bits:.2f} bits per character")
+    samples = fit.sample(n_samples, temperature, prefix=prefix, label=label, seed=config.seed)
+    for s in samples:
+        console.print(f"  {s}" + ("   (copy of a training name)" if s in fit.train_names else ""),
+                      markup=False, highlight=False)
+    console.print(f"{fit.copy_share(samples):.0%} of {n_samples} samples copy a training name "
+                  f"(temperature {temperature:g})")
+    if out_dir:
+        console.print(f"generator -> {fit.save(out_dir)}")

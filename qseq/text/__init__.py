@@ -46,6 +46,10 @@ _LAZY = {
     **dict.fromkeys(("read_news", "daily_sentiment", "sentiment_panel_columns"), "qseq.text.news"),
     **dict.fromkeys(("read_sentiment_table", "write_sentiment_table", "join_sentiment_file"),
                     "qseq.text.sentiment_table"),
+    **dict.fromkeys(("CharVocab", "CharRNNConfig", "fit_char_classifier", "fit_char_generator",
+                     "FittedCharClassifier", "FittedCharGenerator", "majority_baseline",
+                     "ngram_logistic_baseline", "names_by_sector", "stratified_split",
+                     "stratified_folds"), "qseq.text.chars"),
 }
 
 __all__ = sorted(_LAZY)

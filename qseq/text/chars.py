@@ -31,10 +31,9 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
+from qseq.config import CharRNNConfig
 from qseq.errors import CheckpointError, ConfigError, DataError
 from qseq.text.lm import (
-    CELLS,
-    TokenTrainConfig,
     TokenTrainLog,
     cross_entropy,
     fit_token_model,
@@ -131,55 +130,6 @@ class CharVocab:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CharVocab:
         return cls(tuple(data["chars"]))
-
-
-@dataclass(frozen=True)
-class CharRNNConfig:
-    """One config for both character models. Model: ``embed_dim``, ``hidden_size``,
-    ``num_layers`` of a ``cell`` (gru or lstm), ``bidirectional`` (classifier only), ``dropout``
-    on the embeddings, between layers and before the output layer, ``label_dim`` (width of the
-    generator's class embedding). ``balanced`` (classifier): train for balanced accuracy by
-    logit adjustment (Menon et al., 2021: the training loss sees ``logits + log prior``,
-    predictions the plain logits; the aim of inverse-frequency class weights). Training (see
-    :class:`qseq.text.lm.TokenTrainConfig`): AdamW, early stopping after ``patience`` epochs
-    without a better validation loss when a validation set is given, ``seed`` for the weights,
-    batches and dropout."""
-
-    embed_dim: int = 32
-    hidden_size: int = 128
-    num_layers: int = 1
-    cell: str = "gru"
-    bidirectional: bool = False
-    dropout: float = 0.2
-    label_dim: int = 16
-    balanced: bool = False
-    epochs: int = 40
-    batch_size: int = 32
-    lr: float = 3e-3
-    weight_decay: float = 1e-4
-    clip_grad_norm: float = 1.0
-    patience: int = 8
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        for name in ("embed_dim", "hidden_size", "num_layers", "label_dim"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-        if self.cell not in CELLS:
-            raise ConfigError(f"unknown cell {self.cell!r}; choose one of {list(CELLS)}")
-        if not 0 <= self.dropout < 1:
-            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
-        for name in ("bidirectional", "balanced"):
-            if not isinstance(getattr(self, name), bool):
-                raise ConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")
-        self.train_config()  # checks epochs, batch_size, lr, weight_decay, clip, patience
-
-    def train_config(self) -> TokenTrainConfig:
-        """The training part, as :func:`qseq.text.lm.fit_token_model` takes it."""
-        return TokenTrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
-                                weight_decay=self.weight_decay, clip_grad_norm=self.clip_grad_norm,
-                                patience=self.patience, seed=self.seed)
 
 
 def _rnn(config: CharRNNConfig, input_size: int, bidirectional: bool) -> nn.Module:

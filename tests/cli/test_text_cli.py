@@ -122,3 +122,34 @@ def test_text_sentiment_train_score_and_write(capsys, tmp_path):
     code, _, err = run(capsys, "text", "train-sentiment", "--labelled", str(FIXTURES / "news.csv"),
                        "--out", str(tmp_path / "x"))
     assert code != 0 and one_line_error(err)
+
+
+def test_classify_names_compares_with_baselines_and_saves(capsys, tmp_path):
+    code, stdout, err = run(capsys, "text", "classify-names", "--epochs", "2", "--hidden-size", "8",
+                            "--embed-dim", "4", "--predict", "Acme Energy Corp", "--out",
+                            str(tmp_path / "clf"))
+    assert code == 0, err
+    assert "496 names, 10 classes" in stdout
+    for row in ("majority class", "char n-gram LR", "char-RNN (gru)", "mcnemar_p_vs_ngram"):
+        assert row in stdout
+    assert "'Acme Energy Corp' ->" in stdout
+    from qseq.text.chars import FittedCharClassifier
+
+    assert len(FittedCharClassifier.load(tmp_path / "clf").classes) == 10
+
+
+def test_generate_names_samples_and_refuses_unknown_labels(capsys, tmp_path):
+    table = tmp_path / "names.csv"
+    table.write_text("name,label\n" + "".join(f"{w} {s},{s}\n" for s in ("Bank", "Oil")
+                                               for w in ("Alpha", "Beta", "Gamma", "Delta", "Eps")))
+    code, stdout, err = run(capsys, "text", "generate-names", "--table", str(table), "--label",
+                            "Oil", "--samples", "4", "--epochs", "2", "--hidden-size", "8",
+                            "--prefix", "Al")
+    assert code == 0, err
+    flat = " ".join(stdout.split())  # rich wraps long lines
+    assert "bits per character" in flat and "of 4 samples copy a training name" in flat
+    assert sum(line.startswith("  Al") for line in stdout.splitlines()) == 4
+    code, _, err = run(capsys, "text", "generate-names", "--table", str(table), "--label", "Gas")
+    assert code != 0 and "--label 'Gas' is not a label" in one_line_error(err)
+    code, _, err = run(capsys, "text", "classify-names", "--table", str(tmp_path / "none.csv"))
+    assert code != 0 and "no names file" in one_line_error(err)
