@@ -34,6 +34,22 @@ def settings_key(settings: dict[str, Any]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+INPUT_FILE_FIELDS = ("init_embeddings", "sentiment")
+
+
+def input_files(config: Any) -> dict[str, str]:
+    """sha256 of each file a config reads besides the panel (its ``init_embeddings`` and
+    ``sentiment`` fields, where set), by field: a reuse key that holds it changes when the file
+    does, so an edited sentiment table or vectors file is never served from a stale fit."""
+    out = {}
+    for name in INPUT_FILE_FIELDS:
+        path = getattr(config, name, None)
+        if path:
+            out[name] = (hashlib.sha256(Path(path).read_bytes()).hexdigest()
+                         if Path(path).is_file() else "missing")
+    return out
+
+
 def load_saved(path: Path, load: Callable[[Path], T], refit: bool) -> tuple[T | None, str | None]:
     """The fit saved at ``path``, unless ``refit`` is set or there is none: ``(load(path), None)``;
     ``(None, reason)`` when a checkpoint is there but unusable; ``(None, None)`` otherwise."""

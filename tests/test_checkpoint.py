@@ -30,3 +30,20 @@ def test_load_saved_reuses_refits_and_reports_unusable(tmp_path):
 
     obj, why = load_saved(tmp_path, broken, refit=False)
     assert obj is None and "lacks 'spec'" in why
+
+
+def test_input_files_follow_the_contents_of_the_files_a_config_reads(tmp_path):
+    from qseq.checkpoint import input_files
+    from qseq.config import ForecastConfig
+
+    assert input_files(ForecastConfig()) == {}
+    path = tmp_path / "v.txt"
+    path.write_text("AAA 1 2\n")
+    config = ForecastConfig(init_embeddings=str(path))
+    first = input_files(config)
+    assert set(first) == {"init_embeddings"} and len(first["init_embeddings"]) == 64
+    assert input_files(config) == first
+    path.write_text("AAA 1 3\n")
+    assert input_files(config) != first
+    path.unlink()
+    assert input_files(config) == {"init_embeddings": "missing"}

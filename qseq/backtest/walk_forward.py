@@ -27,6 +27,7 @@ from qseq._io import atomic_write_text, atomic_write_with
 from qseq.backtest.baselines import baseline_forecast, ridge_forecast
 from qseq.backtest.folds import Fold, FoldWindows, fold_windows, make_folds
 from qseq.backtest.importance import attention_summary, permutation_importance
+from qseq.checkpoint import input_files
 from qseq.config import ForecastConfig, WalkForwardConfig, to_dict
 from qseq.data.windows import Windows, rows_covered
 from qseq.errors import ConfigError, DataError
@@ -269,6 +270,8 @@ def _run_task(task: Task, panel: pd.DataFrame, dates: pd.DatetimeIndex, spec: Wa
     folds = make_folds(dates, spec.folds, max(spec.forecast.horizons))
     windows = Forecaster(spec.forecast).windows(panel, require_targets=False)
     data_key = panel_fingerprint(panel)
+    if files := input_files(spec.forecast):  # an edited sentiment or vectors file: refit
+        data_key += json.dumps(files, sort_keys=True)
     outputs: list[FoldOutput] = []
     previous: Forecaster | None = None
     for i in task.folds:

@@ -76,11 +76,14 @@ def _load_panel(opts: dict):
 
 
 def _cache_key(panel, detector) -> str:
-    from qseq.checkpoint import settings_key
+    from qseq.checkpoint import input_files, settings_key
     from qseq.config import to_dict
     from qseq.forecaster import panel_fingerprint
 
-    return settings_key({"data": panel_fingerprint(panel), "config": to_dict(detector.config)})
+    settings = {"data": panel_fingerprint(panel), "config": to_dict(detector.config)}
+    if files := input_files(detector.config):  # keys without such files stay as they were
+        settings["files"] = files
+    return settings_key(settings)
 
 
 def _sectors():

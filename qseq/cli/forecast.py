@@ -65,7 +65,7 @@ def _load(opts: dict) -> tuple[pd.DataFrame, str]:
 def run_forecast(console: Console, err_console: Console, config: ForecastConfig, **opts) -> None:
     import shutil
 
-    from qseq.checkpoint import settings_key
+    from qseq.checkpoint import input_files, settings_key
     from qseq.cli.reuse import reuse_saved
     from qseq.config import to_dict
     from qseq.data.cache import encode_ticker
@@ -86,7 +86,10 @@ def run_forecast(console: Console, err_console: Console, config: ForecastConfig,
                       f"{', '.join(config.future_features)} of each forecast date "
                       f"({config.exchange} calendar), fed to the decoder")
     out_dir = Path(opts["out_dir"])
-    key = settings_key({"data": panel_fingerprint(panel), "config": to_dict(config)})
+    settings = {"data": panel_fingerprint(panel), "config": to_dict(config)}
+    if files := input_files(config):  # keys of runs without such files stay as they were
+        settings["files"] = files
+    key = settings_key(settings)
     ckpt = out_dir / "checkpoints" / f"{encode_ticker(ticker)}_{config.model}_{key}"
     saved = reuse_saved(console, ckpt, lambda p: Forecaster.load(p, device=opts["device"]),
                         opts["refit"], "model", warn_console=err_console)

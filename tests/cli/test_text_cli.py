@@ -82,6 +82,12 @@ def test_cli_forecast_takes_sentiment_and_explains_a_missing_table(capsys, tmp_p
             "--features", "log_return,sentiment", "--out", str(tmp_path)]
     code, out, err = run(capsys, *args, "--sentiment", str(path))
     assert code == 0, err
+    code, out, err = run(capsys, *args, "--sentiment", str(path))
+    assert code == 0 and "reusing" in out
+    # the same path with other contents: the saved fit read the old table, so it is not reused
+    write_sentiment_table(_news_table(spy, seed=1), path)
+    code, out, err = run(capsys, *args, "--sentiment", str(path))
+    assert code == 0 and "reusing" not in out, err
     code, _, err = run(capsys, *args)
     assert code != 0 and "pass --sentiment FILE" in one_line_error(err)
 

@@ -113,8 +113,14 @@ def test_walk_forward_reads_the_table(panel, tmp_path):
     spec = WalkForwardSpec(forecast=ForecastConfig(**SMALL, sentiment=str(path)),
                            folds=WalkForwardConfig(train_bars=400, test_bars=150, val_frac=0.1),
                            baselines=("random_walk",), permutation_repeats=1)
-    result = run_walk_forward(panel, spec)
+    result = run_walk_forward(panel, spec, work_dir=tmp_path / "work")
     assert len(result.forecasts) > 0 and np.isfinite(result.forecasts["y_hat"]).all()
+    again = run_walk_forward(panel, spec, work_dir=tmp_path / "work")  # finished folds reused
+    pd.testing.assert_frame_equal(result.forecasts, again.forecasts)
+    # an edited table under the same path: the finished folds read the old one, so they refit
+    write_sentiment_table(news_table(panel, seed=1), path)
+    edited = run_walk_forward(panel, spec, work_dir=tmp_path / "work")
+    assert not np.array_equal(result.forecasts["y_hat"], edited.forecasts["y_hat"])
 
 
 def test_pipeline_spec_reads_the_table(tmp_path):
