@@ -87,8 +87,13 @@ def run_forecast(console: Console, err_console: Console, config: ForecastConfig,
                       f"({config.exchange} calendar), fed to the decoder")
     out_dir = Path(opts["out_dir"])
     settings = {"data": panel_fingerprint(panel), "config": to_dict(config)}
-    if files := input_files(config):  # keys of runs without such files stay as they were
+    files = input_files(config)
+    if files:  # keys of runs without such files stay as they were
         settings["files"] = files
+    file_notes = [f"{name}: {getattr(config, name)} (sha256 {digest[:12]})"
+                  for name, digest in files.items()]
+    for note in file_notes:
+        console.print(f"[bold]input[/bold]: {note}")
     key = settings_key(settings)
     ckpt = out_dir / "checkpoints" / f"{encode_ticker(ticker)}_{config.model}_{key}"
     saved = reuse_saved(console, ckpt, lambda p: Forecaster.load(p, device=opts["device"]),
@@ -128,7 +133,7 @@ def run_forecast(console: Console, err_console: Console, config: ForecastConfig,
     val = full[(full["date"] >= val_range[0]) & (full["date"] <= val_range[1])]
     report = out_dir / f"{encode_ticker(ticker)}_{config.model}_{last_date.date()}.html"
     notes = [f"data: {source} ({panel.attrs.get('detail', '')})", *panel.attrs.get("notes", []),
-             f"skill: {forecaster.verdict()}"]
+             *file_notes, f"skill: {forecaster.verdict()}"]
     metrics = forecaster.metrics_.get("val", forecaster.metrics_.get("test"))
     forecast_report(title=f"{ticker} {config.model} forecast as of {last_date.date()}",
                     history=panel["close"].droplevel("ticker"), validation=val,

@@ -82,6 +82,10 @@ def test_cli_forecast_takes_sentiment_and_explains_a_missing_table(capsys, tmp_p
             "--features", "log_return,sentiment", "--out", str(tmp_path)]
     code, out, err = run(capsys, *args, "--sentiment", str(path))
     assert code == 0, err
+    flat = " ".join(out.split())  # rich wraps (and may fold a long path)
+    assert "input: sentiment:" in flat and "(sha256" in flat  # provenance, console
+    report = next(tmp_path.glob("SPY_gru_*.html")).read_text()
+    assert "s.csv (sha256" in report  # and report
     code, out, err = run(capsys, *args, "--sentiment", str(path))
     assert code == 0 and "reusing" in out
     # the same path with other contents: the saved fit read the old table, so it is not reused
