@@ -20,9 +20,10 @@ run, which includes first touching its four [E, L] float64 outputs, 640 MB at th
 Threads: pyarrow's CPU pool is set to ``--threads`` (default 2) for the bare parse and for qseq
 alike; OMP/MKL/OpenBLAS/numba threads are pinned to 1 (nothing here uses them). pandas' parser,
 under ob-analytics, is single-threaded. Every figure runs in its own spawned process (best of
-``--repeat`` runs and the first of them, peak RSS of that process) after the files were written, so all of them read
-from a warm page cache. Ratios are events/s of qseq over the reference (>1: qseq is faster).
-ob-analytics is GPL: it is imported here only, never by qseq; without it its rows are skipped.
+``--repeat`` runs and the first of them, peak RSS of that process) after the files were
+written, so all of them read from a warm page cache. Ratios are events/s of qseq over the
+reference (>1: qseq is faster). ob-analytics is GPL: it is imported here only, never by
+qseq; without it its rows are skipped.
 """
 
 from __future__ import annotations
