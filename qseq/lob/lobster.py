@@ -15,8 +15,10 @@ resumes, 1 trading resumes; :attr:`Book.halted` is true from a halt up to its tr
 the visible book unchanged, which is checked.
 
 Parsing is pyarrow's CSV reader with explicit column types (the order-book file streamed into
-its arrays, so its parsed text is never all in memory); the checks are vectorised numpy, the
-book's in blocks of a few thousand rows. A malformed file raises
+its arrays, so its parsed text is never all in memory; a book file of 64 MB or more is cut at
+line ends into one byte range per core, each streamed by its own thread, because pyarrow's
+streaming reader parses on one core); the checks are vectorised numpy, the book's in blocks of
+a few thousand rows. A malformed file raises
 :class:`~qseq.errors.DataError` whose one line names the file, the 1-based line and the
 problem. Crossed books (best bid >= best ask) are counted by :func:`lobster_report`, not
 rejected.
@@ -202,9 +204,14 @@ def _join(pieces: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(pieces) if pieces else np.empty(0)
 
 
-def _batches(path: Path, names, types, labels, *, block_size: int = 1 << 22
+class _RangeParseError(Exception):
+    """pyarrow failed inside one byte range of a file read in parallel ranges."""
+
+
+def _batches(path: Path | pa.BufferReader, names, types, labels, *, block_size: int = 1 << 22
              ) -> Iterator[list[np.ndarray]]:
-    """Stream a CSV file as batches of rows, each a list of column arrays (zero copy).
+    """Stream a CSV file (or a byte range of one) as batches of rows, each a list of column
+    arrays (zero copy).
 
     pyarrow reads several blocks ahead whatever the consumer does (about 8): the block size,
     not the chunk size, bounds that memory, so it stays a few MB."""
@@ -213,6 +220,8 @@ def _batches(path: Path, names, types, labels, *, block_size: int = 1 << 22
                                                      block_size=block_size)):
             yield [col.to_numpy() for col in batch.columns]
     except pa.ArrowInvalid as exc:
+        if not isinstance(path, Path):
+            raise _RangeParseError from None  # line numbers are relative to the range
         raise _located(path, names, types, labels, exc) from None
 
 
@@ -317,39 +326,158 @@ def _level(mask: np.ndarray, row: int) -> int:
     return int(np.argmax(mask[row])) + 1
 
 
+def _fill(batches: Iterable[list[np.ndarray]], arrays: tuple, start: int, stop: int, path: Path,
+          event_type: np.ndarray, carry: _Carry, msg_path: Path, *,
+          overflow: int | None = None) -> int:
+    """Copy batches of raw book columns into rows ``start:stop`` of the [n, L] ``arrays``,
+    checking and converting them block by block; returns the rows filled. When the batches hold
+    more rows than ``stop - start``: raises, or returns ``overflow`` when it is given."""
+    row = start
+    for parts in batches:
+        size = len(parts[0])
+        if row + size > stop:
+            if overflow is not None:
+                return overflow
+            raise _mismatch(msg_path, path, carry.line + stop + 1)
+        for lo in range(0, size, _BLOCK):
+            hi = min(lo + _BLOCK, size)
+            rows = slice(row + lo, row + hi)
+            block = tuple(a[rows] for a in arrays)
+            for k, out in enumerate(block):
+                for j in range(out.shape[1]):
+                    out[:, j] = parts[4 * j + k][lo:hi]
+            _check_book(path, carry, row + lo, block, event_type[rows])
+        row += size
+    return row - start
+
+
 def _book(batches: Iterable[list[np.ndarray]], n: int, keep: int, path: Path,
-          messages: Messages, carry: _Carry, source: str, synthetic: bool, extra: dict) -> Book:
+          messages: Messages, carry: _Carry, source: str, synthetic: bool, extra: dict,
+          arrays: tuple | None = None) -> Book:
     """Validated [n, keep] book from batches of raw columns (every level is checked).
 
     Each batch is copied into the [n, L] arrays, checked and turned into dollars block by block
     (a few thousand rows), so every temporary stays small and a batch can be freed once used;
     raw integer prices are held as float64 (exact below 2**53). Raises when the batches hold
-    more or fewer than ``n`` rows (the message count)."""
+    more or fewer than ``n`` rows (the message count). ``arrays``: the four [n, L] arrays
+    already filled (by :func:`_parallel_fill`), in which case ``batches`` is not read."""
     msg_path = Path(extra["messages_path"])
-    ap = asz = bp = bsz = None
-    row = 0
-    for parts in batches:
-        if ap is None:
-            ap, asz, bp, bsz = (np.empty((n, len(parts) // 4)) for _ in range(4))
-        size = len(parts[0])
-        if row + size > n:
-            raise _mismatch(msg_path, path, carry.line + n + 1)
-        for lo in range(0, size, _BLOCK):
-            hi = min(lo + _BLOCK, size)
-            rows = slice(row + lo, row + hi)
-            block = (ap[rows], asz[rows], bp[rows], bsz[rows])
-            for k, out in enumerate(block):
-                for j in range(out.shape[1]):
-                    out[:, j] = parts[4 * j + k][lo:hi]
-            _check_book(path, carry, row + lo, block, messages.event_type[rows])
-        row += size
-    if row < n:
-        raise _mismatch(path, msg_path, carry.line + row + 1)
+    if arrays is None:
+        batches = iter(batches)
+        first = next(batches, None)
+        levels = len(first) // 4 if first is not None else 0
+        arrays = tuple(np.empty((n, levels)) for _ in range(4))
+        row = 0
+        if first is not None:
+            row = _fill(_chain(first, batches), arrays, 0, n, path, messages.event_type, carry,
+                        msg_path)
+        if row < n:
+            raise _mismatch(path, msg_path, carry.line + row + 1)
+    ap, asz, bp, bsz = arrays
     if keep < ap.shape[1]:
         ap, asz, bp, bsz = (np.ascontiguousarray(a[:, :keep]) for a in (ap, asz, bp, bsz))
     return Book(time=messages.time, ask_price=ap, ask_size=asz, bid_price=bp, bid_size=bsz,
                 halted=_halted(messages, carry), source=source, synthetic=synthetic,
                 extra=extra)
+
+
+def _chain(first, rest):
+    yield first
+    yield from rest
+
+
+# ------------------------------------------------------------------ parallel whole-file read
+
+_SPLIT_BYTES = 64 << 20  # book files at least this large are parsed in parallel ranges
+_MAX_RANGES = 8
+
+
+def _newline_after(view: np.ndarray, pos: int) -> int:
+    """Index just past the first newline at or after ``pos`` (len(view) when none)."""
+    step = 1 << 16
+    while pos < len(view):
+        hits = np.flatnonzero(view[pos:pos + step] == 10)
+        if len(hits):
+            return pos + int(hits[0]) + 1
+        pos += step
+    return len(view)
+
+
+def _lines(view: np.ndarray) -> int:
+    """Lines in a range that starts at a line start (a last line without newline counts)."""
+    step = 1 << 24
+    count = sum(int(np.count_nonzero(view[i:i + step] == 10)) for i in range(0, len(view), step))
+    return count + int(len(view) > 0 and view[-1] != 10)
+
+
+def _raw_row(view: np.ndarray, end: int, columns: int) -> tuple | None:
+    """The raw (ask price, ask size, bid price, bid size) [L] arrays of the line that ends just
+    before ``end`` (its newline at ``end - 1``); None when it does not parse (its own range
+    reports that line)."""
+    lo = max(0, end - (1 << 16))
+    hits = np.flatnonzero(view[lo:end - 1] == 10)
+    if len(hits):
+        start = lo + int(hits[-1]) + 1
+    elif lo == 0:
+        start = 0
+    else:
+        return None  # a line over 64 KB: not a book row
+    try:
+        values = np.array(bytes(view[start:end - 1]).decode().strip().split(","), dtype=float)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if len(values) != columns:
+        return None
+    return tuple(values[k::4].copy() for k in range(4))
+
+
+def _range_count() -> int:
+    return min(pa.cpu_count(), _MAX_RANGES)
+
+
+def _parallel_fill(path: Path, n: int, in_file: int, event_type: np.ndarray,
+                   msg_path: Path) -> tuple | None:
+    """Parse a large book file as ``pa.cpu_count()`` line-aligned byte ranges, each streamed
+    by its own thread into its rows of the [n, L] arrays and checked as the sequential read
+    checks it (pyarrow's streaming CSV reader is single-threaded, so one stream parses at a
+    single core's rate). Returns the four arrays, or None to fall back to the sequential read:
+    a small file, one core, or line counts that do not add up to ``n`` (the sequential read then
+    names the problem). Raises the error of the earliest range that has one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    ranges = _range_count()
+    size = path.stat().st_size
+    if ranges < 2 or size < _SPLIT_BYTES:
+        return None
+    buf = pa.memory_map(str(path)).read_buffer()
+    view = np.frombuffer(buf, dtype=np.uint8)
+    cuts = sorted({0, size} | {_newline_after(view, k * size // ranges) for k in range(1, ranges)})
+    counts = [_lines(view[a:b]) for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+    if sum(counts) != n:
+        return None
+    offsets = np.concatenate(([0], np.cumsum(counts))).tolist()
+    arrays = tuple(np.empty((n, in_file)) for _ in range(4))
+    names, types, labels = _book_schema(in_file)
+
+    def run(k: int) -> int:
+        a, b = cuts[k], cuts[k + 1]
+        carry = _Carry(last_row=_raw_row(view, a, 4 * in_file) if a else None)
+        batches = _batches(pa.BufferReader(buf.slice(a, b - a)), names, types, labels)
+        return _fill(batches, arrays, offsets[k], offsets[k + 1], path, event_type, carry,
+                     msg_path, overflow=-1)
+
+    with ThreadPoolExecutor(len(counts)) as pool:
+        futures = [pool.submit(run, k) for k in range(len(counts))]
+        for k, future in enumerate(futures):  # the earliest range's error is the file's first
+            try:
+                filled = future.result()
+            except _RangeParseError:
+                for rest in futures[k + 1:]:
+                    rest.cancel()
+                raise _located(path, names, types, labels, pa.ArrowInvalid("")) from None
+            if filled != counts[k]:
+                return None
+    return arrays
 
 
 def _check_book(path: Path, carry: _Carry, first: int, block: tuple, event_type: np.ndarray
@@ -459,10 +587,12 @@ def read_lobster(messages: str | Path, book: str | Path | None = None, *,
     in_file, keep = _book_layout(book_path, levels)
     msg = _messages(_read_table(msg_path, MESSAGE_COLUMNS, _MESSAGE_TYPES, _MESSAGE_LABELS),
                     msg_path, _Carry())
-    # the book is streamed into its arrays: its parsed text is never all in memory at once
-    batches = _batches(book_path, *_book_schema(in_file))
+    # the book is streamed into its arrays (in parallel line-aligned byte ranges when large):
+    # its parsed text is never all in memory at once
+    arrays = _parallel_fill(book_path, len(msg), in_file, msg.event_type, msg_path)
+    batches = _batches(book_path, *_book_schema(in_file)) if arrays is None else iter(())
     return msg, _book(batches, len(msg), keep, book_path, msg, _Carry(),
-                      *_provenance(msg_path, book_path))
+                      *_provenance(msg_path, book_path), arrays=arrays)
 
 
 def iter_lobster(messages: str | Path, book: str | Path | None = None, *,

@@ -149,10 +149,42 @@ MALFORMED = [  # (file edited, line, new text or None to delete, file named, lin
 ]
 
 
+@pytest.fixture
+def ranges(monkeypatch):
+    """Make read_lobster parse every book file in 4 parallel byte ranges (normally only files
+    of 64 MB and more, one range per core); the list records whether each read used them."""
+    from qseq.lob import lobster
+
+    served, real = [], lobster._parallel_fill
+
+    def spy(*args, **kwargs):
+        try:
+            out = real(*args, **kwargs)
+        except DataError:
+            served.append("raised")
+            raise
+        served.append(out is not None)
+        return out
+
+    monkeypatch.setattr(lobster, "_SPLIT_BYTES", 0)
+    monkeypatch.setattr(lobster, "_range_count", lambda: 4)
+    monkeypatch.setattr(lobster, "_parallel_fill", spy)
+    return served
+
+
+def _sequential(monkeypatch):
+    from qseq.lob import lobster
+
+    monkeypatch.setattr(lobster, "_SPLIT_BYTES", 1 << 62)
+
+
 @pytest.mark.parametrize("case", MALFORMED, ids=[c[5][:30] for c in MALFORMED])
-@pytest.mark.parametrize("chunked", [False, True], ids=["whole", "chunks"])
-def test_malformed_files_name_file_and_line(tmp_path, case, chunked):
+@pytest.mark.parametrize("mode", ["whole", "chunks", "ranges"])
+def test_malformed_files_name_file_and_line(tmp_path, request, case, mode):
     which, line, text, name, want_line, problem = case
+    chunked = mode == "chunks"
+    if mode == "ranges":
+        request.getfixturevalue("ranges")
     messages = _edit(MESSAGES, line, text) if which == "msg" else MESSAGES
     book = _edit(BOOK, line, text) if which == "book" else BOOK
     path = write_pair(tmp_path, messages, book)
@@ -281,3 +313,98 @@ def test_write_round_trip_of_a_read_file(tmp_path):
     np.testing.assert_array_equal(again.price, msg.price)
     np.testing.assert_array_equal(again_book.as_lobster(), book.as_lobster())
     np.testing.assert_array_equal(again_book.halted, book.halted)
+
+
+def _outcome(path):
+    try:
+        msg, book = read_lobster(path)
+    except DataError as exc:
+        return str(exc)
+    return {name: getattr(book, name) for name in ("ask_price", "ask_size", "bid_price",
+                                                   "bid_size", "halted")} | {"time": msg.time}
+
+
+def _same(a, b):
+    if isinstance(a, str) or isinstance(b, str):
+        assert a == b
+        return
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+def test_ranges_equal_the_sequential_read(tmp_path, monkeypatch, ranges):
+    from qseq.lob.synthetic import simulate
+
+    messages, book = simulate(30_000, levels=5, seed=4)
+    path, _ = write_lobster(tmp_path, messages, book)
+    parallel = _outcome(path)
+    assert ranges == [True]
+    _sequential(monkeypatch)
+    _same(parallel, _outcome(path))
+    np.testing.assert_allclose(parallel["ask_price"], book.ask_price)
+
+
+def _range_starts(book_path, count=4):
+    """0-based rows that open the byte ranges read_lobster cuts the book file into (4 ranges)."""
+    from qseq.lob import lobster
+
+    data = np.frombuffer(book_path.read_bytes(), np.uint8)
+    cuts = {lobster._newline_after(data, k * len(data) // count) for k in range(1, count)}
+    return sorted(int(np.count_nonzero(data[:cut] == 10)) for cut in cuts if cut < len(data))
+
+
+def test_hidden_execution_on_a_range_seam(tmp_path, monkeypatch, ranges):
+    """A hidden execution that opens a range is checked against the last row of the range
+    before it: unchanged reads, changed names its line, exactly as the sequential read."""
+    from qseq.lob.synthetic import simulate
+
+    messages, book = simulate(8_000, levels=3, seed=1)
+    path, book_path = write_lobster(tmp_path, messages, book)
+    rows = book_path.read_text().splitlines()
+    lines = path.read_text().splitlines()
+    seam = _range_starts(book_path)[1]
+    for row, kind in ((seam, "5"), (seam + 1, "1")):  # only the seam row is a hidden execution
+        cells = lines[row].split(",")
+        lines[row] = ",".join([cells[0], kind, *cells[2:]])
+    path.write_text("".join(x + "\n" for x in lines))
+    before = rows[seam - 1].split(",")
+    moved = ",".join([before[0], str(float(before[1]) + 1), *before[2:]])  # ask size 1 + 1
+    for edited_row, error in ((rows[seam - 1], False), (moved, True)):
+        book_path.write_text("".join(x + "\n" for x in
+                                     [*rows[:seam], edited_row, *rows[seam + 1:]]))
+        monkeypatch.setattr("qseq.lob.lobster._SPLIT_BYTES", 0)
+        parallel = _outcome(path)
+        _sequential(monkeypatch)
+        _same(parallel, _outcome(path))
+        if error:
+            assert parallel == (f"{book_path.name} line {seam + 1}: a hidden execution (type 5) "
+                                "changed the visible book")
+        else:
+            assert not isinstance(parallel, str), parallel
+    assert ranges == [True, False, "raised", False]  # the sequential reads record False
+
+
+def test_ranges_report_the_earliest_problem(tmp_path, monkeypatch, ranges):
+    from qseq.lob.synthetic import simulate
+
+    messages, book = simulate(8_000, levels=3, seed=2)
+    path, book_path = write_lobster(tmp_path, messages, book)
+    rows = book_path.read_text().splitlines()
+    starts = _range_starts(book_path)
+    late, early = starts[2] + 10, starts[0] + 10
+    rows[late] = rows[late].replace(",", ",x", 1)  # a cell that does not parse, range 3
+    cells = rows[early].split(",")  # ask size 1 of 0 on a priced level, range 1
+    rows[early] = ",".join([cells[0], "0", *cells[2:]])
+    book_path.write_text("".join(x + "\n" for x in rows))
+    parallel = _outcome(path)
+    assert ranges == ["raised"]
+    assert parallel.startswith(f"{book_path.name} line {early + 1}: ask level 1 has price")
+    del rows[early]  # the parse error alone, found by a serial re-read of the whole file
+    rows.append(rows[-1])
+    book_path.write_text("".join(x + "\n" for x in rows))
+    parallel_late = _outcome(path)
+    assert ranges == ["raised", "raised"]
+    assert parallel_late.startswith(f"{book_path.name} line {late}: ask size 1 'x")
+    _sequential(monkeypatch)
+    book_path.write_text("".join(x + "\n" for x in rows))
+    assert _outcome(path) == parallel_late
