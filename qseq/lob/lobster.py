@@ -351,39 +351,29 @@ def _fill(batches: Iterable[list[np.ndarray]], arrays: tuple, start: int, stop: 
     return row - start
 
 
-def _book(batches: Iterable[list[np.ndarray]], n: int, keep: int, path: Path,
-          messages: Messages, carry: _Carry, source: str, synthetic: bool, extra: dict,
-          arrays: tuple | None = None) -> Book:
-    """Validated [n, keep] book from batches of raw columns (every level is checked).
+def _stream_fill(batches: Iterable[list[np.ndarray]], n: int, levels: int, path: Path,
+                 event_type: np.ndarray, carry: _Carry, msg_path: Path) -> tuple:
+    """The four [n, levels] book arrays (ask price, ask size, bid price, bid size) filled from
+    one stream of batches of raw columns by :func:`_fill`, so every temporary stays small and a
+    batch can be freed once used. Raises when the batches hold more or fewer than ``n`` rows
+    (the message count)."""
+    arrays = tuple(np.empty((n, levels)) for _ in range(4))
+    row = _fill(batches, arrays, 0, n, path, event_type, carry, msg_path)
+    if row < n:
+        raise _mismatch(path, msg_path, carry.line + row + 1)
+    return arrays
 
-    Each batch is copied into the [n, L] arrays, checked and turned into dollars block by block
-    (a few thousand rows), so every temporary stays small and a batch can be freed once used;
-    raw integer prices are held as float64 (exact below 2**53). Raises when the batches hold
-    more or fewer than ``n`` rows (the message count). ``arrays``: the four [n, L] arrays
-    already filled (by :func:`_parallel_fill`), in which case ``batches`` is not read."""
-    msg_path = Path(extra["messages_path"])
-    if arrays is None:
-        batches = iter(batches)
-        first = next(batches, None)
-        levels = len(first) // 4 if first is not None else 0
-        arrays = tuple(np.empty((n, levels)) for _ in range(4))
-        row = 0
-        if first is not None:
-            row = _fill(_chain(first, batches), arrays, 0, n, path, messages.event_type, carry,
-                        msg_path)
-        if row < n:
-            raise _mismatch(path, msg_path, carry.line + row + 1)
+
+def _book(arrays: tuple, keep: int, messages: Messages, carry: _Carry, source: str,
+          synthetic: bool, extra: dict) -> Book:
+    """A :class:`Book` of the best ``keep`` levels of the four checked [n, L] arrays (raw
+    integer prices were held as float64, exact below 2**53, and are in dollars)."""
     ap, asz, bp, bsz = arrays
     if keep < ap.shape[1]:
         ap, asz, bp, bsz = (np.ascontiguousarray(a[:, :keep]) for a in (ap, asz, bp, bsz))
     return Book(time=messages.time, ask_price=ap, ask_size=asz, bid_price=bp, bid_size=bsz,
                 halted=_halted(messages, carry), source=source, synthetic=synthetic,
                 extra=extra)
-
-
-def _chain(first, rest):
-    yield first
-    yield from rest
 
 
 # ------------------------------------------------------------------ parallel whole-file read
@@ -589,10 +579,12 @@ def read_lobster(messages: str | Path, book: str | Path | None = None, *,
                     msg_path, _Carry())
     # the book is streamed into its arrays (in parallel line-aligned byte ranges when large):
     # its parsed text is never all in memory at once
+    carry = _Carry()
     arrays = _parallel_fill(book_path, len(msg), in_file, msg.event_type, msg_path)
-    batches = _batches(book_path, *_book_schema(in_file)) if arrays is None else iter(())
-    return msg, _book(batches, len(msg), keep, book_path, msg, _Carry(),
-                      *_provenance(msg_path, book_path), arrays=arrays)
+    if arrays is None:
+        arrays = _stream_fill(_batches(book_path, *_book_schema(in_file)), len(msg), in_file,
+                              book_path, msg.event_type, carry, msg_path)
+    return msg, _book(arrays, keep, msg, carry, *_provenance(msg_path, book_path))
 
 
 def iter_lobster(messages: str | Path, book: str | Path | None = None, *,
@@ -624,8 +616,9 @@ def iter_lobster(messages: str | Path, book: str | Path | None = None, *,
         if not n_msg:
             return
         msg = _messages(msg_cols, msg_path, msg_carry)
-        result = _book(zip(*book_cols, strict=True), n_msg, keep, book_path, msg, book_carry,
-                       source, synthetic, extra)
+        arrays = _stream_fill(zip(*book_cols, strict=True), n_msg, in_file, book_path,
+                              msg.event_type, book_carry, msg_path)
+        result = _book(arrays, keep, msg, book_carry, source, synthetic, extra)
         msg_carry.line += n_msg
         book_carry.line += n_msg
         yield msg, result
