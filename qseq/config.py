@@ -26,7 +26,8 @@ from typing import Any
 
 from qseq.errors import ConfigError
 
-LOSSES = ("mse", "huber")
+LOSSES = ("mse", "huber", "qlike")
+SCORE_COMBINE = ("max", "mean", "calibrated")  # anomaly scores over features
 TRAIN_WINDOWS = ("expanding", "rolling")
 REFITS = ("full", "warm")
 TEST_PERIODS = ("year", "quarter", "month")
@@ -172,9 +173,12 @@ class TrainConfig:
     lr: float = param(1e-3, "AdamW learning rate.")
     weight_decay: float = param(1e-4, "AdamW weight decay.")
     clip_grad_norm: float = param(1.0, "Gradient-norm clip (0: none).")
-    loss: str = param("mse", "Point-forecast loss (quantile models use the pinball loss).",
-                      choices=lambda: LOSSES)
+    loss: str = param("mse", "Point-forecast loss (quantile models use the pinball loss; "
+                      "qlike: the variance target's QLIKE plus qlike_mse times the squared "
+                      "error of its scaled log).", choices=lambda: LOSSES)
     huber_delta: float = param(1.0, "Huber loss delta (scaled target units).", hidden=True)
+    qlike_mse: float = param(2.0, "loss=qlike: weight of the squared error of the scaled log "
+                             "variance added to QLIKE.", hidden=True)
     lr_schedule: str = param("cosine", "Learning-rate schedule.", choices=lambda: SCHEDULES)
     patience: int = param(5, "Epochs without validation improvement before stopping.")
     min_delta: float = param(0.0, "Smallest validation-loss gain that counts.", hidden=True)
@@ -208,6 +212,9 @@ class TrainConfig:
             raise ConfigError(f"lr must be a positive number, got {self.lr!r}")
         if self.weight_decay < 0 or self.clip_grad_norm < 0:
             raise ConfigError("weight_decay and clip_grad_norm must be >= 0")
+        if isinstance(self.qlike_mse, bool) or not (isinstance(self.qlike_mse, (int, float))
+                                                    and 0 <= self.qlike_mse < math.inf):
+            raise ConfigError(f"qlike_mse must be a finite number >= 0, got {self.qlike_mse!r}")
         _choice("loss", self.loss, LOSSES)
         _choice("lr_schedule", self.lr_schedule, SCHEDULES)
         _choice("final_fit", self.final_fit, FINAL_FITS)
@@ -329,6 +336,9 @@ class ForecastConfig:
         if self.highway and spec.model != RECURRENT:
             raise ConfigError(f"highway applies to the recurrent family (rnn, lstm, gru, their "
                               f"bidirectional variants, lstm_peephole), not {self.model!r}")
+        if self.train.loss == "qlike" and (self.target != "variance" or self.quantiles):
+            raise ConfigError("train.loss 'qlike' scores variance forecasts: use it with "
+                              "target: variance and no quantiles (or pick loss mse or huber)")
         if self.train.horizon_weights and len(self.train.horizon_weights) != len(self.horizons):
             raise ConfigError(f"train.horizon_weights has {len(self.train.horizon_weights)} values "
                               f"for {len(self.horizons)} horizons {list(self.horizons)}; give one "
@@ -375,8 +385,10 @@ class AnomalyConfig:
     target_far: float = param(0.01, "Target false-alarm rate per bar.")
     score_window: int = param(60, "Bars of past reconstruction errors whose mean scales each "
                               "feature's error (causal; 0: the training scale only).")
-    score_combine: str = param("max", "How the per-feature contributions make a bar's score.",
-                               choices=lambda: ("max", "mean"))
+    score_combine: str = param("calibrated", "How the per-feature contributions make a bar's "
+                               "score: their max, mean, or max after dividing each by its 99th "
+                               "percentile on the calibration bars (calibrated).",
+                               choices=lambda: SCORE_COMBINE)
     hidden_size: int = param(32, "Recurrent state width.")
     num_layers: int = param(1, "Stacked recurrent layers.", cli="--layers")
     dropout: float = param(0.0, "Dropout between stacked layers.")
@@ -420,7 +432,7 @@ class AnomalyConfig:
         check_far(self.target_far)
         _positive_int("score_window", self.score_window, minimum=0)
         _positive_int("ensemble", self.ensemble)
-        _choice("score combination", self.score_combine, ("max", "mean"))
+        _choice("score combination", self.score_combine, SCORE_COMBINE)
         if isinstance(self.last_bar_weight, bool) or not (
                 isinstance(self.last_bar_weight, (int, float)) and self.last_bar_weight > 0
                 and math.isfinite(self.last_bar_weight)):
@@ -552,7 +564,7 @@ LOB_MESSAGE_FEATURES = ("submissions", "cancellations", "executions", "cancel_ra
 # order placement, not trading: spread, OFI and executions jump with every trade and drown the
 # placement signals in a max over features (see bench/README.md)
 LOB_ANOMALY_FEATURES = ("imbalance", *(f for f in LOB_MESSAGE_FEATURES if f != "executions"))
-LOB_SCORE_COMBINE = ("calibrated", "max", "mean")
+LOB_SCORE_COMBINE = SCORE_COMBINE
 LOB_ANOMALY_KINDS = ("spoofing", "stuffing")  # injected episodes (qseq.lob.synthetic)
 
 

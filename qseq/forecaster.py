@@ -157,7 +157,7 @@ class Forecaster(Estimator):
             model=self.model_,
             train=scaled.subset(train if tune is None else tune),
             val=scaled.subset(val) if len(val) else None, config=train_cfg, seed=cfg.seed,
-            device=self.device, state_dir=resume_dir)
+            device=self.device, state_dir=resume_dir, target_scale=self._target_scale())
         fitted = train
         if train_cfg.final_fit == "all" and len(val) and warm_start is None and tune is None:
             # early stopping chose each member's epoch count; now learn from the latest data too
@@ -168,7 +168,7 @@ class Forecaster(Estimator):
             if cfg.highway:
                 init_highway(self.model_, scaled.subset(fitted))
             fit_model(self.model_, scaled.subset(fitted), None, train_cfg, seed=cfg.seed,
-                      device=self.device, member_epochs=counts)
+                      device=self.device, member_epochs=counts, target_scale=self._target_scale())
         self.model_.cpu().eval()
         if self.log_target:  # held-out windows when there are any, else the fitted ones
             held_out = val if len(val) and fitted is train else fitted
@@ -193,6 +193,10 @@ class Forecaster(Estimator):
         """Whether the model reads and predicts the log of the target (``variance``)."""
         return self.config.target == "variance"
 
+    def _target_scale(self) -> list[float] | None:
+        """[H] the log-variance targets' scale (for the QLIKE loss); None for other targets."""
+        return self.scaler_y_.std_.tolist() if self.log_target else None
+
     def _model_units(self, y: np.ndarray) -> np.ndarray:
         """Targets [..., H] as the model learns them: ln(variance) for ``variance``."""
         if not self.log_target:
@@ -203,7 +207,9 @@ class Forecaster(Estimator):
     def _target_units(self, y: np.ndarray) -> np.ndarray:
         """Unscaled model outputs [N, H] (or [N, H, Q]) back in target units.
 
-        For ``variance`` the model predicts ``m = E[ln v]``; ``exp(m)`` is then a median, not a
+        For ``variance`` the model predicts ``m = E[ln v]`` (with the MSE or Huber loss; with
+        ``loss: qlike`` it is pulled towards ``ln E[v]``, and ``c_h`` ends near 1); ``exp(m)``
+        is then a median, not a
         mean (by Jensen it is low by about ``exp(s^2 / 2)``, ~5% at one day). The point
         forecast is ``exp(m) * c_h`` with ``c_h = mean(v / exp(m))`` over the validation windows
         (Duan's 1983 smearing estimate; it is also the scale that minimises QLIKE there), so

@@ -38,6 +38,27 @@ class PinballLoss(nn.Module):
         return loss if self.reduction == "none" else loss.mean()
 
 
+class QlikeLoss(nn.Module):
+    """QLIKE of variance forecasts made in scaled log units, plus ``mse`` times the squared
+    error there: y_hat, y [B, H] are ``(ln v - mean_h) / scale_h``, so
+    ``d = scale_h (y - y_hat) = ln(v / f)`` for the forecast ``f = exp(unscaled y_hat)`` and
+    ``QLIKE(v, f) = v / f - ln(v / f) - 1 = exp(d) - d - 1`` (Patton 2011; its minimiser is
+    ``f = E[v]``, so no smearing is needed for a mean). ``d`` is capped at 30 so a wild early
+    prediction cannot overflow. The mean, or with ``reduction="none"`` the [B, H] values."""
+
+    def __init__(self, scale, mse: float, reduction: str = "mean") -> None:
+        super().__init__()
+        self.register_buffer("scale", torch.as_tensor(scale, dtype=torch.float32).reshape(-1))
+        self.mse = float(mse)
+        self.reduction = reduction
+
+    def forward(self, y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        e = y - y_hat
+        d = (e * self.scale).clamp(max=30.0)
+        loss = torch.expm1(d) - d + self.mse * e * e
+        return loss if self.reduction == "none" else loss.mean()
+
+
 class ClassLoss(nn.Module):
     """Cross-entropy of logits y_hat [B, H, C] against class ids y [B, H] (stored as floats),
     each sample weighted by its class's weight in ``weights`` [H, C] (inverse training
@@ -177,10 +198,12 @@ class HorizonWeightedLoss(nn.Module):
         return per @ self.w
 
 
-def loss_function(config: TrainConfig, model: nn.Module, train: Windows | None = None) -> nn.Module:
+def loss_function(config: TrainConfig, model: nn.Module, train: Windows | None = None,
+                  target_scale: Sequence[float] | None = None) -> nn.Module:
     """Weighted cross-entropy for classifiers (class weights from the ``train`` labels, see
-    :func:`class_weights`), the pinball loss for quantile models, else MSE or Huber as
-    configured; with ``config.horizon_weights``, each horizon's mean loss weighted
+    :func:`class_weights`), the pinball loss for quantile models, else MSE, Huber or QLIKE
+    (:class:`QlikeLoss`, which needs ``target_scale`` [H], the scale of the log-variance
+    targets) as configured; with ``config.horizon_weights``, each horizon's mean loss weighted
     (:class:`HorizonWeightedLoss`)."""
     model_config = getattr(model, "config", None)
     quantiles = getattr(model_config, "quantiles", ())
@@ -197,6 +220,13 @@ def loss_function(config: TrainConfig, model: nn.Module, train: Windows | None =
                 else PinballLoss(quantiles))
     if config.loss == "mse":
         return HorizonWeightedLoss(nn.MSELoss(reduction="none"), weights) if weights else nn.MSELoss()
+    if config.loss == "qlike":
+        if target_scale is None:
+            raise ConfigError("loss 'qlike' needs a variance target modelled in log space "
+                              "(target: variance); use loss mse or huber here")
+        return (HorizonWeightedLoss(QlikeLoss(target_scale, config.qlike_mse, reduction="none"),
+                                    weights) if weights
+                else QlikeLoss(target_scale, config.qlike_mse))
     huber = config.huber_delta
     return (HorizonWeightedLoss(nn.HuberLoss(reduction="none", delta=huber), weights) if weights
             else nn.HuberLoss(delta=huber))
@@ -332,11 +362,13 @@ def fit_model(
     on_epoch: Callable[[EpochLog], None] | None = None,
     state_dir: str | Path | None = None,
     member_epochs: Sequence[int] | None = None,
+    target_scale: Sequence[float] | None = None,
 ) -> TrainResult:
     """Train ``model`` in place on ``train`` windows; early-stop on ``val`` and restore the best
     weights. ``train``/``val`` values and targets must already be scaled. ``member_epochs``:
     the epoch count of each ensemble member (of the lone model: one count), replacing
     ``config.epochs`` (a refit on all data for the epochs early stopping chose).
+    ``target_scale`` [H]: the scale of log-variance targets, for ``config.loss == "qlike"``.
 
     With ``state_dir``, the full training state is saved after every epoch and an interrupted
     run of the same configuration on the same data resumes from its last finished epoch,
@@ -360,9 +392,10 @@ def fit_model(
                               f"{len(model.members)} members")
         if model.grouped:
             return fit_grouped(model, train, val, configs, seed=seed, device=dev, on_epoch=on_epoch,
-                               state_dir=state_dir)
+                               state_dir=state_dir, target_scale=target_scale)
         results = [fit_model(m, train, val, configs[k], seed=seed + k, device=dev, on_epoch=on_epoch,
-                             state_dir=None if state_dir is None else Path(state_dir) / f"member_{k}")
+                             state_dir=None if state_dir is None else Path(state_dir) / f"member_{k}",
+                             target_scale=target_scale)
                    for k, m in enumerate(model.members)]
         model.eval()
         return ensemble_result(results)
@@ -373,7 +406,7 @@ def fit_model(
     model.to(dev)
     train_data = WindowBatches(train, dev)
     val_data = WindowBatches(val, dev) if val is not None and len(val) else None
-    loss_fn = loss_function(config, model, train).to(dev)
+    loss_fn = loss_function(config, model, train, target_scale).to(dev)
     forcing = getattr(model, "teacher_forcing", False)
     run = MemberRun(model, config, val_data is not None)
     opt, result = run.opt, run.result
@@ -434,7 +467,8 @@ def ensemble_result(results: list[TrainResult]) -> TrainResult:
 def fit_grouped(model: nn.Module, train: Windows, val: Windows | None,
                 configs: Sequence[TrainConfig], *, seed: int, device: torch.device,
                 on_epoch: Callable[[EpochLog], None] | None = None,
-                state_dir: str | Path | None = None) -> TrainResult:
+                state_dir: str | Path | None = None,
+                target_scale: Sequence[float] | None = None) -> TrainResult:
     """Train the members of a grouped :class:`~qseq.models.ensemble.Ensemble` together.
 
     Each step gathers one batch per member ([N, B, T, F], member k shuffled by its own
@@ -457,7 +491,7 @@ def fit_grouped(model: nn.Module, train: Windows, val: Windows | None,
     train_data = WindowBatches(train, device)
     val_data = WindowBatches(val, device) if val is not None and len(val) else None
     config = configs[0]
-    loss_fn = loss_function(config, model, train).to(device)
+    loss_fn = loss_function(config, model, train, target_scale).to(device)
     runs = [MemberRun(m, c, val_data is not None) for m, c in zip(members, configs, strict=True)]
     lookback = train_data.lookback
     start_epoch = 1

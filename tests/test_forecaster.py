@@ -203,6 +203,21 @@ def test_latest_bar_path_still_names_bad_data(fitted, spx_small):
         fitted.predict(spx_small.iloc[-10:], last_only=True)
 
 
+def test_variance_target_trains_on_qlike(spx_small):
+    """train.loss='qlike': the fit reads the log targets' scale and gives positive forecasts;
+    the same seed gives the same forecasts, and the loss differs from the MSE fit's."""
+    kw = dict(lookback=16, horizons=(1, 5), target="variance",
+              features=("log_return", "log_parkinson_var_1", "log_parkinson_var_5"),
+              hidden_size=8, num_layers=1, device="cpu")
+    fits = [qseq.Forecaster("gru", train={"epochs": 2, "loss": loss}, **kw).fit(spx_small)
+            for loss in ("qlike", "qlike", "mse")]
+    last = [f.predict(spx_small, last_only=True)["y_hat"].to_numpy() for f in fits]
+    assert (last[0] > 0).all()
+    np.testing.assert_array_equal(last[0], last[1])
+    assert not np.allclose(last[0], last[2])
+    assert fits[0].result_.history[0].train_loss != fits[2].result_.history[0].train_loss
+
+
 def test_variance_target_is_modelled_in_log_space_and_calibrated(spx_small, tmp_path):
     """target='variance': the model learns ln(mean variance of the next h bars); forecasts are
     exp(.) times the validation smearing factor, positive, and the same from every path."""

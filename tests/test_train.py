@@ -172,3 +172,58 @@ def test_horizon_weights_weight_each_horizons_mean_loss():
 
     with pytest.raises(ConfigError, match="one per horizon"):
         ForecastConfig(horizons=(1, 5), train=TrainConfig(horizon_weights=(1, 1, 1)))
+
+
+def test_qlike_loss_is_qlike_of_the_unscaled_variance_forecast():
+    """loss='qlike' on scaled log variances equals qseq.metrics' QLIKE of the variances
+    themselves (plus qlike_mse times the squared scaled-log error)."""
+    from qseq.metrics import qlike_losses
+    from qseq.train import loss_function
+
+    gen = torch.Generator().manual_seed(3)
+    y_hat, y = torch.randn(64, 3, generator=gen), torch.randn(64, 3, generator=gen)
+    mean, scale = np.array([-9.0, -8.5, -8.0]), np.array([1.2, 0.9, 0.6])
+    v = np.exp(mean + scale * y.double().numpy())
+    f = np.exp(mean + scale * y_hat.double().numpy())
+    want = qlike_losses(v, f)  # [64, 3]
+    plain = loss_function(TrainConfig(loss="qlike", qlike_mse=0.0), _model(), target_scale=scale)
+    assert float(plain(y_hat, y)) == pytest.approx(want.mean(), rel=1e-5)
+    mixed = loss_function(TrainConfig(loss="qlike", qlike_mse=2.0, horizon_weights=(1, 0.5, 0.5)),
+                          _model(), target_scale=scale)
+    per = (want + 2.0 * ((y - y_hat) ** 2).double().numpy()).mean(axis=0)
+    assert float(mixed(y_hat, y)) == pytest.approx(per @ np.array([0.5, 0.25, 0.25]), rel=1e-5)
+
+
+def test_qlike_loss_is_minimised_by_the_log_of_the_mean_variance():
+    """A constant forecast minimising QLIKE is ln E[v], not E[ln v] (no smearing needed)."""
+    from qseq.train import loss_function
+
+    scale = 1.5
+    y = torch.randn(4000, 1, generator=torch.Generator().manual_seed(0))
+    loss = loss_function(TrainConfig(loss="qlike", qlike_mse=0.0), _model(), target_scale=[scale])
+    c = torch.zeros(1, 1, requires_grad=True)
+    opt = torch.optim.LBFGS([c], max_iter=100)
+
+    def closure():
+        opt.zero_grad()
+        out = loss(c.expand_as(y), y)
+        out.backward()
+        return out
+
+    opt.step(closure)
+    want = float(torch.log(torch.exp(scale * y).mean())) / scale  # ln mean(v), scaled
+    got = float(c.detach())
+    assert got == pytest.approx(want, abs=1e-4)
+    assert abs(got - float(y.mean())) > 0.5  # far from the mean of the logs
+
+
+def test_qlike_loss_needs_a_variance_target():
+    from qseq.config import ForecastConfig
+    from qseq.train import loss_function
+
+    with pytest.raises(ConfigError, match="target: variance"):
+        ForecastConfig(target="log_return", train=TrainConfig(loss="qlike"))
+    with pytest.raises(ConfigError, match="variance target"):
+        loss_function(TrainConfig(loss="qlike"), _model())
+    with pytest.raises(ConfigError, match="qlike_mse"):
+        TrainConfig(qlike_mse=-1.0)

@@ -1,12 +1,13 @@
 """Baseline detectors on the same scaled feature rows as the autoencoder.
 
 - :class:`RollingZScore`: per ticker and feature, the z-score of each bar against the previous
-  ``window`` bars; the bar score is the largest absolute z over features. Needs no fitting.
+  ``window`` bars; the bar score is the largest absolute z over features (with the calibrated
+  combination, of each divided by its calibration 99th percentile). Needs no fitting.
 - :class:`IsolationForestBaseline`: scikit-learn's IsolationForest on per-bar feature vectors
   from training rows; the score is ``-score_samples`` (higher = more anomalous).
 - :func:`fit_pca_reconstruction`: PCA on flattened training windows, the linear analogue of the
-  autoencoder, wrapped as a model so it is scored by exactly the same code (per-bar errors
-  averaged over covering windows, per-ticker normalisation on training bars).
+  autoencoder, wrapped as a model so it is scored by exactly the same code
+  (:mod:`qseq.anomaly.scores`).
 
 Row-score baselines return ``[R]`` scores for the rows of a :class:`Windows` (NaN where a
 score is undefined); :func:`row_score_frame` turns them into the tidy score frame.
@@ -33,16 +34,25 @@ class RollingZScore:
     def fit(self, train: Windows) -> RollingZScore:
         return self
 
-    def row_scores(self, windows: Windows) -> np.ndarray:
-        out = np.full(len(windows.values), np.nan)
+    def feature_scores(self, windows: Windows) -> np.ndarray:
+        """[R, F] |z| of every row and feature (NaN where a feature has no z yet)."""
+        out = np.full(windows.values.shape, np.nan)
         for k in np.unique(windows.row_ticker):
             idx = np.flatnonzero(windows.row_ticker == k)  # one ticker's rows, in date order
             x = pd.DataFrame(windows.values[idx], dtype=np.float64)
             past = x.shift(1).rolling(self.window, min_periods=self.window)
             sd = past.std()
-            z = (x - past.mean()) / sd.where(sd > 0)
-            out[idx] = z.abs().max(axis=1).to_numpy()  # NaN only where no feature has a z
+            out[idx] = ((x - past.mean()) / sd.where(sd > 0)).abs().to_numpy()
         return out
+
+    def row_scores(self, windows: Windows, scale: np.ndarray | None = None) -> np.ndarray:
+        """[R] the max over features of :meth:`feature_scores` (each divided by ``scale`` [F]
+        when given: the calibrated combination); NaN only where no feature has a z."""
+        per = self.feature_scores(windows)
+        if scale is not None:
+            per = per / scale
+        none = np.isnan(per).all(axis=1)
+        return np.where(none, np.nan, np.where(np.isnan(per), -np.inf, per).max(axis=1))
 
 
 class IsolationForestBaseline:

@@ -26,7 +26,15 @@ import numpy as np
 import pandas as pd
 
 from qseq.anomaly.events import merge_events
-from qseq.anomaly.scores import TickerNormaliser, fit_normalisers, score_windows
+from qseq.anomaly.scores import (
+    MIN_UNIT_BARS,
+    TickerNormaliser,
+    apply_feature_scale,
+    feature_scale,
+    fit_normalisers,
+    latest_rows,
+    score_windows,
+)
 from qseq.anomaly.thresholds import Threshold, calibrate
 from qseq.anomaly.training import fit_autoencoder
 from qseq.config import ANOMALY_FEATURES as DEFAULT_FEATURES
@@ -119,12 +127,21 @@ class AnomalyDetector(Estimator):
                                                             self.device)
         # every normal window is scored so that calibration bars carry their trailing error
         # scale (earlier bars only); the threshold sees the calibration bars' scores only
-        normal_scores = self._score_scaled(scaled)  # one row per window, in anchor order
+        self.feature_scale_ = None
+        calibrated = spec.score_combine == "calibrated"
+        # one row per window, in anchor order
+        normal_scores = self._score_scaled(scaled, "max" if calibrated else None)
+        units = np.zeros(0, dtype=np.int64)
+        if calibrated:  # each feature in units of its 99th percentile on the latest normal bars
+            names = list(spec.features)
+            units = latest_rows(normal.anchor_date, max(len(split.test), MIN_UNIT_BARS))
+            self.feature_scale_ = feature_scale(normal_scores[names].to_numpy()[units])
+            normal_scores = apply_feature_scale(normal_scores, names, self.feature_scale_)
         calib = normal_scores["score"].to_numpy()[split.test]
         self.threshold_: Threshold = calibrate(calib, spec.target_far, spec.threshold)
         dates = normal.anchor_date
         self.split_dates_ = split_dates(dates, train=split.train, val=split.val,
-                                        calibration=split.test)
+                                        calibration=split.test, units=units)
         self.train_end_ = str(end.date())
         return self
 
@@ -134,9 +151,10 @@ class AnomalyDetector(Estimator):
             raise NotFittedError("this AnomalyDetector is not fitted; call fit(panel) or "
                                  "AnomalyDetector.load(path) first")
 
-    def _score_scaled(self, scaled: Windows) -> pd.DataFrame:
+    def _score_scaled(self, scaled: Windows, combine: str | None = None) -> pd.DataFrame:
         return score_windows(self.model_, scaled, self.bar_norm_, self.window_norm_, self.device,
-                             scale_window=self.config.score_window, combine=self.config.score_combine)
+                             scale_window=self.config.score_window,
+                             combine=combine or self.config.score_combine, scale=self.feature_scale_)
 
     def scaled_windows(self, panel: pd.DataFrame) -> Windows:
         """Every complete window of ``panel`` (fitted ticker vocabulary), features scaled with
@@ -156,7 +174,9 @@ class AnomalyDetector(Estimator):
         ``score_combine="mean"``), window_score (of the window ending on the bar), one
         contribution column per feature (squared reconstruction error over the ticker's
         training mean and over the mean of its previous ``score_window`` errors; about 1 on a
-        typical bar), and flag (score above the threshold). Sorted by ticker, then date.
+        typical bar; with ``score_combine="calibrated"`` then over its 99th percentile on the
+        latest normal bars, ``split_dates_["units"]``, so 1 is as unusual as their top 1%), and
+        flag (score above the threshold). Sorted by ticker, then date.
         A bar's score depends on bars up to it only; the first ``score_window`` scored bars of
         each ticker in ``panel`` use the training scale alone, so give that much history.
         """
@@ -197,6 +217,7 @@ class AnomalyDetector(Estimator):
             "bar_norm": self.bar_norm_.scale_.tolist(),
             "window_norm": self.window_norm_.scale_.tolist(),
             "threshold": self.threshold_.to_dict(),
+            "feature_scale": None if self.feature_scale_ is None else self.feature_scale_.tolist(),
             "train_end": self.train_end_,
             "split_dates": self.split_dates_,
             "training": self.result_.to_dict(),
@@ -210,6 +231,10 @@ class AnomalyDetector(Estimator):
         self.bar_norm_ = TickerNormaliser(stat="mean", scale_=np.asarray(saved["bar_norm"]))
         self.window_norm_ = TickerNormaliser(scale_=np.asarray(saved["window_norm"]))
         self.threshold_ = Threshold.from_dict(saved["threshold"])
+        scale = saved.get("feature_scale")
+        if scale is None and self.config.score_combine == "calibrated":
+            raise KeyError("'feature_scale' (score_combine 'calibrated')")
+        self.feature_scale_ = None if scale is None else np.asarray(scale, dtype=np.float64)
         self.train_end_ = saved["train_end"]
         self.split_dates_ = saved["split_dates"]
         self.result_ = TrainResult.from_dict(saved["training"])

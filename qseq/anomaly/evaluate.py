@@ -25,7 +25,7 @@ from qseq.anomaly.baselines import (
 )
 from qseq.anomaly.detector import AnomalyDetector
 from qseq.anomaly.inject import KINDS, inject_anomalies
-from qseq.anomaly.scores import fit_normalisers, score_windows
+from qseq.anomaly.scores import feature_scale, fit_normalisers, score_windows
 from qseq.anomaly.thresholds import calibrate
 from qseq.data.windows import Windows
 from qseq.errors import DataError
@@ -124,7 +124,9 @@ def evaluate_detectors(
     ``test_start``), fit the baselines on the same training rows and calibrate every method's
     threshold on the same calibration bars (the last bars of the calibration windows), then
     for each kind and seed inject labelled anomalies after ``test_start`` and score every
-    method on the test bars. PCA is scored by the autoencoder's own scoring code and settings.
+    method on the test bars. PCA is scored by the autoencoder's own scoring code and settings;
+    with ``score_combine="calibrated"`` the rolling z-score's per-feature |z| are combined the
+    same way (each over its 99th percentile on the autoencoder's unit bars, then the max).
 
     Returns one row per (method, kind, seed) with :func:`detection_metrics`.
     """
@@ -138,30 +140,47 @@ def evaluate_detectors(
     dates = scaled.anchor_date
     train = scaled.subset(_in_span(dates, detector.split_dates_["train"]))
     in_calib = _in_span(dates, detector.split_dates_["calibration"])  # [N] calibration anchors
-    normal = scaled.subset(dates <= np.datetime64(detector.train_end_))
+    is_normal = dates <= np.datetime64(detector.train_end_)
+    normal = scaled.subset(is_normal)
 
     row_methods = {"rolling_zscore": RollingZScore(zscore_window).fit(train),
                    "isolation_forest": IsolationForestBaseline(seed=spec.seed).fit(train)}
     pca = fit_pca_reconstruction(train, spec.hidden_size, spec.seed)
     pca_norms = fit_normalisers(pca, train)
+    calibrated = spec.score_combine == "calibrated"
+    calib_normal = in_calib[is_normal]
+    features = list(scaled.feature_names)
+    # the calibrated combination's units for PCA and the z-score, from their own scores of
+    # the same latest normal bars the autoencoder's come from
+    pca_scale = zscore_scale = None
+    if calibrated:
+        in_units = _in_span(dates, detector.split_dates_["units"]) & is_normal
+        pca_raw = score_windows(pca, normal, *pca_norms, scale_window=spec.score_window)
+        pca_scale = feature_scale(pca_raw[features].to_numpy()[in_units[is_normal]])
+        zs = row_methods["rolling_zscore"].feature_scores(scaled)[scaled.anchors[in_units]]
+        zscore_scale = feature_scale(zs)
 
     def pca_scores(windows: Windows) -> pd.DataFrame:
         return score_windows(pca, windows, *pca_norms, scale_window=spec.score_window,
-                             combine=spec.score_combine)
+                             combine=spec.score_combine, scale=pca_scale)
 
-    calib_normal = in_calib[dates <= np.datetime64(detector.train_end_)]
+    def row_scores(name: str, windows: Windows) -> np.ndarray:
+        if name == "rolling_zscore":
+            return row_methods[name].row_scores(windows, zscore_scale)
+        return row_methods[name].row_scores(windows)
+
     thresholds = {"autoencoder": detector.threshold_.value,
                   "pca": calibrate(pca_scores(normal)["score"].to_numpy()[calib_normal],
                                    spec.target_far, spec.threshold).value}
-    for name, method in row_methods.items():
-        s = method.row_scores(scaled)[scaled.anchors[in_calib]]
+    for name in row_methods:
+        s = row_scores(name, scaled)[scaled.anchors[in_calib]]
         thresholds[name] = calibrate(s, spec.target_far, spec.threshold).value
 
     def score_all(injected: pd.DataFrame) -> dict[str, pd.DataFrame]:
         ws = detector.scaled_windows(injected)
         out = {"autoencoder": detector.score(injected), "pca": pca_scores(ws)}
-        for name, method in row_methods.items():
-            out[name] = row_score_frame(ws, method.row_scores(ws))
+        for name in row_methods:
+            out[name] = row_score_frame(ws, row_scores(name, ws))
         return out
 
     rows = []

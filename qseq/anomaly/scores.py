@@ -10,6 +10,13 @@ error of bar ``t`` as the *last* bar of the window that ends on it (so it uses b
     contribution[t, f] = c[t, f] / rho[t, f]
     score[t]           = max_f contribution[t, f]      (``combine="mean"``: the mean over f)
 
+``combine="calibrated"`` first divides each feature's contribution by its 99% quantile over the
+latest bars of the normal period (:func:`feature_scale` over :func:`latest_rows`: the
+calibration bars, and at least ``MIN_UNIT_BARS`` so that the quantile rests on ten or more
+exceedances; the contribution columns are then in those units) and takes the max: a
+heavy-tailed feature (volume innovations on ordinary news days) no longer outshouts a rarer one
+(a return-only shift).
+
 The trailing scale makes the score relative to the error level of the recent regime, so a calm
 calibration period does not leave a turbulent later period flagged wholesale, and it uses only
 bars before ``t``. It is a mean, not a median, on purpose: one large error raises the scale of
@@ -26,10 +33,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from qseq.config import SCORE_COMBINE as COMBINE
 from qseq.data.windows import Windows
 from qseq.errors import ConfigError, DataError
 
-COMBINE = ("max", "mean")
+CALIBRATION_QUANTILE = 0.99  # of each feature's latest normal contributions: "calibrated" units
+MIN_UNIT_BARS = 1000  # bars behind that quantile (about ten exceedances)
 
 
 @dataclass
@@ -92,10 +101,42 @@ def trailing_scale(values: np.ndarray, ticker: np.ndarray, window: int) -> np.nd
 
 
 def combine_contributions(contrib: np.ndarray, how: str = "max") -> np.ndarray:
-    """[M, C] per-feature contributions -> [M] bar scores (``max`` or ``mean`` over features)."""
+    """[M, C] per-feature contributions -> [M] bar scores (``mean`` over features, else the
+    ``max``; ``calibrated`` contributions are already in calibrated units)."""
     if how not in COMBINE:
         raise ConfigError(f"unknown score combination {how!r}; choose one of {list(COMBINE)}")
-    return contrib.max(axis=1) if how == "max" else contrib.mean(axis=1)
+    return contrib.mean(axis=1) if how == "mean" else contrib.max(axis=1)
+
+
+def feature_scale(contrib: np.ndarray, q: float = CALIBRATION_QUANTILE) -> np.ndarray:
+    """[C] each column's ``q`` quantile over the rows of ``contrib`` [M, C] (the calibration
+    bars' per-feature contributions or scores; NaN rows ignored), floored at a tiny positive
+    value: the units of ``combine="calibrated"``."""
+    contrib = np.asarray(contrib, dtype=np.float64)
+    if not np.isfinite(contrib).any(axis=0).all():
+        raise DataError("a feature has no finite score on the calibration bars; give more "
+                        "history before the end of the normal period")
+    return np.maximum(np.nanquantile(contrib, q, axis=0), 1e-12)
+
+
+def latest_rows(dates: np.ndarray, at_least: int) -> np.ndarray:
+    """Positions of the rows of ``dates`` [N] on the latest dates that together hold at least
+    ``at_least`` rows (whole dates; every row when there are fewer)."""
+    dates = np.asarray(dates)
+    if len(dates) <= at_least:
+        return np.arange(len(dates))
+    cutoff = np.sort(dates)[len(dates) - at_least]
+    return np.flatnonzero(dates >= cutoff)
+
+
+def apply_feature_scale(frame: pd.DataFrame, names, scale: np.ndarray) -> pd.DataFrame:
+    """A score frame (:func:`score_frame`, combined by ``max``) in calibrated units: the
+    contribution columns ``names`` divided by ``scale`` [C] and ``score`` their max."""
+    names = list(names)
+    out = frame.copy()
+    out[names] = out[names].to_numpy() / scale
+    out["score"] = out[names].to_numpy().max(axis=1)
+    return out
 
 
 def score_frame(
@@ -107,12 +148,15 @@ def score_frame(
     *,
     scale_window: int = 60,
     combine: str = "max",
+    scale: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Tidy per-bar scores for the bars that end a window of ``windows`` (one row per anchor).
 
     bar_error: [N, F] squared error of each anchor bar as the last bar of its window,
-    window_error: [N] mean squared error of each window. Returns columns date, ticker, score,
-    window_score and one contribution column per feature, sorted by ticker then date.
+    window_error: [N] mean squared error of each window, scale: [F] the units of
+    ``combine="calibrated"`` (:func:`feature_scale`; required there, ignored otherwise).
+    Returns columns date, ticker, score, window_score and one contribution column per
+    feature, sorted by ticker then date.
     """
     anchors = windows.anchors
     if len(anchors) > 1 and np.any(np.diff(anchors) <= 0):
@@ -120,6 +164,11 @@ def score_frame(
     ticker = windows.ticker
     contrib = bar_norm.transform(bar_error, ticker)  # [N, F]
     contrib = contrib / trailing_scale(contrib, ticker, scale_window)
+    if combine == "calibrated":
+        if scale is None:
+            raise ConfigError("score_combine 'calibrated' needs each feature's calibration "
+                              "scale (fit the detector first)")
+        contrib = contrib / np.asarray(scale, dtype=np.float64)
     frame = pd.DataFrame({
         "date": windows.anchor_date,
         "ticker": np.asarray(windows.tickers, dtype=object)[ticker],
@@ -145,10 +194,10 @@ def fit_normalisers(model, train: Windows, device="cpu") -> tuple[TickerNormalis
 
 def score_windows(model, windows: Windows, bar_norm: TickerNormaliser,
                   window_norm: TickerNormaliser, device="cpu", *, scale_window: int = 60,
-                  combine: str = "max") -> pd.DataFrame:
+                  combine: str = "max", scale: np.ndarray | None = None) -> pd.DataFrame:
     """Per-bar score frame (see :func:`score_frame`) of ``model`` over scaled ``windows``."""
     from qseq.anomaly.training import last_bar_errors
 
     bar_err, win_err = last_bar_errors(model, windows, device)
     return score_frame(windows, bar_err, win_err, bar_norm, window_norm,
-                       scale_window=scale_window, combine=combine)
+                       scale_window=scale_window, combine=combine, scale=scale)

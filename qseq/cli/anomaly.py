@@ -176,7 +176,9 @@ def run_anomaly(console, config: AnomalyConfig, **opts) -> None:
                f"score: {config.score_combine} over features of the bar's squared reconstruction "
                "error (as the last bar of its window) divided by the ticker's training mean and "
                f"by the mean of its previous {config.score_window} errors (causal; about 1 on a "
-               "typical bar)",
+               "typical bar)" + (f", then by its 99th percentile on the normal bars of "
+                                 f"{span['units']}" if config.score_combine == "calibrated"
+                                 else ""),
                "dotted lines mark well-known market stress days for orientation; they are not "
                "labels and the picture is not a claim of accuracy"],
         out=report)

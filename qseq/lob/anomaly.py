@@ -79,7 +79,6 @@ log = logging.getLogger(__name__)
 ALL = "all"
 METHODS = ("autoencoder", "rolling_zscore", "isolation_forest", "pca")
 COMBINE = LOB_SCORE_COMBINE
-CALIBRATION_QUANTILE = 0.99  # of each feature's validation scores, the unit of "calibrated"
 
 
 # ------------------------------------------------------------------------------ evaluation
@@ -128,10 +127,7 @@ def _feature_scores(fitted: _Fitted, windows: Windows) -> dict[str, np.ndarray]:
         frame = score_windows(model, windows, *norms, scale_window=cfg.score_window)
         out[name] = np.full((n, len(fitted.names)), np.nan)
         out[name][windows.anchors] = frame[list(windows.feature_names)].to_numpy()
-    zscore = fitted.models["rolling_zscore"]
-    out["rolling_zscore"] = np.stack(
-        [zscore.row_scores(windows.with_values(windows.values[:, [j]]))
-         for j in range(windows.values.shape[1])], axis=1)
+    out["rolling_zscore"] = fitted.models["rolling_zscore"].feature_scores(windows)
     return out
 
 
@@ -158,7 +154,7 @@ def fit_detectors(stream: MessageStream, config: LobAnomalyConfig, *,
     import torch
 
     from qseq.anomaly.baselines import IsolationForestBaseline, RollingZScore, fit_pca_reconstruction
-    from qseq.anomaly.scores import fit_normalisers
+    from qseq.anomaly.scores import feature_scale, fit_normalisers
     from qseq.anomaly.thresholds import calibrate
     from qseq.anomaly.training import fit_autoencoder
     from qseq.lob.windows import fit_scaler, lob_splits
@@ -199,8 +195,7 @@ def fit_detectors(stream: MessageStream, config: LobAnomalyConfig, *,
     fitted = _Fitted(config, split, scaler, size_unit, names, models, {}, {})
     every = _windows(scaled, grid, names, config.lookback,
                      _anchors(scaled, config.lookback, range(0, len(grid))), stream.source)
-    fitted.scales = {k: np.maximum(np.nanquantile(v[val_rows], CALIBRATION_QUANTILE, axis=0), 1e-12)
-                     for k, v in _feature_scores(fitted, every).items()}
+    fitted.scales = {k: feature_scale(v[val_rows]) for k, v in _feature_scores(fitted, every).items()}
     scores = _method_scores(fitted, every)
     fitted.thresholds = {k: calibrate(v[val_rows], config.target_far, "quantile").value
                          for k, v in scores.items()}

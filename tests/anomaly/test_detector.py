@@ -12,6 +12,7 @@ import torch
 
 from qseq.anomaly import AnomalyDetector
 from qseq.anomaly.inject import inject_anomalies
+from qseq.anomaly.scores import MIN_UNIT_BARS
 from qseq.errors import CheckpointError, ConfigError, DataError, NotFittedError
 
 from .conftest import TEST_START, TRAIN_END, tiny_detector
@@ -30,7 +31,8 @@ def test_score_frame_and_calibrated_false_alarms(fitted, spx):
     scores = fitted.score(spx)
     feats = list(fitted.config.features)
     assert list(scores.columns) == ["date", "ticker", "score", "window_score", *feats, "flag"]
-    assert np.allclose(scores["score"], scores[feats].max(axis=1))  # score_combine="max"
+    assert fitted.config.score_combine == "calibrated"  # the default
+    assert np.allclose(scores["score"], scores[feats].max(axis=1))
     dates = pd.to_datetime(scores["date"])
     # one row per bar that ends a complete window (the first bars of the data have none)
     assert len(scores) == len(fitted.scaled_windows(spx)) < len(spx)
@@ -38,10 +40,28 @@ def test_score_frame_and_calibrated_false_alarms(fitted, spx):
     # without the trailing scale, contributions are errors over the ticker's training mean:
     # exactly 1 on average over the training bars
     plain = copy.copy(fitted)
-    plain.config = fitted.config.replace(score_window=0)
+    plain.config = fitted.config.replace(score_window=0, score_combine="max")
     assert np.allclose(plain.score(spx)[in_train.to_numpy()][feats].mean(), 1.0, atol=1e-9)
-    calib = scores[(dates >= fitted.split_dates_["calibration"][0]) & (dates <= TRAIN_END)]
+    calib_bars = ((dates >= fitted.split_dates_["calibration"][0]) & (dates <= TRAIN_END)).to_numpy()
+    calib = scores[calib_bars]
     assert calib["flag"].mean() <= 0.05  # target 1% per bar; a few bars of slack on ~150 bars
+    # calibrated: each contribution over its 99th percentile on the calibration bars
+    raw = copy.copy(fitted)
+    raw.config = fitted.config.replace(score_combine="max")
+    raw_scores = raw.score(spx)
+    # ... on the latest normal bars: the calibration bars and at least MIN_UNIT_BARS in all
+    units = fitted.split_dates_["units"]
+    unit_bars = ((dates >= units[0]) & (dates <= units[1])).to_numpy()
+    assert units[1] == fitted.split_dates_["calibration"][1]
+    normal_bars = int((dates <= TRAIN_END).sum())
+    assert unit_bars.sum() >= min(MIN_UNIT_BARS, normal_bars) and (unit_bars >= calib_bars).all()
+    assert unit_bars.sum() > calib_bars.sum()  # this short history: every normal bar
+    want = np.quantile(raw_scores[feats].to_numpy()[unit_bars], 0.99, axis=0)
+    np.testing.assert_allclose(fitted.feature_scale_, want, rtol=1e-9)
+    np.testing.assert_allclose(scores[feats].to_numpy(), raw_scores[feats].to_numpy() / want,
+                               rtol=1e-9)
+    np.testing.assert_allclose(np.quantile(scores[feats].to_numpy()[unit_bars], 0.99, axis=0), 1.0,
+                               rtol=1e-9)
 
 
 def _hits(events: pd.DataFrame, days: pd.Series) -> pd.DataFrame:
@@ -63,7 +83,8 @@ def test_large_injected_anomalies_raise_the_score_and_are_attributed(fitted, spx
     assert large["event"].nunique() >= 2
     for _, ev in large.groupby("event"):
         day = dirty.loc[ev["date"], "score"].idxmax()
-        assert dirty.loc[day, "score"] > 5 * clean.loc[day, "score"], (kind, day)
+        assert dirty.loc[day, "score"] > max(3 * clean.loc[day, "score"],
+                                             fitted.threshold_.value), (kind, day)
         feats = list(fitted.config.features)
         assert dirty.loc[day, feats].astype(float).idxmax() in drivers, (kind, day)
 

@@ -74,7 +74,7 @@ def test_scores_are_those_of_the_mean_reconstruction(ens, spx):
     np.testing.assert_allclose(ens.window_norm_.scale_, window_norm.scale_, rtol=1e-6)
     expected = score_windows(mean, scaled, ens.bar_norm_, ens.window_norm_,
                              scale_window=ens.config.score_window,
-                             combine=ens.config.score_combine)
+                             combine=ens.config.score_combine, scale=ens.feature_scale_)
     got = ens.score(spx)
     pd.testing.assert_frame_equal(got.drop(columns="flag"), expected, rtol=1e-6)
     # and one bar by hand: the last bar's squared error of the averaged reconstruction

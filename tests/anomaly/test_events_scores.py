@@ -136,3 +136,22 @@ def test_zero_targets_cost_no_memory_and_the_residual_is_the_reconstruction_loss
     assert resid.shape == (4, 16)
     assert torch.allclose(nn.functional.mse_loss(resid, torch.zeros_like(resid)),
                           nn.functional.mse_loss(lin(x), x))
+
+
+def test_latest_rows_take_whole_latest_dates():
+    from qseq.anomaly.scores import latest_rows
+
+    dates = np.array(["2020-01-03", "2020-01-01", "2020-01-02", "2020-01-03", "2020-01-02"],
+                     dtype="datetime64[D]")
+    assert latest_rows(dates, 2).tolist() == [0, 3]
+    assert latest_rows(dates, 3).tolist() == [0, 2, 3, 4]  # all of 2020-01-02, not one of them
+    assert latest_rows(dates, 9).tolist() == [0, 1, 2, 3, 4]
+
+
+def test_feature_scale_is_each_columns_quantile_and_refuses_an_empty_column():
+    from qseq.anomaly.scores import feature_scale
+
+    x = np.column_stack([np.arange(101.0), np.r_[np.nan, np.arange(100.0)], np.zeros(101)])
+    np.testing.assert_allclose(feature_scale(x, 0.99), [99.0, 98.01, 1e-12])
+    with pytest.raises(DataError, match="no finite score"):
+        feature_scale(np.column_stack([x[:, 0], np.full(101, np.nan)]))
