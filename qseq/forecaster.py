@@ -209,8 +209,8 @@ class Forecaster(Estimator):
 
         For ``variance`` the model predicts ``m = E[ln v]`` (with the MSE or Huber loss; with
         ``loss: qlike`` it is pulled towards ``ln E[v]``, and ``c_h`` ends near 1); ``exp(m)``
-        is then a median, not a
-        mean (by Jensen it is low by about ``exp(s^2 / 2)``, ~5% at one day). The point
+        is then a median, not a mean (by Jensen it is low by about ``exp(s^2 / 2)``, ~5% at
+        one day). The point
         forecast is ``exp(m) * c_h`` with ``c_h = mean(v / exp(m))`` over the validation windows
         (Duan's 1983 smearing estimate; it is also the scale that minimises QLIKE there), so
         forecasts are positive by construction and unbiased in variance. Quantile levels are

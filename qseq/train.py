@@ -209,27 +209,26 @@ def loss_function(config: TrainConfig, model: nn.Module, train: Windows | None =
     quantiles = getattr(model_config, "quantiles", ())
     classes = getattr(model_config, "classes", 0)
     weights = config.horizon_weights
+
+    def reduced(make: Callable[[str], nn.Module]) -> nn.Module:
+        # elementwise loss per horizon, weighted; or the plain mean without weights
+        return HorizonWeightedLoss(make("none"), weights) if weights else make("mean")
+
     if classes:
         if train is None:
             raise ConfigError("a classifier's loss needs its training windows (class weights)")
         per_class = class_weights(train, classes, config.class_weights == "balanced")
-        return (HorizonWeightedLoss(ClassLoss(per_class, reduction="none"), weights) if weights
-                else ClassLoss(per_class))
+        return reduced(lambda r: ClassLoss(per_class, reduction=r))
     if quantiles:
-        return (HorizonWeightedLoss(PinballLoss(quantiles, reduction="none"), weights) if weights
-                else PinballLoss(quantiles))
+        return reduced(lambda r: PinballLoss(quantiles, reduction=r))
     if config.loss == "mse":
-        return HorizonWeightedLoss(nn.MSELoss(reduction="none"), weights) if weights else nn.MSELoss()
+        return reduced(lambda r: nn.MSELoss(reduction=r))
     if config.loss == "qlike":
         if target_scale is None:
             raise ConfigError("loss 'qlike' needs a variance target modelled in log space "
                               "(target: variance); use loss mse or huber here")
-        return (HorizonWeightedLoss(QlikeLoss(target_scale, config.qlike_mse, reduction="none"),
-                                    weights) if weights
-                else QlikeLoss(target_scale, config.qlike_mse))
-    huber = config.huber_delta
-    return (HorizonWeightedLoss(nn.HuberLoss(reduction="none", delta=huber), weights) if weights
-            else nn.HuberLoss(delta=huber))
+        return reduced(lambda r: QlikeLoss(target_scale, config.qlike_mse, reduction=r))
+    return reduced(lambda r: nn.HuberLoss(reduction=r, delta=config.huber_delta))
 
 
 @torch.no_grad()

@@ -20,6 +20,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from qseq.anomaly.scores import row_max
 from qseq.data.windows import Windows, rows_covered
 from qseq.models import ModelOutput
 
@@ -49,10 +50,7 @@ class RollingZScore:
         """[R] the max over features of :meth:`feature_scores` (each divided by ``scale`` [F]
         when given: the calibrated combination); NaN only where no feature has a z."""
         per = self.feature_scores(windows)
-        if scale is not None:
-            per = per / scale
-        none = np.isnan(per).all(axis=1)
-        return np.where(none, np.nan, np.where(np.isnan(per), -np.inf, per).max(axis=1))
+        return row_max(per if scale is None else per / scale)
 
 
 class IsolationForestBaseline:

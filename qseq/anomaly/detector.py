@@ -29,9 +29,8 @@ from qseq.anomaly.events import merge_events
 from qseq.anomaly.scores import (
     MIN_UNIT_BARS,
     TickerNormaliser,
-    apply_feature_scale,
-    feature_scale,
     fit_normalisers,
+    fit_units,
     latest_rows,
     score_windows,
 )
@@ -133,10 +132,8 @@ class AnomalyDetector(Estimator):
         normal_scores = self._score_scaled(scaled, "max" if calibrated else None)
         units = np.zeros(0, dtype=np.int64)
         if calibrated:  # each feature in units of its 99th percentile on the latest normal bars
-            names = list(spec.features)
             units = latest_rows(normal.anchor_date, max(len(split.test), MIN_UNIT_BARS))
-            self.feature_scale_ = feature_scale(normal_scores[names].to_numpy()[units])
-            normal_scores = apply_feature_scale(normal_scores, names, self.feature_scale_)
+            normal_scores, self.feature_scale_ = fit_units(normal_scores, spec.features, units)
         calib = normal_scores["score"].to_numpy()[split.test]
         self.threshold_: Threshold = calibrate(calib, spec.target_far, spec.threshold)
         dates = normal.anchor_date

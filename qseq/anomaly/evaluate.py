@@ -25,7 +25,7 @@ from qseq.anomaly.baselines import (
 )
 from qseq.anomaly.detector import AnomalyDetector
 from qseq.anomaly.inject import KINDS, inject_anomalies
-from qseq.anomaly.scores import feature_scale, fit_normalisers, score_windows
+from qseq.anomaly.scores import feature_scale, fit_normalisers, fit_units, score_windows
 from qseq.anomaly.thresholds import calibrate
 from qseq.data.windows import Windows
 from qseq.errors import DataError
@@ -149,14 +149,15 @@ def evaluate_detectors(
     pca_norms = fit_normalisers(pca, train)
     calibrated = spec.score_combine == "calibrated"
     calib_normal = in_calib[is_normal]
-    features = list(scaled.feature_names)
+    pca_normal = score_windows(pca, normal, *pca_norms, scale_window=spec.score_window,
+                               combine="max" if calibrated else spec.score_combine)
     # the calibrated combination's units for PCA and the z-score, from their own scores of
     # the same latest normal bars the autoencoder's come from
     pca_scale = zscore_scale = None
     if calibrated:
         in_units = _in_span(dates, detector.split_dates_["units"]) & is_normal
-        pca_raw = score_windows(pca, normal, *pca_norms, scale_window=spec.score_window)
-        pca_scale = feature_scale(pca_raw[features].to_numpy()[in_units[is_normal]])
+        pca_normal, pca_scale = fit_units(pca_normal, scaled.feature_names,
+                                          np.flatnonzero(in_units[is_normal]))
         zs = row_methods["rolling_zscore"].feature_scores(scaled)[scaled.anchors[in_units]]
         zscore_scale = feature_scale(zs)
 
@@ -170,7 +171,7 @@ def evaluate_detectors(
         return row_methods[name].row_scores(windows)
 
     thresholds = {"autoencoder": detector.threshold_.value,
-                  "pca": calibrate(pca_scores(normal)["score"].to_numpy()[calib_normal],
+                  "pca": calibrate(pca_normal["score"].to_numpy()[calib_normal],
                                    spec.target_far, spec.threshold).value}
     for name in row_methods:
         s = row_scores(name, scaled)[scaled.anchors[in_calib]]

@@ -129,14 +129,24 @@ def latest_rows(dates: np.ndarray, at_least: int) -> np.ndarray:
     return np.flatnonzero(dates >= cutoff)
 
 
-def apply_feature_scale(frame: pd.DataFrame, names, scale: np.ndarray) -> pd.DataFrame:
-    """A score frame (:func:`score_frame`, combined by ``max``) in calibrated units: the
-    contribution columns ``names`` divided by ``scale`` [C] and ``score`` their max."""
+def fit_units(frame: pd.DataFrame, names, rows: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
+    """Calibrated units from a raw score frame (:func:`score_frame` combined by ``max``):
+    each contribution column of ``names`` over its :func:`feature_scale` on the rows at
+    positions ``rows``. Returns the frame in those units (``score`` their max) and the [C]
+    scale that :func:`score_frame` takes for later data."""
     names = list(names)
+    scale = feature_scale(frame[names].to_numpy()[rows])
     out = frame.copy()
     out[names] = out[names].to_numpy() / scale
     out["score"] = out[names].to_numpy().max(axis=1)
-    return out
+    return out, scale
+
+
+def row_max(per: np.ndarray) -> np.ndarray:
+    """[M] the max over the columns of ``per`` [M, C], ignoring NaN; NaN where a row has none
+    (no all-NaN warning)."""
+    none = np.isnan(per).all(axis=1)
+    return np.where(none, np.nan, np.where(np.isnan(per), -np.inf, per).max(axis=1))
 
 
 def score_frame(

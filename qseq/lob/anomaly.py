@@ -135,14 +135,17 @@ def _method_scores(fitted: _Fitted, windows: Windows) -> dict[str, np.ndarray]:
     """[R] causal score of every row per method (NaN where a method has none): the per-feature
     scores combined by ``config.score_combine`` (``calibrated``: each over its validation
     quantile ``fitted.scales``, then the max), and IsolationForest's own score."""
+    from qseq.anomaly.scores import row_max
+
     out = {}
     for name, per in _feature_scores(fitted, windows).items():
         if fitted.config.score_combine == "calibrated":
             per = per / fitted.scales[name]
-        none = np.isnan(per).all(axis=1)
-        top = per.mean(axis=1) if fitted.config.score_combine == "mean" else \
-            np.where(np.isnan(per), -np.inf, per).max(axis=1)
-        out[name] = np.where(none, np.nan, top)
+        if fitted.config.score_combine == "mean":
+            none = np.isnan(per).all(axis=1)
+            out[name] = np.where(none, np.nan, per.mean(axis=1))
+        else:
+            out[name] = row_max(per)
     out["isolation_forest"] = fitted.models["isolation_forest"].row_scores(windows)
     return {name: out[name] for name in METHODS}
 
