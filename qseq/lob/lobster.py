@@ -181,9 +181,18 @@ Pieces = list[list[np.ndarray]]
 _BLOCK = 8192  # book rows built and checked per step (every temporary stays in cache)
 
 
+def _numpy(column: pa.Array) -> np.ndarray:
+    """A null-free int64/float64 Arrow array as a read-only numpy view of its data buffer.
+
+    ``Array.to_numpy`` gives the same view but imports pandas on its first call (0.1-0.4 s of a
+    first read); the CSV options above admit no nulls, so the data buffer is the whole array."""
+    dtype = np.dtype(column.type.to_pandas_dtype())
+    return np.frombuffer(column.buffers()[1], dtype, len(column), column.offset * dtype.itemsize)
+
+
 def _pieces(batches) -> Pieces:
     """Arrow record batches -> per column, its numpy arrays (zero copy)."""
-    return [list(col) for col in zip(*([c.to_numpy() for c in b.columns] for b in batches),
+    return [list(col) for col in zip(*([_numpy(c) for c in b.columns] for b in batches),
                                      strict=True)] if batches else []
 
 
@@ -218,7 +227,7 @@ def _batches(path: Path | pa.BufferReader, names, types, labels, *, block_size: 
     try:
         for batch in pacsv.open_csv(path, **_options(names, types, use_threads=True,
                                                      block_size=block_size)):
-            yield [col.to_numpy() for col in batch.columns]
+            yield [_numpy(col) for col in batch.columns]
     except pa.ArrowInvalid as exc:
         if not isinstance(path, Path):
             raise _RangeParseError from None  # line numbers are relative to the range
@@ -278,12 +287,42 @@ def _first(path: Path, first_line: int, checks) -> None:
 
 
 def _messages(cols: Pieces, path: Path, carry: _Carry) -> Messages:
-    """Validated [n] messages from raw columns; ``carry`` holds the previous chunk's state."""
-    time, etype, oid, size, price, direction = (_join(col) for col in cols)
-    start = carry.line + 1
-    prev = np.concatenate(([carry.last_time], time[:-1]))
+    """Validated [n] messages from raw columns; ``carry`` holds the previous chunk's state.
+
+    Checked and converted block by block, straight from pyarrow's zero-copy pieces into the
+    output arrays, so no [n] temporary (masks, int64 copies of the small columns) is made."""
+    n = _rows(cols[0])
+    time, oid, size = _join(cols[0]), _join(cols[2]), _join(cols[3])
+    etype, direction = np.empty(n, np.int8), np.empty(n, np.int8)
+    dollars = np.empty(n)
+    lo = 0
+    for t_piece, e_piece, s_piece, p_piece, d_piece in zip(
+            cols[0], cols[1], cols[3], cols[4], cols[5], strict=True):
+        for a in range(0, len(t_piece), _BLOCK):
+            b = min(a + _BLOCK, len(t_piece))
+            rows = slice(lo + a, lo + b)
+            _check_messages(path, carry, lo + a, t_piece[a:b], e_piece[a:b], s_piece[a:b],
+                            p_piece[a:b], d_piece[a:b])
+            e, price = e_piece[a:b], p_piece[a:b]
+            etype[rows] = e  # validated 1..7 and -1/1: the int8 casts are exact
+            direction[rows] = d_piece[a:b]
+            np.divide(price, PRICE_SCALE, out=dollars[rows])
+            halt = e == HALT
+            if halt.any():
+                dollars[rows][halt] = price[halt]
+        lo += len(t_piece)
+    return Messages(time=time, event_type=etype, order_id=oid, size=size, price=dollars,
+                    direction=direction)
+
+
+def _check_messages(path: Path, carry: _Carry, offset: int, time, etype, size, price,
+                    direction) -> None:
+    """Raise for the first bad row of one block (rows ``offset`` on of the chunk)."""
+    prev = np.empty_like(time)
+    prev[0] = carry.last_time
+    prev[1:] = time[:-1]
     halt = etype == HALT
-    _first(path, start, [
+    _first(path, carry.line + offset + 1, [
         (~np.isfinite(time), lambda i: f"time {time[i]} is not a finite number of seconds"),
         (time < prev, lambda i: f"time {float(time[i])!r} is before the previous line's "
                                 f"{float(prev[i])!r} "
@@ -299,13 +338,7 @@ def _messages(cols: Pieces, path: Path, carry: _Carry) -> Messages:
          lambda i: f"trading-halt price {price[i]} is not -1 (halt), 0 (quoting resumes) "
                    "or 1 (trading resumes)"),
     ])
-    dollars = price / PRICE_SCALE
-    if halt.any():
-        dollars[halt] = price[halt]
-    if len(time):
-        carry.last_time = float(time[-1])
-    return Messages(time=time, event_type=etype.astype(np.int8), order_id=oid, size=size,
-                    price=dollars, direction=direction.astype(np.int8))
+    carry.last_time = float(time[-1])
 
 
 def _halted(messages: Messages, carry: _Carry) -> np.ndarray:

@@ -179,12 +179,14 @@ def _sequential(monkeypatch):
 
 
 @pytest.mark.parametrize("case", MALFORMED, ids=[c[5][:30] for c in MALFORMED])
-@pytest.mark.parametrize("mode", ["whole", "chunks", "ranges"])
-def test_malformed_files_name_file_and_line(tmp_path, request, case, mode):
+@pytest.mark.parametrize("mode", ["whole", "chunks", "ranges", "blocks"])
+def test_malformed_files_name_file_and_line(tmp_path, request, monkeypatch, case, mode):
     which, line, text, name, want_line, problem = case
     chunked = mode == "chunks"
     if mode == "ranges":
         request.getfixturevalue("ranges")
+    if mode == "blocks":  # checks run in blocks of 3 rows: every check meets a block seam
+        monkeypatch.setattr("qseq.lob.lobster._BLOCK", 3)
     messages = _edit(MESSAGES, line, text) if which == "msg" else MESSAGES
     book = _edit(BOOK, line, text) if which == "book" else BOOK
     path = write_pair(tmp_path, messages, book)
@@ -239,6 +241,31 @@ def test_messages_alone(tmp_path):
     whole, _ = read_lobster(tmp_path / MSG)
     for name in ("time", "event_type", "order_id", "size", "price", "direction"):
         np.testing.assert_array_equal(getattr(msg, name), getattr(whole, name))
+
+
+def test_messages_in_small_blocks_equal_one_block(tmp_path, monkeypatch):
+    path = write_pair(tmp_path)
+    whole = read_lobster_messages(path)
+    monkeypatch.setattr("qseq.lob.lobster._BLOCK", 3)
+    blocks = read_lobster_messages(path)
+    for name in ("time", "event_type", "order_id", "size", "price", "direction"):
+        np.testing.assert_array_equal(getattr(blocks, name), getattr(whole, name))
+    assert whole.event_type.dtype == np.int8 and whole.direction.dtype == np.int8
+    np.testing.assert_array_equal(whole.price[6:9], [-1, 0, 1])  # halt codes kept unscaled
+    assert whole.time.flags.writeable and whole.price.flags.writeable
+
+
+def test_reading_does_not_import_pandas(tmp_path):
+    """A first read used to spend 0.1-0.4 s importing pandas (pyarrow's Array.to_numpy)."""
+    import subprocess
+    import sys
+
+    path = write_pair(tmp_path)
+    code = ("import sys; from qseq.lob.lobster import read_lobster; "
+            f"read_lobster({str(path)!r}); print('pandas' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"
 
 
 def _concat(chunks):
