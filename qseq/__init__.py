@@ -6,8 +6,9 @@ scipy and plotly load only when something that needs them is touched (``qseq.For
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from qseq._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -71,14 +72,4 @@ __all__ = ["AnomalyConfig", "AnomalyDetector", "CharRNNConfig", "CostsConfig", "
            "validate_panel", "walk_forward"]
 
 
-def __getattr__(name: str):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY)

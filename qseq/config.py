@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from qseq.errors import ConfigError
+from qseq.errors import ConfigError, DataError
 
 LOSSES = ("mse", "huber", "qlike")
 SCORE_COMBINE = ("max", "mean", "calibrated")  # anomaly scores over features
@@ -667,6 +667,8 @@ class WalkForwardConfig:
     val_frac:     share of the training dates held out (after a purge gap) for early stopping
     max_folds:    keep only the last ``max_folds`` folds (None: all)
     first_test:   first test date (None: right after the initial ``train_bars``)
+    score_tickers: the tickers forecast and scored; the panel's other tickers only add
+                  training windows to the one panel model (empty: every ticker is scored)
     """
 
     train_window: str = param("expanding", "Training window: expanding (all bars so far) or "
@@ -688,8 +690,19 @@ class WalkForwardConfig:
                             "stopping.", hidden=True)
     max_folds: int | None = param(None, "Only the last N folds.")
     first_test: str | None = param(None, "First test date (YYYY-MM-DD).")
+    score_tickers: tuple[str, ...] = param((), "Tickers to forecast and score, comma-separated; "
+                                           "the others only train the panel model (default: "
+                                           "all).")
 
     def __post_init__(self) -> None:
+        if self.score_tickers:
+            from qseq.data.schema import normalize_ticker
+
+            try:
+                tickers = tuple(normalize_ticker(t) for t in _strings(self.score_tickers))
+            except DataError as exc:
+                raise ConfigError(f"walk_forward.score_tickers: {exc}") from None
+            object.__setattr__(self, "score_tickers", tickers)
         if self.train_window not in TRAIN_WINDOWS:
             raise ConfigError(f"train_window must be one of {list(TRAIN_WINDOWS)}, "
                               f"got {self.train_window!r}")

@@ -175,6 +175,8 @@ def write_report(out: str | Path, result: WalkForwardResult, ev: Evaluation, *,
              + (f", ensemble of {cfg.ensemble}" if cfg.ensemble > 1 else ""),
              f"walk-forward: {result.folds['fold'].nunique()} folds, {folds.train_window} training "
              f"window, refit {folds.refit} {every}",
+             *([f"scored: {', '.join(folds.score_tickers)} (the panel's other tickers only "
+                "train the model)"] if folds.score_tickers else []),
              *notes]
     body = (f"<h2>Metrics (horizon 1, strategy, Diebold-Mariano vs baselines)</h2>{_metrics_table(ev)}"
             + _loss_tables(ev) + "".join(parts)

@@ -10,6 +10,7 @@ a rerun with the same inputs (an interrupted run resumes).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -113,7 +114,10 @@ class Task:
 def plan_tasks(panel: pd.DataFrame, spec: WalkForwardSpec, folds: Sequence[Fold]) -> list[Task]:
     """Tasks in result order: ticker groups x folds (full refit) or ticker groups (warm start)."""
     tickers = tuple(pd.unique(panel.index.get_level_values("ticker")))
-    groups = [(t, (t,)) for t in tickers] if spec.per_ticker else [("panel", tickers)]
+    scored = spec.folds.score_tickers or tickers
+    # per ticker, a ticker that is not scored would train a model nobody uses
+    groups = ([(t, (t,)) for t in tickers if t in scored] if spec.per_ticker
+              else [("panel", tickers)])
     if spec.folds.refit == "warm":
         return [Task(g, ts, tuple(f.index for f in folds)) for g, ts in groups]
     return [Task(g, ts, (f.index,)) for g, ts in groups for f in folds]
@@ -207,6 +211,7 @@ def run_walk_forward(
     if engine not in ENGINES:
         raise ConfigError(f"unknown engine {engine!r}; choose one of {list(ENGINES)}")
     check_workers(workers)
+    check_score_tickers(panel, spec.folds.score_tickers)
     t0 = time.perf_counter()
     dates = calendar(panel)
     folds = make_folds(dates, spec.folds, max(spec.forecast.horizons))
@@ -252,6 +257,26 @@ def run_walk_forward(
                  "fit_s": float(sum(o.info["fit_s"] for o in outputs)), "workers": workers},
     )
     return result
+
+
+def check_score_tickers(panel: pd.DataFrame, score_tickers: Sequence[str]) -> None:
+    """Every ticker to score must be in the panel."""
+    have = set(panel.index.get_level_values("ticker"))
+    missing = [t for t in score_tickers if t not in have]
+    if missing:
+        raise DataError(f"walk_forward.score_tickers {missing} are not in the data (it has "
+                        f"{sorted(have)[:10]}{', ...' if len(have) > 10 else ''}); score tickers "
+                        "the data holds")
+
+
+def scored_windows(windows: Windows, positions: np.ndarray, score_tickers: Sequence[str]
+                   ) -> np.ndarray:
+    """The window positions among ``positions`` whose ticker is scored (all when none named)."""
+    if not score_tickers:
+        return positions
+    wanted = set(score_tickers)
+    ids = [k for k, t in enumerate(windows.tickers) if t in wanted]
+    return positions[np.isin(windows.ticker[positions], ids)]
 
 
 # -- one task ------------------------------------------------------------------------------
@@ -307,6 +332,7 @@ def run_fold(fold: Fold, windows: Windows, panel: pd.DataFrame, spec: WalkForwar
     cfg = spec.forecast
     h_max = max(cfg.horizons)
     fw = fold_windows(windows, fold, spec.folds, h_max)
+    fw = dataclasses.replace(fw, test=scored_windows(windows, fw.test, spec.folds.score_tickers))
     if len(fw.train) < 32:
         raise DataError(f"fold {fold.index} ({group}) has only {len(fw.train)} training windows; "
                         "use more walk_forward.train_bars or a shorter lookback")

@@ -133,8 +133,9 @@ def run_anomaly(console, config: AnomalyConfig, **opts) -> None:
     sd = detector.split_dates_
     span = {k: f"{v[0]}..{v[1]}" if v else "-" for k, v in sd.items()}
     console.print(f"[bold]normal period[/bold] (to {detector.train_end_}): train {span['train']}, "
-                  f"val {span['val']}, calibration {span['calibration']}; later bars are scored "
-                  "out of sample")
+                  f"val {span['val']}, calibration {span['calibration']}"
+                  + (f", feature units {span['units']}" if span.get("units", "-") != "-" else "")
+                  + "; later bars are scored out of sample")
     th = detector.threshold_
     tail = (f", GPD shape {th.shape:+.2f} over {th.peaks} peaks above {th.init:.3g}"
             if th.method == "pot" else "")

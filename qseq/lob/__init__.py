@@ -11,7 +11,7 @@ Names load on first use (numba, pyarrow and torch only when needed).
 
 from __future__ import annotations
 
-import importlib
+from qseq._lazy import lazy_exports
 
 # public name -> the module that defines it
 _LAZY = {
@@ -46,14 +46,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY)

@@ -21,6 +21,7 @@ def test_anomaly_spy_offline_end_to_end_then_reuse(capsys, tmp_path):
     code, out, err = run(capsys, *args)
     assert code == 0, err
     assert "proxy for SPY" in out and "normal period (to 2011-06-30)" in out
+    assert "feature units 20" in " ".join(out.split())  # the span the feature units came from
     assert "threshold" in out and "events" in out and "driven by" in out
     page = (tmp_path / "SPY_masked_lstm_ae_anomaly_2012-12-31.html").read_text()
     assert "plotly" in page.lower() and "Events of SPY" in page and "flash crash" in page

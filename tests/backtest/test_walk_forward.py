@@ -383,3 +383,71 @@ def test_cross_sectional_baselines_and_excess_target():
     assert set(ranks["model"]) >= {"gru", "reversal_5", "ridge"}
     with pytest.raises(ConfigError, match="ar baseline"):
         tiny_spec(target="excess_log_return", baselines=("ar",))
+
+
+@pytest.fixture(scope="module")
+def indices() -> pd.DataFrame:
+    """^GSPC and ^IXIC, 2009-2012: two series for a pooled model."""
+    return load_prices(["^GSPC", "^IXIC"], start="2009-01-01", end="2012-12-31", offline=True)
+
+
+def _variance_spec(**folds) -> WalkForwardSpec:
+    return tiny_spec(target="variance", proxy="parkinson", horizons=(1, 5),
+                     features=("log_return", "log_parkinson_var_1", "log_parkinson_var_5"),
+                     baselines=("random_walk", "lhar_log"), permutation_repeats=0,
+                     folds=WalkForwardConfig(train_bars=400, test_period="year",
+                                             first_test="2011-01-01", **folds))
+
+
+def test_score_tickers_forecast_one_ticker_of_a_pooled_model(indices):
+    """The other tickers only train the panel model: the scored ticker's forecasts are exactly
+    the unrestricted run's, and nothing is forecast or scored for the others."""
+    every = run_walk_forward(indices, _variance_spec())
+    scored = run_walk_forward(indices, _variance_spec(score_tickers="^gspc"))
+    assert scored.spec.folds.score_tickers == ("^GSPC",)
+    assert set(every.forecasts["ticker"]) == {"^GSPC", "^IXIC"}
+    assert set(scored.forecasts["ticker"]) == {"^GSPC"}
+    assert set(scored.forecasts["model"]) == {"gru", "random_walk", "lhar_log"}
+    want = every.forecasts[every.forecasts["ticker"] == "^GSPC"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(scored.forecasts.reset_index(drop=True), want)
+    # and the pooled model is not the ^GSPC-only one
+    alone = run_walk_forward(indices.xs("^GSPC", level="ticker", drop_level=False), _variance_spec())
+    gru = alone.forecasts["model"] == "gru"
+    assert not np.allclose(alone.forecasts.loc[gru, "y_hat"],
+                           scored.forecasts.loc[scored.forecasts["model"] == "gru", "y_hat"])
+
+
+def test_score_tickers_pooled_model_is_leakage_free(indices):
+    """Shock every ticker's bars after 2011 (the unscored one too): the 2011 fold's forecasts of
+    the scored ticker are unchanged."""
+    spec = _variance_spec(score_tickers=("^GSPC",))
+    base = run_walk_forward(indices, spec)
+    shocked = indices.copy()
+    after = shocked.index.get_level_values("date") >= "2012-01-01"
+    rng = np.random.default_rng(5)
+    widen = rng.uniform(1.0, 1.5, after.sum())
+    shocked.loc[after, "high"] *= widen
+    shocked.loc[after, "volume"] *= 2
+    moved = run_walk_forward(shocked, spec)
+    cut = pd.Timestamp("2011-11-15")  # the 5-bar targets of later anchors see 2012
+    early = (base.forecasts["fold"] == 0) & (base.forecasts["date"] < cut)
+    cols = ["date", "ticker", "horizon", "y_hat", "y_true", "model"]
+    pd.testing.assert_frame_equal(base.forecasts.loc[early, cols].reset_index(drop=True),
+                                  moved.forecasts.loc[early, cols].reset_index(drop=True))
+    late = base.forecasts["fold"] == 1
+    assert not np.allclose(base.forecasts.loc[late, "y_hat"], moved.forecasts.loc[late, "y_hat"])
+
+
+def test_score_tickers_per_ticker_trains_only_scored_tickers(indices):
+    res = run_walk_forward(indices, tiny_spec(
+        per_ticker=True, baselines=("random_walk",), permutation_repeats=0,
+        folds=WalkForwardConfig(train_bars=600, test_bars=200, score_tickers=("^IXIC",))))
+    assert set(res.folds["group"]) == {"^IXIC"}
+    assert set(res.forecasts["ticker"]) == {"^IXIC"}
+
+
+def test_bad_score_tickers_name_the_problem(indices):
+    with pytest.raises(DataError, match=r"score_tickers \['SPY'\] are not in the data"):
+        run_walk_forward(indices, _variance_spec(score_tickers=("SPY",)))
+    with pytest.raises(ConfigError, match="walk_forward.score_tickers: invalid ticker '../x'"):
+        WalkForwardConfig(score_tickers=("../x",))

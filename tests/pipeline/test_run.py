@@ -185,6 +185,9 @@ def test_shipped_volatility_protocol_runs_on_a_slice(tmp_path):
     page = (out.run_dir / "report.html").read_text()
     assert "QLIKE by horizon" in page and "per calendar year" in page
     assert "ensemble of 2" in page and "refit full every year" in page
+    # six tickers train the model; only ^GSPC is forecast, scored and named in the report
+    assert set(pd.read_parquet(out.run_dir / "forecasts.parquet")["ticker"]) == {"^GSPC"}
+    assert "scored: ^GSPC (the panel&#x27;s other tickers only train the model)" in page
 
 
 @pytest.mark.slow
