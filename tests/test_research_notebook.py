@@ -3,27 +3,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import nbformat
 import pytest
-from nbclient import NotebookClient
-
-NOTEBOOK = Path(__file__).resolve().parents[1] / "examples" / "research_volatility_anomaly.ipynb"
+from _notebooks import run_notebook
 
 
 @pytest.mark.slow
 def test_research_notebook_runs_on_a_small_slice(tmp_path, monkeypatch):
-    monkeypatch.setenv("QSEQ_HOME", str(tmp_path))
-    monkeypatch.setenv("QSEQ_EXAMPLE_SMALL", "1")
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    NotebookClient(nb, timeout=900, kernel_name="python3",
-                   resources={"metadata": {"path": str(tmp_path)}}).execute()
-    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
-    errors = [o for o in outputs if o.get("output_type") == "error"]
-    assert not errors, errors[0].get("evalue") if errors else ""
-    text = "".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
-                   for o in outputs)
+    text, _ = run_notebook("research_volatility_anomaly.ipynb", tmp_path, monkeypatch, timeout=900)
     for needle in ("QLIKE relative to LHAR-log", "gjr_garch", "Diebold-Mariano p-values on QLIKE",
                    "per calendar year", "Against the strongest baseline", "mean over kinds",
                    "isolation_forest", "flag rate after the normal period"):
