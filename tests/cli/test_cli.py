@@ -233,6 +233,16 @@ def test_backtest_command_end_to_end(capsys, tmp_path):
     assert (folds["epochs_run"].iloc[1:] == 1).all()
 
 
+@pytest.mark.parametrize("value,needle", [
+    ("QQQ", "walk_forward.score_tickers ['QQQ'] are not in the data (it has ['SPY'])"),
+    ("../x", "walk_forward.score_tickers: invalid ticker '../x'"),
+])
+def test_backtest_score_tickers_mistakes(capsys, tmp_path, value, needle):
+    code, _, err = run(capsys, "backtest", "--ticker", "SPY", "--offline", "--score-tickers", value,
+                       "--out", str(tmp_path))
+    assert code != 0 and needle in _one_line_error(err)
+
+
 @pytest.mark.parametrize("value", ["0", "two", "-3"])
 def test_bad_worker_count_is_one_line(capsys, value):
     code, _, err = run(capsys, "backtest", "--ticker", "SPY", "--offline", "--workers", value)
