@@ -695,14 +695,15 @@ class WalkForwardConfig:
                                            "all).")
 
     def __post_init__(self) -> None:
-        if self.score_tickers:
-            from qseq.data.schema import normalize_ticker
+        tickers = _strings(self.score_tickers)
+        if tickers:
+            from qseq.data.schema import normalize_ticker  # pandas: only when tickers are named
 
             try:
-                tickers = tuple(normalize_ticker(t) for t in _strings(self.score_tickers))
+                tickers = tuple(normalize_ticker(t) for t in tickers)
             except DataError as exc:
                 raise ConfigError(f"walk_forward.score_tickers: {exc}") from None
-            object.__setattr__(self, "score_tickers", tickers)
+        object.__setattr__(self, "score_tickers", tickers)
         if self.train_window not in TRAIN_WINDOWS:
             raise ConfigError(f"train_window must be one of {list(TRAIN_WINDOWS)}, "
                               f"got {self.train_window!r}")

@@ -451,3 +451,5 @@ def test_bad_score_tickers_name_the_problem(indices):
         run_walk_forward(indices, _variance_spec(score_tickers=("SPY",)))
     with pytest.raises(ConfigError, match="walk_forward.score_tickers: invalid ticker '../x'"):
         WalkForwardConfig(score_tickers=("../x",))
+    assert WalkForwardConfig(score_tickers="spy, ^gspc").score_tickers == ("SPY", "^GSPC")
+    assert WalkForwardConfig(score_tickers="").score_tickers == ()  # the CLI's empty value
