@@ -55,10 +55,12 @@ def _load_panel(opts: dict):
         names = [normalize_ticker(t) for t in opts["tickers"].split(",") if t.strip()]
         if not names:
             raise ConfigError("--tickers is empty; list tickers like SPY,QQQ or a dataset name")
-        if ticker is not None and ticker not in names:
-            names.append(ticker)
         panel = load_prices(names, *dates, source=opts["source"], offline=opts["offline"],
                             **policies)
+        if ticker is not None and ticker not in set(panel.index.get_level_values("ticker")):
+            # --ticker outside the listed tickers and datasets: load it beside them
+            panel = load_prices([*names, ticker], *dates, source=opts["source"],
+                                offline=opts["offline"], **policies)
     elif ticker is not None:
         panel = load_prices(ticker, *dates, source=opts["source"], offline=opts["offline"],
                             **policies)

@@ -57,6 +57,17 @@ def test_anomaly_panel_from_a_file_with_embeddings(capsys, tmp_path, two_stocks)
     assert "learned ticker embeddings" in (tmp_path / "MSFT_gru_ae_anomaly_2010-12-31.html").read_text()
 
 
+@pytest.mark.parametrize("tickers,want", [("stocks5", 4), ("MSFT,IBM", 3)])
+def test_anomaly_ticker_inside_or_beside_the_listed_tickers(capsys, tmp_path, tickers, want):
+    """``--tickers stocks5 --ticker AAPL`` (AAPL is in the dataset; FB starts in 2012) is one panel of four; a
+    ticker outside the list is loaded beside it."""
+    code, out, err = run(capsys, "anomaly", "--tickers", tickers, "--ticker", "AAPL", "--offline",
+                         "--start", "2008-01-01", "--end", "2011-12-31", "--train-end",
+                         "2010-06-30", "--out", str(tmp_path), *FAST)
+    assert code == 0, err
+    assert f"{want} ticker(s)" in out and "AAPL:" in out
+
+
 @pytest.mark.parametrize("args,needle", [
     (["anomaly"], "give --ticker SYMBOL, --tickers A,B,... or --data PATH"),
     (["anomaly", "--ticker", "SPY", "--model", "gru"], "'gru' is not one of"),
