@@ -109,8 +109,10 @@ def run_anomaly(console, config: AnomalyConfig, **opts) -> None:
     from qseq.anomaly.report import anomaly_report
     from qseq.cli.reuse import reuse_saved
     from qseq.data.cache import encode_ticker
+    from qseq.data.validate import drop_short_tickers
 
     panel, ticker = _load_panel(opts)
+    panel, short = drop_short_tickers(panel, config.lookback + 2, keep=(ticker,))
     dates = panel.index.get_level_values("date")
     n_tickers = panel.index.get_level_values("ticker").nunique()
     console.print(f"[bold]data[/bold]: {n_tickers} ticker(s) from {panel.attrs.get('source', '?')} "
@@ -118,6 +120,11 @@ def run_anomaly(console, config: AnomalyConfig, **opts) -> None:
                   f"{dates.max().date()}, {len(panel)} bars")
     for note in panel.attrs.get("notes", []):
         console.print(f"[yellow]note[/yellow]: {note}")
+    if short:
+        console.print(f"[yellow]note[/yellow]: left out {len(short)} ticker(s) with fewer than "
+                      f"{config.lookback + 2} bars, too short for one window of "
+                      f"{config.lookback}: {', '.join(short[:10])}"
+                      + (", ..." if len(short) > 10 else ""))
     detector = AnomalyDetector(config, device=opts["device"])
     out_dir = Path(opts["out_dir"])
     name = f"{encode_ticker(ticker)}_{config.model}"

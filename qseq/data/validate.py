@@ -248,3 +248,17 @@ def apply_ohlc_policy(panel: pd.DataFrame, policy: OhlcPolicy) -> pd.DataFrame:
     out["low"] = np.minimum(panel["low"], np.minimum(panel["open"], panel["close"]))
     return _with_notes(out, panel, repair_note("ohlc_policy='clip' clipped high/low on",
                                                panel.index[bad]))
+
+
+def drop_short_tickers(panel: pd.DataFrame, min_rows: int, keep: tuple[str, ...] = ()
+                       ) -> tuple[pd.DataFrame, list[str]]:
+    """``panel`` without the tickers that have fewer than ``min_rows`` bars (too short for one
+    window), and the dropped names, sorted. Tickers in ``keep`` stay whatever their length, so
+    a check downstream names them. ``panel.attrs`` (provenance) is kept."""
+    counts = panel.groupby(level="ticker", sort=True).size()
+    short = [str(t) for t, n in counts.items() if n < min_rows and t not in keep]
+    if not short:
+        return panel, []
+    out = panel[~panel.index.get_level_values("ticker").isin(short)]
+    out.attrs = dict(panel.attrs)
+    return out, short

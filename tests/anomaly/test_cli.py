@@ -57,6 +57,24 @@ def test_anomaly_panel_from_a_file_with_embeddings(capsys, tmp_path, two_stocks)
     assert "learned ticker embeddings" in (tmp_path / "MSFT_gru_ae_anomaly_2010-12-31.html").read_text()
 
 
+def test_anomaly_panel_leaves_out_tickers_too_short_for_a_window(capsys, tmp_path, two_stocks):
+    """A panel with one ticker of a few bars (like ETFCD in sp500_524) is scored without it."""
+    dates = two_stocks.index.get_level_values("date")
+    ticks = two_stocks.index.get_level_values("ticker")
+    panel = two_stocks[(ticks == "AAPL") | (dates >= "2010-12-20")]
+    path = tmp_path / "short.csv"
+    panel.reset_index().to_csv(path, index=False)
+    code, out, err = run(capsys, "anomaly", "--data", str(path), "--ticker", "AAPL",
+                         "--train-end", "2009-12-31", "--out", str(tmp_path), *FAST)
+    assert code == 0, err
+    flat = " ".join(out.split())
+    assert "1 ticker(s) from file" in flat and "left out 1 ticker(s) with fewer than 18 bars" in flat
+    assert "MSFT" in flat and "AAPL:" in out
+    code, _, err = run(capsys, "anomaly", "--data", str(path), "--ticker", "MSFT",
+                       "--train-end", "2009-12-31", "--out", str(tmp_path), *FAST)
+    assert code != 0 and "MSFT rows" in err  # the reported ticker itself is never dropped
+
+
 @pytest.mark.parametrize("tickers,want", [("stocks5", 4), ("MSFT,IBM", 3)])
 def test_anomaly_ticker_inside_or_beside_the_listed_tickers(capsys, tmp_path, tickers, want):
     """``--tickers stocks5 --ticker AAPL`` (AAPL is in the dataset; FB starts in 2012) is one panel of four; a

@@ -305,3 +305,20 @@ def test_nan_policies_note_filled_and_dropped_rows():
         "(first: AAA 2021-01-05, BBB 2021-01-05, AAA 2021-01-06, ...)",
         "nan_policy='ffill' dropped 1 row of BBB (missing values with no earlier value; "
         "first: 2021-01-04)"]
+
+
+def test_drop_short_tickers_keeps_the_named_ticker_and_the_provenance(two_stocks):
+    from qseq.data.validate import drop_short_tickers
+
+    dates = two_stocks.index.get_level_values("date")
+    ticks = two_stocks.index.get_level_values("ticker")
+    panel = two_stocks[(ticks == "AAPL") | (dates >= "2010-12-01")]  # MSFT: December only
+    panel.attrs = {"source": "bundled"}
+    n_msft = int((panel.index.get_level_values("ticker") == "MSFT").sum())
+    out, short = drop_short_tickers(panel, n_msft + 1)
+    assert short == ["MSFT"] and set(out.index.get_level_values("ticker")) == {"AAPL"}
+    assert out.attrs == {"source": "bundled"} and len(panel) == len(out) + n_msft  # input untouched
+    kept, none = drop_short_tickers(panel, n_msft + 1, keep=("MSFT",))
+    assert none == [] and kept is panel
+    same, none = drop_short_tickers(panel, n_msft)
+    assert none == [] and same is panel
