@@ -40,6 +40,7 @@ def _load_panel(opts: dict):
     """The panel to train on and the ticker to report."""
     from pathlib import Path
 
+    from qseq.data.bundled import is_dataset_name
     from qseq.data.cache import normalize_ticker
     from qseq.data.sources import load_prices
     from qseq.errors import DataError
@@ -55,10 +56,12 @@ def _load_panel(opts: dict):
         names = [normalize_ticker(t) for t in opts["tickers"].split(",") if t.strip()]
         if not names:
             raise ConfigError("--tickers is empty; list tickers like SPY,QQQ or a dataset name")
+        if ticker is not None and ticker not in names and not any(map(is_dataset_name, names)):
+            names.append(ticker)  # plain tickers: load --ticker with them in one go
         panel = load_prices(names, *dates, source=opts["source"], offline=opts["offline"],
                             **policies)
         if ticker is not None and ticker not in set(panel.index.get_level_values("ticker")):
-            # --ticker outside the listed tickers and datasets: load it beside them
+            # the listed datasets do not hold --ticker: load it beside them
             panel = load_prices([*names, ticker], *dates, source=opts["source"],
                                 offline=opts["offline"], **policies)
     elif ticker is not None:
