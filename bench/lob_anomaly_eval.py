@@ -8,6 +8,7 @@ on the real Bitstamp BTC/USD sample.
     python bench/lob_anomaly_eval.py --size-multiple 50   # spoof orders of 50 median submissions
     python bench/lob_anomaly_eval.py --score-combine max  # the plain max over features
     python bench/lob_anomaly_eval.py --model lstm_ae      # the unmasked autoencoder
+    python bench/lob_anomaly_eval.py --mask-steps 30      # predict each sample from 3 s before
 
 Setting: 100 ms samples, windows of 50 (5 s), 10 levels (level sizes in log median
 submissions, no level prices),
@@ -86,15 +87,17 @@ def main() -> None:
     parser.add_argument("--model", default=None)
     parser.add_argument("--score-combine", default=None)
     parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--mask-steps", type=int, default=None)
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     config = LobAnomalyConfig()
-    changes = {k: v for k, v in (("model", args.model), ("score_combine", args.score_combine))
-               if v is not None}
+    changes = {k: v for k, v in (("model", args.model), ("score_combine", args.score_combine),
+                                 ("mask_steps", args.mask_steps)) if v is not None}
     if args.epochs is not None:
         changes["train"] = replace(config.train, epochs=args.epochs)
     config = replace(config, **changes)
-    print(f"config: model {config.model}, sampling {config.sampling}, lookback {config.lookback}, "
+    print(f"config: model {config.model} (mask_steps {config.mask_steps}), sampling "
+          f"{config.sampling}, lookback {config.lookback}, "
           f"levels {config.levels}, combine {config.score_combine}, epochs {config.train.epochs}; "
           f"spoof size {args.size_multiple} median submissions, bursts of {args.burst_orders}")
     if args.part in ("all", "synthetic"):

@@ -592,6 +592,10 @@ class LobAnomalyConfig:
     num_layers: int = param(1, "Stacked recurrent layers.", cli="--layers")
     last_bar_weight: float = param(8.0, "Weight of each window's last sample (the scored one) in "
                                    "the reconstruction loss.")
+    mask_steps: int = param(1, "Masked autoencoders: trailing samples masked, so a sample is "
+                            "predicted from the window up to this many samples before it (1: "
+                            "from the sample just before it; 30 x 100 ms keeps an episode "
+                            "shorter than 3 s out of its own context).")
     score_window: int = param(600, "Samples of past errors whose mean scales each feature's "
                               "error (causal; 0: the training scale only).")
     score_combine: str = param("calibrated", "How per-feature scores make a sample's score: "
@@ -636,6 +640,17 @@ class LobAnomalyConfig:
         _positive_int("score_window", self.score_window, minimum=0)
         _positive_int("zscore_window", self.zscore_window, minimum=2)
         _positive_int("seed", self.seed, minimum=0)
+        _positive_int("mask_steps", self.mask_steps)
+        if self.mask_steps >= self.lookback:
+            raise ConfigError(f"mask_steps {self.mask_steps} must be below the lookback "
+                              f"({self.lookback}) so that each window keeps unmasked samples")
+        if self.mask_steps > 1:
+            from qseq.models import get_spec
+
+            if not get_spec(self.model, "autoencoder").options.get("mask_last"):
+                raise ConfigError(f"mask_steps {self.mask_steps} needs a masked autoencoder "
+                                  f"(masked_lstm_ae, masked_gru_ae), not {self.model}; use "
+                                  "mask_steps 1 with it")
         if not (0 < self.train_frac < 1 and 0 < self.val_frac < 1
                 and self.train_frac + self.val_frac < 0.9):
             raise ConfigError(f"train_frac={self.train_frac} and val_frac={self.val_frac} must be "

@@ -184,7 +184,8 @@ def fit_detectors(stream: MessageStream, config: LobAnomalyConfig, *,
     train = _windows(scaled, grid, names, config.lookback, train_rows, stream.source)
     val = _windows(scaled, grid, names, config.lookback, val_rows, stream.source)
     mc = ModelConfig(input_size=len(names), horizons=1, hidden_size=config.hidden_size,
-                     num_layers=config.num_layers, lookback=config.lookback)
+                     num_layers=config.num_layers, lookback=config.lookback,
+                     mask_steps=config.mask_steps)
     torch.manual_seed(config.seed)
     model = build_model(config.model, mc, kind="autoencoder")
     fit_autoencoder(model, train, val, config.train, seed=config.seed, device=device,

@@ -14,9 +14,11 @@ inputs set to 0 (the training mean of the scaled features): the other bars are r
 the last bar is *predicted* from the earlier ones. A bar is scored as the last bar of its window,
 so its error is then an innovation (what the past did not foretell) rather than what the
 bottleneck failed to copy through; an extreme bar cannot be partly copied into its own
-reconstruction. Without attention the decoder
-sees the window only through the code z and the final state: a D-wide bottleneck that cannot
-copy an unusual bar through. With attention the decoder also reads the encoder states, which
+reconstruction. ``ModelConfig.mask_steps`` = G > 1 masks the last G bars, so the last bar is
+predicted from the bars up to G before it: an episode shorter than G bars is never in the
+context its own bars are predicted from. Without attention the decoder sees the window only
+through the code z and the final state: a D-wide bottleneck that cannot copy an unusual bar
+through. With attention the decoder also reads the encoder states, which
 makes reconstruction easier (of anomalies too); it is the optional variant.
 
 Output: ``ModelOutput(y_hat=x_hat [B, T, F], attention=[B, T, T] | None)`` in scaled feature
@@ -29,6 +31,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from qseq.errors import ConfigError
 from qseq.models.attention import Attention
 from qseq.models.base import ModelConfig, ModelOutput, TickerEmbedding
 from qseq.models.recurrent import check_input, make_rnn
@@ -40,7 +43,7 @@ class RecurrentAutoencoder(nn.Module):
     """LSTM/GRU encoder-decoder reconstructing x [B, T, F] (T is free: any window length).
 
     Input:  x [B, T, F] scaled features, ticker [B] int64 ids (needed when n_tickers > 1);
-            with ``mask_last`` the values of x[:, -1] are not used
+            with ``mask_last`` the values of x[:, -G:] are not used (G = config.mask_steps)
     Output: ModelOutput(y_hat=x_hat [B, T, F], attention [B, T, T] when ``attention``)
 
     ``config.horizons`` is unused (an autoencoder forecasts nothing).
@@ -52,6 +55,9 @@ class RecurrentAutoencoder(nn.Module):
         self.config = config
         self.cell = cell
         self.mask_last = mask_last
+        if mask_last and config.lookback and config.mask_steps >= config.lookback:
+            raise ConfigError(f"mask_steps {config.mask_steps} leaves no unmasked bar in a window "
+                              f"of {config.lookback}; use mask_steps < lookback")
         self.ticker_embedding = (
             TickerEmbedding(config.n_tickers, config.ticker_dim) if config.n_tickers > 1 else None
         )
@@ -78,7 +84,11 @@ class RecurrentAutoencoder(nn.Module):
         check_input(x, self.config.input_size)
         steps = x.shape[1]
         if self.mask_last:  # the last bar is predicted from the earlier ones, never copied
-            x = torch.cat([x[:, :-1], torch.zeros_like(x[:, -1:])], dim=1)
+            masked = self.config.mask_steps
+            if masked >= steps:
+                raise ConfigError(f"a window of {steps} bars with mask_steps {masked} has no "
+                                  "unmasked bar; use longer windows or a smaller mask_steps")
+            x = torch.cat([x[:, :-masked], torch.zeros_like(x[:, -masked:])], dim=1)
         enc_out, state = self.encoder(self._join(x, ticker))  # [B, T, D], final state(s)
         code = enc_out[:, -1]  # [B, D]
         dec_in = self._join(code.unsqueeze(1).expand(-1, steps, -1), ticker)  # [B, T, D (+ E)]

@@ -34,6 +34,9 @@ class ModelConfig:
     book_levels:  L when the first 4 L inputs are an order book in LOBSTER column order (ask
                   price, ask size, bid price, bid size per level); models that need that
                   layout (DeepLOB) read it, the others ignore it
+    mask_steps:   masked autoencoders (``masked_*_ae``): trailing bars whose inputs are masked,
+                  so the last bar is predicted from the bars up to ``mask_steps`` before it
+                  (1: from the bar just before it); the other models ignore it
     """
 
     input_size: int
@@ -50,9 +53,11 @@ class ModelConfig:
     highway: bool = False
     classes: int = 0
     book_levels: int = 0
+    mask_steps: int = 1
 
     def __post_init__(self) -> None:
-        for name in ("input_size", "horizons", "hidden_size", "num_layers", "n_tickers"):
+        for name in ("input_size", "horizons", "hidden_size", "num_layers", "n_tickers",
+                     "mask_steps"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ConfigError(f"model {name} must be a positive integer, got {value!r}")

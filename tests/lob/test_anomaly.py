@@ -137,6 +137,14 @@ def test_the_autoencoder_finds_obvious_episodes_far_above_chance():
     assert list(table.index) == [*KINDS, "all"] and "chance" in table.columns
 
 
+def test_mask_steps_reaches_the_autoencoder(stream):
+    from qseq.lob.anomaly import fit_detectors
+
+    fitted, _ = fit_detectors(stream, replace(SMALL, sampling="250ms", mask_steps=3), device="cpu")
+    model = fitted.models["autoencoder"][0]
+    assert model.mask_last and model.config.mask_steps == 3
+
+
 @pytest.mark.skipif(not HAS_SAMPLE, reason="needs ob-analytics (the Bitstamp sample)")
 def test_the_real_sample_is_rebuilt_like_level3_book_and_takes_injections():
     from qseq.lob.anomaly_data import bitstamp_stream
@@ -174,6 +182,12 @@ def test_bad_input_says_what_is_wrong(stream):
         LobAnomalyConfig(model="lstm")
     with pytest.raises(ConfigError, match="train_frac"):
         LobAnomalyConfig(train_frac=0.9, val_frac=0.1)
+    with pytest.raises(ConfigError, match="mask_steps 50 must be below the lookback"):
+        LobAnomalyConfig(mask_steps=50)
+    with pytest.raises(ConfigError, match="mask_steps 5 needs a masked autoencoder.*not lstm_ae"):
+        LobAnomalyConfig(model="lstm_ae", mask_steps=5)
+    with pytest.raises(ConfigError, match="mask_steps must be an integer >= 1"):
+        LobAnomalyConfig(mask_steps=0)
     with pytest.raises(DataError, match="size_unit"):
         message_features(stream.messages, stream.book(), size_unit=0.0)
     with pytest.raises(DataError, match="leave"):

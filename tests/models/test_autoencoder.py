@@ -127,3 +127,29 @@ def test_masked_model_is_the_plain_one_on_the_window_with_its_last_bar_zeroed(ce
         moved[:, -1] += 10.0
         assert torch.equal(masked(moved, ticker).y_hat, out)  # the last bar's inputs are unused
         assert not torch.equal(masked(x + 1.0, ticker).y_hat, out)  # earlier bars are
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_mask_steps_hides_the_last_bars_and_only_them(cell):
+    torch.manual_seed(6)
+    masked = _build(f"masked_{cell}_ae", mask_steps=3).eval()
+    plain = RecurrentAutoencoder(_cfg(), cell=cell).eval()
+    plain.load_state_dict(masked.state_dict())
+    x = torch.randn(4, 9, 3)
+    zeroed = x.clone()
+    zeroed[:, -3:] = 0
+    with torch.no_grad():
+        out = masked(x).y_hat
+        assert torch.equal(out, plain(zeroed).y_hat)
+        moved = x.clone()
+        moved[:, -3:] += 10.0
+        assert torch.equal(masked(moved).y_hat, out)  # the last 3 bars' inputs are unused
+        moved = x.clone()
+        moved[:, -4] += 10.0
+        assert not torch.equal(masked(moved).y_hat[:, -1], out[:, -1])  # the 4th-last bar is
+        with pytest.raises(ConfigError, match="window of 3 bars with mask_steps 3 has no unmasked"):
+            masked(x[:, :3])
+    with pytest.raises(ConfigError, match="mask_steps 8 leaves no unmasked bar in a window of 8"):
+        _build(f"masked_{cell}_ae", mask_steps=8, lookback=8)
+    with pytest.raises(ConfigError, match="mask_steps must be a positive integer"):
+        _cfg(mask_steps=0)
