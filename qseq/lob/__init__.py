@@ -25,6 +25,7 @@ _LAZY = {
     **dict.fromkeys(("read_level3", "read_trades", "to_messages", "level3_book", "check_trades",
                      "bitstamp_sample_paths", "load_bitstamp_sample", "Level3", "Trades",
                      "TradeCheck", "BitstampSample"), "qseq.lob.level3"),
+    "iter_level3_book": "qseq.lob.level3_stream",
     **dict.fromkeys(("sample", "book_features", "feature_matrix", "mid_price", "microprice",
                      "spread", "depth", "imbalance", "depth_imbalance", "order_flow_imbalance",
                      "FEATURES"), "qseq.lob.features"),

@@ -164,13 +164,24 @@ def _read_csv(path: Path, columns: tuple[str, ...], what: str) -> dict[str, np.n
     import pyarrow as pa
     import pyarrow.csv as pcsv
 
+    path = _check_header(path, columns, what)
+    try:
+        table = pcsv.read_csv(path, convert_options=_convert_options(columns))
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OSError, EOFError) as err:
+        _raise_bad_cell(path, columns, err)
+    table = table.unify_dictionaries()
+    return _columns({name: table.column(name) for name in columns}, columns, path, 2)
+
+
+def _check_header(path: str | Path, columns: tuple[str, ...], what: str) -> Path:
+    """``path`` after checking it exists and its header names every one of ``columns``."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{what} file {path} does not exist; pass the path of a {what} CSV")
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rt") as handle:
-            header = handle.readline().strip().split(",")
+            header = [name.strip().strip('"') for name in handle.readline().strip().split(",")]
     except (OSError, UnicodeDecodeError) as err:
         raise DataError(f"{path}: cannot read the header ({err}); expected a CSV with columns "
                         f"{', '.join(columns)}") from err
@@ -178,54 +189,74 @@ def _read_csv(path: Path, columns: tuple[str, ...], what: str) -> dict[str, np.n
     if missing:
         raise DataError(f"{path}: missing column(s) {', '.join(missing)}; a {what} CSV has "
                         f"{', '.join(columns)} (found {', '.join(header)})")
+    return path
+
+
+def _convert_options(columns: tuple[str, ...]):
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
     types = {c: pa.int64() if c in _INTEGER else pa.dictionary(pa.int32(), pa.string())
              if c in _TEXT else pa.float64() for c in columns}
-    try:
-        table = pcsv.read_csv(path, convert_options=pcsv.ConvertOptions(
-            column_types=types, include_columns=list(columns), strings_can_be_null=True))
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OSError, EOFError) as err:
-        _raise_bad_cell(path, columns, err)
-    table = table.unify_dictionaries()
+    return pcsv.ConvertOptions(column_types=types, include_columns=list(columns),
+                               strings_can_be_null=True)
+
+
+def _columns(cols: dict, columns: tuple[str, ...], path: Path, first_line: int) -> dict[str, np.ndarray]:
+    """pyarrow columns (Array or ChunkedArray; text ones with one dictionary) to numpy, with
+    the null and unknown-text checks; ``first_line``: the file line of the first row."""
+    import pyarrow as pa
+
     out = {}
     for name in columns:
-        col = table.column(name)
+        col = cols[name]
         if col.null_count:
             first = int(np.flatnonzero(col.is_null().to_numpy(zero_copy_only=False))[0])
-            raise DataError(f"{path}, line {first + 2}: empty {name} cell; every row needs all of "
-                            f"{', '.join(columns)}")
+            raise DataError(f"{path}, line {first + first_line}: empty {name} cell; every row needs "
+                            f"all of {', '.join(columns)}")
         if name not in _TEXT:
             out[name] = col.to_numpy()
             continue
-        col = col.combine_chunks() if col.num_chunks else pa.array([], types[name])
+        if isinstance(col, pa.ChunkedArray):
+            col = col.combine_chunks() if col.num_chunks else pa.array([], col.type)
         valid = _TEXT[name]
         lookup = np.array([valid.get(v, -128) for v in col.dictionary.to_pylist()] or [0], np.int8)
         codes = lookup[col.indices.to_numpy(zero_copy_only=False)]
         if (codes == -128).any():
             row = int(np.flatnonzero(codes == -128)[0])
-            raise DataError(f"{path}, line {row + 2}: unknown {name} {col[row].as_py()!r}; valid: "
-                            f"{', '.join(valid)}")
+            raise DataError(f"{path}, line {row + first_line}: unknown {name} {col[row].as_py()!r}; "
+                            f"valid: {', '.join(valid)}")
         out[name] = codes
     return out
 
 
 def _raise_bad_cell(path: Path, columns: tuple[str, ...], err: Exception) -> NoReturn:
-    """pyarrow refused a cell: find the first non-numeric cell with pandas and name its line."""
+    """pyarrow refused a cell: find the first non-numeric cell with pandas (in chunks of a
+    million rows) and name its line."""
     import pandas as pd
 
     try:
-        raw = pd.read_csv(path, dtype=str, usecols=list(columns), keep_default_na=False)
+        chunks = pd.read_csv(path, dtype=str, usecols=list(columns), keep_default_na=False,
+                             chunksize=1_000_000)
+        start = 0
+        for raw in chunks:
+            for name in columns:
+                if name in ("action", "direction", "side"):
+                    continue
+                parsed = pd.to_numeric(raw[name], errors="coerce")
+                bad = parsed.isna() if name not in _INTEGER else parsed.isna() | (parsed % 1 != 0)
+                if bad.any():
+                    row = int(np.flatnonzero(bad.to_numpy())[0])
+                    raise DataError(f"{path}, line {start + row + 2}: {name} is "
+                                    f"{raw[name].iloc[row]!r}, not a "
+                                    f"{'whole ' if name in _INTEGER else ''}number; fix or remove "
+                                    "that row")
+            start += len(raw)
+    except DataError:
+        raise
     except (ValueError, OSError, EOFError) as again:
         raise DataError(f"{path}: not a readable CSV ({again}); expected columns "
                         f"{', '.join(columns)}") from err
-    for name in columns:
-        if name in ("action", "direction", "side"):
-            continue
-        parsed = pd.to_numeric(raw[name], errors="coerce")
-        bad = parsed.isna() if name not in _INTEGER else parsed.isna() | (parsed % 1 != 0)
-        if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise DataError(f"{path}, line {row + 2}: {name} is {raw[name].iloc[row]!r}, not a "
-                            f"{'whole ' if name in _INTEGER else ''}number; fix or remove that row")
     raise DataError(f"{path}: cannot parse the CSV ({err}); expected columns {', '.join(columns)}") \
         from err
 
@@ -281,22 +312,31 @@ def read_level3(orders_path: str | Path, trades_path: str | Path | None = None, 
                   counts=counts, trades=trades, source=str(orders_path))
 
 
+def read_meta(meta_path: Path) -> tuple[int, int, int]:
+    """(synthetic_created, synthetic_deleted, total_order_rows) of a capture's meta.json."""
+    try:
+        meta = json.loads(Path(meta_path).read_text())
+        return tuple(int(meta[k]) for k in ("synthetic_created", "synthetic_deleted",
+                                            "total_order_rows"))
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise DataError(f"{meta_path}: not a capture meta.json with synthetic_created, "
+                        f"synthetic_deleted and total_order_rows ({err!r})") from err
+
+
+def check_rows(path: Path, meta_path: Path, n: int, head: int, tail: int, total: int) -> None:
+    if total != n or head + tail > n or min(head, tail) < 0:
+        raise DataError(f"{path} has {n} rows but {meta_path} says total_order_rows={total} "
+                        f"(synthetic {head} + {tail}); the files are from different captures")
+
+
 def _synthetic_rows(path: Path, meta_path: Path, action: np.ndarray,
                     raw: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """(snapshot [R], synthetic [R]) masks from meta.json's counts, checked against the rows:
     the snapshot is the leading block of creates stamped at one exchange time, the end deletes
     the trailing block of deletes received at one time."""
-    try:
-        meta = json.loads(meta_path.read_text())
-        head, tail, total = (int(meta[k]) for k in ("synthetic_created", "synthetic_deleted",
-                                                    "total_order_rows"))
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise DataError(f"{meta_path}: not a capture meta.json with synthetic_created, "
-                        f"synthetic_deleted and total_order_rows ({err!r})") from err
+    head, tail, total = read_meta(meta_path)
     n = len(action)
-    if total != n or head + tail > n:
-        raise DataError(f"{path} has {n} rows but {meta_path} says total_order_rows={total} "
-                        f"(synthetic {head} + {tail}); the files are from different captures")
+    check_rows(path, meta_path, n, head, tail, total)
     snap = np.zeros(n, bool)
     snap[:head] = True
     end = np.zeros(n, bool)
@@ -314,7 +354,8 @@ def to_messages(order_id: np.ndarray, exchange_ms: np.ndarray, price: np.ndarray
                 action: np.ndarray, direction: np.ndarray, *, snapshot: np.ndarray | None = None,
                 synthetic: np.ndarray | None = None, trades: Trades | None = None,
                 placeholder_prices: tuple[float, ...] = PLACEHOLDER_PRICES,
-                path: str | Path = "level-3 stream",
+                path: str | Path = "level-3 stream", lines: np.ndarray | None = None,
+                carried: np.ndarray | None = None, live_ids: np.ndarray | None = None,
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, int]]:
     """Convert [R] level-3 rows (in stream order) to LOBSTER-typed events by the rules in the
     module doc. ``exchange_ms`` int64 epoch ms; ``action`` codes (:data:`ACTIONS`); ``direction``
@@ -324,9 +365,17 @@ def to_messages(order_id: np.ndarray, exchange_ms: np.ndarray, price: np.ndarray
     Returns (row [E] int64: the row each event comes from, in event order; event_type [E] int8;
     size [E] coins; price [E] dollars, the order's resting price; counts of rows by reason). An
     order created twice, changed before it was created, active after its deletion, or
-    switching side is a DataError naming the line (``line = row + 2``).
+    switching side is a DataError naming the line (``lines`` [R], default ``row + 2``).
+
+    For a file read in chunks (:mod:`qseq.lob.level3_stream`): ``carried`` [R] marks carry rows,
+    one per order created in an earlier chunk (a ``created`` row at its creation time and
+    resting price with its remaining volume), placed before the chunk's rows; they make no
+    event and count under no rule. ``live_ids``: the snapshot orders that have live rows
+    anywhere in the file (the stale-snapshot rule; default: found in these rows).
     """
     n = len(order_id)
+    lines = np.arange(n) + 2 if lines is None else lines
+    carried = np.zeros(n, bool) if carried is None else carried
     snapshot = np.zeros(n, bool) if snapshot is None else snapshot
     synthetic = snapshot if synthetic is None else synthetic
     order = np.argsort(order_id, kind="stable")  # rows of one order together, in stream order
@@ -339,9 +388,9 @@ def to_messages(order_id: np.ndarray, exchange_ms: np.ndarray, price: np.ndarray
     def fail(bad: np.ndarray, problem: str) -> None:
         if bad.any():
             at = int(np.flatnonzero(bad)[0])
-            raise DataError(f"{path}, line {order[at] + 2}: order {oid[at]} {problem} (its first row "
-                            f"is line {order[start[at]] + 2}); an order is created once, then "
-                            "changed, then deleted")
+            raise DataError(f"{path}, line {lines[order[at]]}: order {oid[at]} {problem} (its first "
+                            f"row is line {lines[order[start[at]]]}); an order is created once, "
+                            "then changed, then deleted")
 
     fail((act == CREATED) & ~first, "is created a second time")
     fail((act == CHANGED) & first, "is changed before it was created")
@@ -350,17 +399,23 @@ def to_messages(order_id: np.ndarray, exchange_ms: np.ndarray, price: np.ndarray
 
     counts: dict[str, int] = {}
 
+    carry = carried[order]
+
     def count(name: str, mask: np.ndarray) -> np.ndarray:
-        if mask.any():
-            counts[name] = counts.get(name, 0) + int(mask.sum())
+        counted = int((mask & ~carry).sum() if len(mask) == n else mask.sum())  # [R] or [E]
+        if counted:
+            counts[name] = counts.get(name, 0) + counted
         return mask
 
     resting = price[order][start]                 # [R] the order's price when it was created
     drop = count("market_order", np.isin(resting, placeholder_prices))
     drop |= count("orphan_delete", (act[start] == DELETED) & ~drop)
     if trades is not None:                        # untouched snapshot orders a trade went through
-        live_rows = np.bincount(group, weights=~synthetic[order], minlength=group[-1] + 1)
-        untouched = snapshot[order][start] & (live_rows[group] == 0) & ~drop
+        if live_ids is None:
+            live_rows = np.bincount(group, weights=~synthetic[order], minlength=group[-1] + 1)
+            untouched = snapshot[order][start] & (live_rows[group] == 0) & ~drop
+        else:
+            untouched = snapshot[order][start] & ~np.isin(oid, live_ids) & ~drop
         top_buy = trades.price[trades.side > 0].max(initial=-np.inf)
         low_sell = trades.price[trades.side < 0].min(initial=np.inf)
         stale = untouched & np.where(side > 0, resting > low_sell, resting < top_buy)
@@ -400,7 +455,7 @@ def to_messages(order_id: np.ndarray, exchange_ms: np.ndarray, price: np.ndarray
     # events in stream order, except a taker's remainder: it starts resting after the last row
     # of its arrival millisecond (once the makers' rows of its sweep have removed what it took),
     # or just before its own next row if that comes first
-    keep = np.flatnonzero(~drop)
+    keep = np.flatnonzero(~drop & ~carry)
     row = order[keep]
     position = row.astype(np.float64)
     late = rests[keep]

@@ -9,6 +9,10 @@ from pathlib import Path
 from qseq.errors import ConfigError
 from qseq.lob.book import Book
 
+# level-3 files this large are read in chunks (the same book; bench/README: 2-3x faster and a
+# bounded peak on large files, slower on the small gzipped sample)
+CHUNKED_BYTES = 32 << 20
+
 
 @dataclass(frozen=True)
 class BookSource:
@@ -53,16 +57,21 @@ class BookSource:
 
 def load_book(source: BookSource, levels: int = 10) -> Book:
     """The top ``levels`` book after every event. LOBSTER and level-3 files are
-    validated; a bad file raises one DataError naming the file and line."""
+    validated; a bad file raises one DataError naming the file and line. A level-3 file of
+    :data:`CHUNKED_BYTES` or more is read chunk by chunk
+    (:func:`qseq.lob.level3_stream.read_level3_book`)."""
     if source.messages:
         from qseq.lob.lobster import read_lobster
 
         return read_lobster(source.messages, source.book, levels=levels)[1]
     if source.level3:
         from qseq.lob.level3 import level3_book, read_level3
+        from qseq.lob.level3_stream import read_level3_book
 
-        level3 = read_level3(source.level3, source.trades)
-        return level3_book(level3, levels, source=Path(source.level3).name)
+        name = Path(source.level3).name
+        if Path(source.level3).is_file() and Path(source.level3).stat().st_size >= CHUNKED_BYTES:
+            return read_level3_book(source.level3, source.trades, levels=levels, source=name)
+        return level3_book(read_level3(source.level3, source.trades), levels, source=name)
     if source.bitstamp_sample:
         from qseq.lob.level3 import load_bitstamp_sample
 
