@@ -32,6 +32,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--blocks", type=int, default=5)
     parser.add_argument("--ensemble", type=int, default=1)
+    parser.add_argument("--train-stride", type=int, default=1)
     parser.add_argument("--patience", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--synthetic", type=int, default=0,
@@ -51,12 +52,13 @@ def main() -> None:
     book = load_book(source, args.levels)
     config = LobConfig(model=args.model, levels=args.levels, sampling=args.sampling,
                        lookback=args.lookback, horizons=args.k, hidden_size=args.hidden_size,
-                       ensemble=args.ensemble,
+                       ensemble=args.ensemble, train_stride=args.train_stride,
                        train=TrainConfig(epochs=args.epochs, batch_size=256, lr=1e-3,
                                          patience=args.patience))
     print(f"data: {book.source}{' (SYNTHETIC)' if book.synthetic else ''}, {len(book):,} events; "
           f"model {args.model}, sampling {args.sampling}, lookback {args.lookback}, k {args.k}, "
-          f"{args.blocks} blocks, ensemble {args.ensemble}, torch threads {args.threads}")
+          f"{args.blocks} blocks, ensemble {args.ensemble}, train stride {args.train_stride}, "
+          f"torch threads {args.threads}")
     t0 = time.perf_counter()
     table = evaluate_blocks(book, config, args.blocks, device="cpu",
                             progress=lambda b, n: print(f"  block {b}/{n} done "

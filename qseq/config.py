@@ -506,6 +506,9 @@ class LobConfig:
     purge: int = param(0, "Rows dropped between segments (0: lookback + max k).", hidden=True)
     seed: int = param(0, "Random seed (same seed, same model).")
     ensemble: int = param(1, "Members trained from seeds seed..seed+N-1 (mean logits).")
+    train_stride: int = param(1, "Fit the model on every n-th training window (consecutive "
+                              "windows share lookback - 1 samples); validation, test and the "
+                              "baselines keep every window.")
     train: TrainConfig = param(lambda: TrainConfig(epochs=10, batch_size=256, lr=1e-3, patience=3),
                                "Training loop settings.")
 
@@ -544,6 +547,7 @@ class LobConfig:
                               "at least 10% of the samples for training")
         _check_network(self)
         _positive_int("ensemble", self.ensemble)
+        _positive_int("train_stride", self.train_stride)
         if self.train.horizon_weights and len(self.train.horizon_weights) != len(self.horizons):
             raise ConfigError(f"horizon_weights has {len(self.train.horizon_weights)} weights for "
                               f"{len(self.horizons)} horizons {list(self.horizons)}")

@@ -100,8 +100,10 @@ class LobForecaster(Estimator):
                                 for w in (train, val, test))
         else:
             self.target_scaler_ = None
+        fit_on = train if cfg.train_stride == 1 else train.subset(
+            np.arange(0, len(train), cfg.train_stride))
         self.result_ = self._train(fit_model, cfg.train.epochs, progress=progress,
-                                   on_epoch=on_epoch, model=self.model_, train=train,
+                                   on_epoch=on_epoch, model=self.model_, train=fit_on,
                                    val=val if len(val) else None, config=cfg.train, seed=cfg.seed,
                                    device=self.device, state_dir=state_dir)
         self.metrics_ = {name: compare(self, part, train, book, info)

@@ -83,6 +83,30 @@ def test_deeplob_and_return_targets_fit(book):
     assert "y_hat" in out and np.isfinite(out["y_hat"]).all()
 
 
+def test_train_stride_fits_on_every_nth_window_and_scores_on_all(book, monkeypatch):
+    import qseq.train
+
+    seen = []
+    real = qseq.train.fit_model
+
+    def spy(*args, **kwargs):
+        seen.append((kwargs["train"].anchors.copy(), len(kwargs["val"])))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(qseq.train, "fit_model", spy)
+    full = LobForecaster(model="gru", device="cpu", **SMALL).fit(book)
+    strided = LobForecaster(model="gru", device="cpu", train_stride=4, **SMALL).fit(book)
+    (all_rows, n_val), (every_4th, n_val_strided) = seen
+    np.testing.assert_array_equal(every_4th, all_rows[::4])
+    assert n_val == n_val_strided  # validation keeps every window
+    np.testing.assert_array_equal(full.metrics_["test"]["n"], strided.metrics_["test"]["n"])
+    for baseline in ("majority", "logistic_imbalance"):  # fit on every training window
+        np.testing.assert_array_equal(full.metrics_["test"].xs(baseline, level="method"),
+                                      strided.metrics_["test"].xs(baseline, level="method"))
+    with pytest.raises(ConfigError, match="train_stride must be an integer >= 1"):
+        LobConfig(train_stride=0)
+
+
 def test_bad_configuration_and_data_name_the_problem(book):
     with pytest.raises(ConfigError, match="unknown order-book model 'lstm_ae'"):
         LobConfig(model="lstm_ae")
