@@ -93,6 +93,12 @@ def test_conversion_known_answer(tmp_path):
     assert not book.crossed.any()
 
 
+def test_quoted_header_names_are_read(tmp_path):
+    quoted = ",".join(f'"{name}"' for name in HEADER.split(","))
+    l3 = read_level3(write(tmp_path / "orders.csv", quoted, STREAM))
+    assert l3.line.tolist() == [line for line, *_ in EXPECTED]
+
+
 def test_trades_name_the_takers_and_the_cross_check(tmp_path):
     orders = write(tmp_path / "orders.csv.gz", HEADER, STREAM)
     l3 = read_level3(orders, write(tmp_path / "trades.csv", TRADES_HEADER, TRADES))
