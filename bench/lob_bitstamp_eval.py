@@ -65,6 +65,12 @@ def main() -> None:
                                                         f"({time.perf_counter() - t0:.0f} s)"))
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(table.round(4))
+    from qseq.lob.evaluate import confusion_text
+
+    for k, by_method in table.attrs.get("confusion", {}).items():
+        for method in ("model", "logistic_imbalance"):
+            print(f"\nconfusion over the {args.blocks} test blocks, k={k}, {method}:\n"
+                  + confusion_text(by_method[method]))
 
 
 if __name__ == "__main__":

@@ -169,6 +169,19 @@ def train_cmd(blocks: int, out_dir: str, device: str, **opts) -> None:
     run_train(console, config, source, blocks=blocks, out_dir=Path(out_dir), device=device)
 
 
+def _print_confusion(console, what: str, frame) -> None:
+    """The model's and the logistic baseline's confusion per k (direction targets only)."""
+    from rich.markup import escape
+
+    from qseq.lob.evaluate import confusion_text
+
+    for k, by_method in frame.attrs.get("confusion", {}).items():
+        for method in ("model", "logistic_imbalance"):
+            if method in by_method:
+                console.print(f"confusion, {what}, k={k}, {method}:\n"
+                              + escape(confusion_text(by_method[method])), soft_wrap=True)
+
+
 def run_train(console, config: LobConfig, source, *, blocks: int, out_dir: Path,
               device: str) -> None:
     from qseq.errors import ConfigError
@@ -186,11 +199,13 @@ def run_train(console, config: LobConfig, source, *, blocks: int, out_dir: Path,
     what = "direction" if config.target == "direction" else "returns"
     for split, frame in forecaster.metrics_.items():
         console.print(_table(f"{split} scores ({what}) of the model and the baselines", frame))
+    _print_confusion(console, "test split", forecaster.metrics_["test"])
     summary = None
     if blocks:
         console.print(f"refitting on {blocks} chronological blocks ...")
         summary = evaluate_blocks(book, config, blocks, device=device)
         console.print(_table(f"{blocks} blocks: mean over test blocks, 95% t interval", summary))
+        _print_confusion(console, f"{blocks} test blocks together", summary)
     name = f"lob_{_slug(book.source)}_{config.model}"
     ckpt = forecaster.save(out_dir / "checkpoints" / name)
     page = write_training_report(out_dir / f"{name}.html", book, forecaster, summary)

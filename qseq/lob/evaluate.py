@@ -102,13 +102,14 @@ def _regression_scores(y: np.ndarray, y_hat: np.ndarray) -> dict[str, float]:
 def compare(forecaster: LobForecaster, part: Windows, train: Windows, book: Book,
             info: LobWindowsInfo) -> pd.DataFrame:
     """Scores of the model and the baselines on the windows ``part``, one row per (k, method);
-    baselines are fit on the ``train`` windows. Direction: accuracy, macro_f1, n; return:
+    baselines are fit on the ``train`` windows. Direction: accuracy, macro_f1, n, and
+    ``frame.attrs["confusion"]`` {k: {method: [3, 3] counts as nested lists}}; return:
     mse, mse_ratio (to the zero forecast), corr, n."""
     cfg = forecaster.config
     inputs = baseline_inputs(book, info, cfg.lookback)
     x_tr, x_te = inputs[train.anchors], inputs[part.anchors]
     out = forecaster.predict_windows(part)
-    rows = []
+    rows, confusions = [], {}
     for j, k in enumerate(cfg.horizons):
         y_tr, y = train.y[:, j], part.y[:, j]
         if cfg.target == "direction":
@@ -118,6 +119,8 @@ def compare(forecaster: LobForecaster, part: Windows, train: Windows, book: Book
                      "logistic_imbalance": _logistic(x_tr, y_tr, x_te, cfg.seed)}
             for method, pred in preds.items():
                 rows.append({"k": k, "method": method, **classification_scores(y, pred)})
+            # lists, not arrays: pandas compares attrs when frames are concatenated
+            confusions[int(k)] = {m: confusion(y, pred).tolist() for m, pred in preds.items()}
         else:
             y_tr = forecaster.target_scaler_.inverse(train.y)[:, j]  # log returns
             y = forecaster.target_scaler_.inverse(part.y)[:, j]
@@ -125,7 +128,10 @@ def compare(forecaster: LobForecaster, part: Windows, train: Windows, book: Book
                      "linear_imbalance": _linear(x_tr, y_tr, x_te)}
             for method, pred in preds.items():
                 rows.append({"k": k, "method": method, **_regression_scores(y, pred)})
-    return pd.DataFrame(rows).set_index(["k", "method"])
+    frame = pd.DataFrame(rows).set_index(["k", "method"])
+    if confusions:
+        frame.attrs["confusion"] = confusions
+    return frame
 
 
 def evaluate_blocks(book: Book, config: LobConfig, n_blocks: int = 5, *, device: str = "auto",
@@ -136,8 +142,11 @@ def evaluate_blocks(book: Book, config: LobConfig, n_blocks: int = 5, *, device:
     Returns one row per (k, method) with the mean of the main score over blocks (``macro_f1``
     for direction, ``mse_ratio`` for returns), its 95% t interval (``ci_low``, ``ci_high``),
     ``blocks``, and for the model the mean difference to the imbalance baseline
-    (``diff_vs_baseline``, its interval and a two-sided t-test ``p_value``). ``progress``: an
-    optional callable told ``(block, n_blocks)`` after each block.
+    (``diff_vs_baseline``, its interval and a two-sided t-test ``p_value``). Direction also
+    gets the mean ``accuracy`` over blocks and ``table.attrs["confusion"]``: {k: {method:
+    [3, 3] counts summed over the test blocks}} (rows true, columns predicted: down,
+    stationary, up). ``progress``: an optional callable told ``(block, n_blocks)`` after each
+    block.
     """
     from scipy import stats
 
@@ -148,9 +157,13 @@ def evaluate_blocks(book: Book, config: LobConfig, n_blocks: int = 5, *, device:
     n = len(sample(book, config.sampling)[0])
     purge = config.purge or config.lookback + max(config.horizons)
     folds = block_folds(n, n_blocks, purge, val=config.val_frac, expanding=expanding)
-    scores = []
+    scores, pooled = [], {}
     for b, split in enumerate(folds):
         model = LobForecaster(config, device=device).fit(book, split=split)
+        for k, by_method in model.metrics_["test"].attrs.get("confusion", {}).items():
+            for method, counts in by_method.items():
+                total = pooled.setdefault(k, {}).setdefault(method, np.zeros((3, 3), np.int64))
+                total += np.asarray(counts, np.int64)
         frame = model.metrics_["test"].reset_index()
         frame["block"] = b
         scores.append(frame)
@@ -166,6 +179,8 @@ def evaluate_blocks(book: Book, config: LobConfig, n_blocks: int = 5, *, device:
         half = t * values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else float("nan")
         row = {"k": k, "method": method, score: values.mean(), "ci_low": values.mean() - half,
                "ci_high": values.mean() + half, "blocks": len(values)}
+        if score == "macro_f1":
+            row["accuracy"] = grp["accuracy"].mean()
         if method == "model":
             base = table[(table.k == k) & (table.method == baseline)].sort_values("block")[score]
             diff = values - base.to_numpy()
@@ -175,7 +190,24 @@ def evaluate_blocks(book: Book, config: LobConfig, n_blocks: int = 5, *, device:
             row.update(diff_vs_baseline=diff.mean(), diff_low=diff.mean() - dhalf,
                        diff_high=diff.mean() + dhalf, p_value=p)
         rows.append(row)
-    return pd.DataFrame(rows).set_index(["k", "method"])
+    out = pd.DataFrame(rows).set_index(["k", "method"])
+    if pooled:
+        out.attrs["confusion"] = {k: {m: c.tolist() for m, c in by.items()}
+                                  for k, by in pooled.items()}
+    return out
+
+
+def confusion_text(counts: np.ndarray) -> str:
+    """A [3, 3] confusion matrix as aligned text lines (rows true, columns predicted)."""
+    counts = np.asarray(counts)
+    labels = [f"pred {c}" for c in CLASSES]
+    width = max(max(len(lab) for lab in labels), len(str(int(np.max(counts))))) + 2
+    rows = [f"true {c}" for c in CLASSES]
+    left = max(len(r) for r in rows)
+    lines = [" " * left + "".join(f"{lab:>{width}}" for lab in labels)]
+    lines += [f"{r:<{left}}" + "".join(f"{int(v):>{width}}" for v in row)
+              for r, row in zip(rows, counts, strict=True)]
+    return "\n".join(lines)
 
 
 def verdict(table: pd.DataFrame, target: str = "direction", alpha: float = 0.05) -> str:

@@ -182,6 +182,9 @@ class LobForecaster(Estimator):
             "class_counts": self.class_counts_,
             "source": self.source_,
             "metrics": {k: v.reset_index().to_dict(orient="records") for k, v in self.metrics_.items()},
+            "confusion": {split: {str(k): {m: np.asarray(c).tolist() for m, c in by.items()}
+                                  for k, by in frame.attrs.get("confusion", {}).items()}
+                          for split, frame in self.metrics_.items()},
             "training": self.result_.to_dict(),
         }
 
@@ -198,6 +201,11 @@ class LobForecaster(Estimator):
             self.source_ = saved["source"]
             self.metrics_ = {k: pd.DataFrame(v).set_index(["k", "method"])
                              for k, v in saved["metrics"].items()}
+            for split, by_k in saved.get("confusion", {}).items():
+                if by_k and split in self.metrics_:
+                    self.metrics_[split].attrs["confusion"] = {
+                        int(k): {m: [[int(v) for v in row] for row in c] for m, c in by.items()}
+                        for k, by in by_k.items()}
             self.result_ = TrainResult.from_dict(saved["training"])
         except (KeyError, TypeError, ValueError) as err:
             raise ConfigError(f"the checkpoint's fitted state is incomplete ({err}); "

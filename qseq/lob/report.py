@@ -88,6 +88,23 @@ def write_book_report(out: str | Path, book: Book, extra: dict[str, Any] | None 
     return write_page(out, f"order book: {book.source or 'order book'}", notes, body)
 
 
+def _confusion_html(what: str, frame: pd.DataFrame | None) -> str:
+    """Confusion matrices per k and method (rows true, columns predicted), when ``frame``
+    carries them (direction targets)."""
+    from qseq.lob.labels import CLASSES
+
+    found = {} if frame is None else frame.attrs.get("confusion", {})
+    if not found:
+        return ""
+    out = f"<h2>confusion, {html.escape(what)} (rows: true class, columns: predicted)</h2>"
+    for k, by_method in found.items():
+        for method, counts in by_method.items():
+            table = pd.DataFrame(counts, index=[f"true {c}" for c in CLASSES],
+                                 columns=[f"pred {c}" for c in CLASSES])
+            out += f"<h3>k={int(k)}, {html.escape(str(method))}</h3>{_table(table)}"
+    return out
+
+
 def write_training_report(out: str | Path, book: Book, forecaster: Any,
                           blocks: pd.DataFrame | None = None) -> Path:
     """``qseq lob train``'s page: the configuration, the test (and validation) scores of the
@@ -105,8 +122,10 @@ def write_training_report(out: str | Path, book: Book, forecaster: Any,
     body = ""
     for split, frame in forecaster.metrics_.items():
         body += f"<h2>{html.escape(split)} scores</h2>{_table(frame)}"
+    body += _confusion_html("test split", forecaster.metrics_.get("test"))
     if blocks is not None:
         body += f"<h2>chronological blocks (refit per block, 95% t intervals)</h2>{_table(blocks)}"
+        body += _confusion_html("test blocks together", blocks)
     body += "<h2>configuration</h2>" + _table(pd.DataFrame(
         {"value": pd.Series(to_dict(cfg), dtype=object).astype(str)}))
     body += book_figure(book).to_html(full_html=False, include_plotlyjs=True)

@@ -43,7 +43,14 @@ def test_train_on_a_synthetic_book_with_blocks(capsys, tmp_path):
     assert code == 0, err
     assert "SYNTHETIC" in out and "logistic_imbalance" in out and "majority" in out
     assert "2 blocks" in out and "diff_vs_baseline" in out
-    assert len(list(tmp_path.glob("lob_*_gru.html"))) == 1
+    flat = " ".join(out.split())
+    for what in ("test split", "2 test blocks together"):
+        for k in (5, 20):
+            assert f"confusion, {what}, k={k}, model:" in flat
+    assert "true stationary" in flat and "pred up" in flat
+    (page,) = tmp_path.glob("lob_*_gru.html")
+    text = page.read_text()
+    assert "confusion, test blocks together" in text and "true stationary" in text
     ckpt = next((tmp_path / "checkpoints").iterdir())
     assert (ckpt / "model.safetensors").is_file() and (ckpt / "config.json").is_file()
 

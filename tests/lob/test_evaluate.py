@@ -49,3 +49,31 @@ def test_block_evaluation_reports_means_intervals_and_the_difference():
     assert model["diff_vs_baseline"] == pytest.approx(model["macro_f1"] - base["macro_f1"])
     assert 0 <= model["p_value"] <= 1
     assert np.isnan(base["diff_vs_baseline"])
+    # accuracy is the mean over blocks; the confusion matrices pool the blocks' test windows
+    assert 0 <= model["accuracy"] <= 1 and 0 <= base["accuracy"] <= 1
+    pooled = {m: np.asarray(c) for m, c in table.attrs["confusion"][10].items()}
+    assert set(pooled) == {"model", "majority", "logistic_imbalance"}
+    totals = {m: int(c.sum()) for m, c in pooled.items()}
+    assert len(set(totals.values())) == 1 and totals["model"] > 0  # the same test windows
+    truth = {m: c.sum(axis=1).tolist() for m, c in pooled.items()}
+    assert truth["model"] == truth["majority"] == truth["logistic_imbalance"]
+
+
+def test_split_confusion_matches_the_scores_and_survives_a_checkpoint(tmp_path):
+    from qseq.lob.model import LobForecaster
+
+    book = simulate(6000, levels=3, seed=4)[1]
+    model = LobForecaster(model="gru", levels=3, lookback=10, horizons=(5, 20), hidden_size=8,
+                          train=TrainConfig(epochs=1, batch_size=256), device="cpu").fit(book)
+    test = model.metrics_["test"]
+    for k, by_method in test.attrs["confusion"].items():
+        for method, counts in by_method.items():
+            counts = np.asarray(counts)
+            row = test.loc[(k, method)]
+            assert counts.sum() == row["n"]
+            assert np.trace(counts) / counts.sum() == pytest.approx(row["accuracy"])
+    loaded = LobForecaster.load(model.save(tmp_path / "ckpt"), device="cpu")
+    for k, by_method in test.attrs["confusion"].items():
+        for method, counts in by_method.items():
+            np.testing.assert_array_equal(loaded.metrics_["test"].attrs["confusion"][k][method],
+                                          counts)
