@@ -569,6 +569,7 @@ LOB_MESSAGE_FEATURES = ("submissions", "cancellations", "executions", "cancel_ra
 # placement signals in a max over features (see bench/README.md)
 LOB_ANOMALY_FEATURES = ("imbalance", *(f for f in LOB_MESSAGE_FEATURES if f != "executions"))
 LOB_SCORE_COMBINE = SCORE_COMBINE
+LOB_SCORE_ON = ("messages", "all")  # which inputs' scores make a sample's score
 LOB_ANOMALY_KINDS = ("spoofing", "stuffing")  # injected episodes (qseq.lob.synthetic)
 
 
@@ -605,6 +606,10 @@ class LobAnomalyConfig:
     score_combine: str = param("calibrated", "How per-feature scores make a sample's score: "
                                "the max of each over its validation 99% quantile (calibrated), "
                                "the plain max, or the mean.", choices=lambda: LOB_SCORE_COMBINE)
+    score_on: str = param("messages", "Which inputs are scored: the message-rate features "
+                          "(messages; the level sizes and imbalances are only the context they "
+                          "are predicted from) or every input (all). Every method scores the "
+                          "same ones.", choices=lambda: LOB_SCORE_ON)
     zscore_window: int = param(600, "Trailing samples of the rolling z-score baseline.")
     target_far: float = param(0.01, "False-alarm rate the thresholds are set for (validation "
                               "samples).")
@@ -627,8 +632,13 @@ class LobAnomalyConfig:
             object.__setattr__(self, "train", TrainConfig(**self.train))
         check_choice("autoencoder", self.model, _models("autoencoder")())
         check_choice("score combination", self.score_combine, LOB_SCORE_COMBINE)
+        check_choice("score_on", self.score_on, LOB_SCORE_ON)
         for name in self.features:
             check_choice("order-book anomaly feature", name, (*_lob_features(), *LOB_MESSAGE_FEATURES))
+        if self.score_on == "messages" and not set(self.features) & set(LOB_MESSAGE_FEATURES):
+            raise ConfigError(f"score_on 'messages' needs a message-rate feature among features "
+                              f"({', '.join(LOB_MESSAGE_FEATURES)}); add one or use score_on "
+                              "'all'")
         if len(set(self.features)) != len(self.features):
             raise ConfigError(f"features listed twice: {list(self.features)}")
         from qseq.lob.features import sampling_interval

@@ -91,6 +91,9 @@ def run_lob_anomaly(console: Console, stream: MessageStream, config: LobAnomalyC
                                      size_multiple=size_multiple, burst_orders=burst_orders,
                                      device=device)
     table = summary(results)
+    scored = results.attrs["scored"]
+    console.print(f"scored: {len(scored)} of {len(results.attrs['features'])} inputs "
+                  f"(score_on {config.score_on}: {', '.join(scored)})")
     what = "SYNTHETIC stream" if stream.synthetic else "real stream"
     console.print(pr_auc_table(table, f"PR-AUC on injected episodes, {what} ({stream.source}); "
                                       f"mean over {len(seeds)} seed(s)"))

@@ -38,7 +38,11 @@ default (they jump whenever a level empties and drown the placement signals).
 Scores: every method but IsolationForest has a per-feature score (the autoencoder's and PCA's
 causal contributions from :mod:`qseq.anomaly.scores`, each feature's rolling z-score);
 ``score_combine="calibrated"`` divides each by its 99% quantile on the validation samples and
-takes the max, so a heavy-tailed feature does not outshout the others.
+takes the max, so a heavy-tailed feature does not outshout the others. ``score_on="messages"``
+(the default) combines only the message-rate features' scores, and IsolationForest sees only
+those columns: the level sizes and imbalances stay inputs of the autoencoder and PCA (the
+context the messages are predicted from), but scored they add false alarms and almost no
+signal (per-feature PR-AUC in bench/README.md).
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ from qseq.errors import ConfigError, DataError
 from qseq.lob.anomaly_data import (
     HIT,
     KINDS,
+    MESSAGE_FEATURES,
     MessageStream,
     _check_kinds,
     _tolerance,
@@ -96,6 +101,7 @@ class _Fitted:
     models: dict
     thresholds: dict
     scales: dict
+    scored: np.ndarray  # [C] columns whose scores count (``config.score_on``)
 
 
 def _windows(values: np.ndarray, time: np.ndarray, names: tuple[str, ...], lookback: int,
@@ -115,10 +121,26 @@ def _anchors(values: np.ndarray, lookback: int, rows: range) -> np.ndarray:
     return r[bad[r + 1] - bad[r + 1 - lookback] == 0]
 
 
+def _scored_columns(names: tuple[str, ...], score_on: str) -> np.ndarray:
+    """[C] positions in ``names`` of the features whose scores count."""
+    if score_on == "all":
+        return np.arange(len(names))
+    return np.flatnonzero(np.isin(names, MESSAGE_FEATURES))
+
+
+def _columns(windows: Windows, columns: np.ndarray) -> Windows:
+    """``windows`` with only the feature ``columns``."""
+    from dataclasses import replace
+
+    return replace(windows, values=windows.values[:, columns],
+                   feature_names=tuple(np.asarray(windows.feature_names)[columns]))
+
+
 def _feature_scores(fitted: _Fitted, windows: Windows) -> dict[str, np.ndarray]:
-    """[R, F] causal per-feature score of every row for the methods that have one (NaN where
-    none): the autoencoder's and PCA's contributions (:func:`qseq.anomaly.scores.score_frame`)
-    and the rolling z-score of each feature alone."""
+    """[R, C] causal score of every row and scored column (``fitted.scored``) for the methods
+    that have one (NaN where none): the autoencoder's and PCA's contributions
+    (:func:`qseq.anomaly.scores.score_frame`, from windows of every input) and the rolling
+    z-score of each feature alone."""
     from qseq.anomaly.scores import score_windows
 
     cfg, out, n = fitted.config, {}, len(windows.values)
@@ -128,7 +150,7 @@ def _feature_scores(fitted: _Fitted, windows: Windows) -> dict[str, np.ndarray]:
         out[name] = np.full((n, len(fitted.names)), np.nan)
         out[name][windows.anchors] = frame[list(windows.feature_names)].to_numpy()
     out["rolling_zscore"] = fitted.models["rolling_zscore"].feature_scores(windows)
-    return out
+    return {name: per[:, fitted.scored] for name, per in out.items()}
 
 
 def _method_scores(fitted: _Fitted, windows: Windows) -> dict[str, np.ndarray]:
@@ -146,7 +168,8 @@ def _method_scores(fitted: _Fitted, windows: Windows) -> dict[str, np.ndarray]:
             out[name] = np.where(none, np.nan, per.mean(axis=1))
         else:
             out[name] = row_max(per)
-    out["isolation_forest"] = fitted.models["isolation_forest"].row_scores(windows)
+    forest = fitted.models["isolation_forest"]
+    out["isolation_forest"] = forest.row_scores(_columns(windows, fitted.scored))
     return {name: out[name] for name in METHODS}
 
 
@@ -192,19 +215,21 @@ def fit_detectors(stream: MessageStream, config: LobAnomalyConfig, *,
                     last_bar_weight=config.last_bar_weight)
     model.cpu().eval()
     pca = fit_pca_reconstruction(train, config.hidden_size, config.seed)
+    scored = _scored_columns(names, config.score_on)
     models = {"autoencoder": (model, fit_normalisers(model, train)),
               "pca": (pca, fit_normalisers(pca, train)),
               "rolling_zscore": RollingZScore(config.zscore_window).fit(train),
-              "isolation_forest": IsolationForestBaseline(seed=config.seed).fit(train)}
-    fitted = _Fitted(config, split, scaler, size_unit, names, models, {}, {})
+              "isolation_forest": IsolationForestBaseline(seed=config.seed).fit(
+                  _columns(train, scored))}
+    fitted = _Fitted(config, split, scaler, size_unit, names, models, {}, {}, scored)
     every = _windows(scaled, grid, names, config.lookback,
                      _anchors(scaled, config.lookback, range(0, len(grid))), stream.source)
     fitted.scales = {k: feature_scale(v[val_rows]) for k, v in _feature_scores(fitted, every).items()}
     scores = _method_scores(fitted, every)
     fitted.thresholds = {k: calibrate(v[val_rows], config.target_far, "quantile").value
                          for k, v in scores.items()}
-    log.info("fitted %s on %d training windows (%d features)", config.model, len(train_rows),
-             len(names))
+    log.info("fitted %s on %d training windows (%d features, %d scored)", config.model,
+             len(train_rows), len(names), len(scored))
     return fitted, grid
 
 
@@ -268,7 +293,8 @@ def evaluate_lob_anomalies(stream: MessageStream, config: LobAnomalyConfig | Non
 
     frame = pd.DataFrame(rows)
     frame.attrs.update(source=stream.source, synthetic=stream.synthetic, sampling=config.sampling,
-                       features=list(fitted.names), model=config.model)
+                       features=list(fitted.names), model=config.model,
+                       scored=[fitted.names[j] for j in fitted.scored])
     return frame
 
 

@@ -131,6 +131,7 @@ def test_the_autoencoder_finds_obvious_episodes_far_above_chance():
                                      burst_orders=80, device="cpu")
     assert set(results["method"]) == {"autoencoder", "rolling_zscore", "isolation_forest", "pca"}
     assert set(results["kind"]) == {*KINDS, "all"} and results.attrs["synthetic"]
+    assert set(results.attrs["scored"]) < set(results.attrs["features"])
     ae = results[(results["method"] == "autoencoder")].set_index("kind")
     assert (ae["pr_auc"] > 0.6).all() and (ae["pr_auc"] > 5 * ae["chance"]).all(), ae
     table = summary(results)
@@ -143,6 +144,44 @@ def test_mask_steps_reaches_the_autoencoder(stream):
     fitted, _ = fit_detectors(stream, replace(SMALL, sampling="250ms", mask_steps=3), device="cpu")
     model = fitted.models["autoencoder"][0]
     assert model.mask_last and model.config.mask_steps == 3
+
+
+def test_score_on_messages_combines_only_the_message_features(stream):
+    from qseq.lob.anomaly import (
+        _anchors,
+        _feature_scores,
+        _method_scores,
+        _windows,
+        fit_detectors,
+    )
+    from qseq.lob.anomaly_data import MESSAGE_FEATURES
+
+    config = replace(SMALL, sampling="250ms")
+    assert config.score_on == "messages"  # the default
+    fits = {on: fit_detectors(stream, replace(config, score_on=on), device="cpu")[0]
+            for on in ("messages", "all")}
+    names = fits["all"].names
+    messages = [n for n in config.features if n in MESSAGE_FEATURES]
+    assert [names[j] for j in fits["messages"].scored] == messages
+    assert len(names) > len(messages) and list(fits["all"].scored) == list(range(len(names)))
+    assert fits["messages"].models["isolation_forest"].forest_.n_features_in_ == len(messages)
+    assert fits["all"].models["isolation_forest"].forest_.n_features_in_ == len(names)
+    values, _, grid = anomaly_features(stream.messages, stream.book(), config,
+                                       size_unit=fits["all"].size_unit)
+    scaled = fits["all"].scaler.transform(values)
+    rows = _anchors(scaled, config.lookback, range(len(grid)))
+    win = _windows(scaled, grid, names, config.lookback, rows, "test")
+    per = {on: _feature_scores(f, win) for on, f in fits.items()}
+    assert per["messages"]["rolling_zscore"].shape == (len(grid), len(messages))
+    assert np.isfinite(per["messages"]["autoencoder"][rows]).all()
+    # the autoencoder and PCA still see every input: the message columns score as before
+    for method in ("autoencoder", "pca", "rolling_zscore"):
+        np.testing.assert_array_equal(per["messages"][method],
+                                      per["all"][method][:, fits["messages"].scored])
+    combined = _method_scores(fits["messages"], win)["autoencoder"]
+    calibrated = per["messages"]["autoencoder"] / fits["messages"].scales["autoencoder"]
+    scored = rows[rows >= config.zscore_window]  # every method has a score there
+    np.testing.assert_allclose(combined[scored], calibrated[scored].max(axis=1))
 
 
 @pytest.mark.skipif(not HAS_SAMPLE, reason="needs ob-analytics (the Bitstamp sample)")
@@ -188,6 +227,11 @@ def test_bad_input_says_what_is_wrong(stream):
         LobAnomalyConfig(model="lstm_ae", mask_steps=5)
     with pytest.raises(ConfigError, match="mask_steps must be an integer >= 1"):
         LobAnomalyConfig(mask_steps=0)
+    with pytest.raises(ConfigError, match="unknown score_on 'msgs'.*messages"):
+        LobAnomalyConfig(score_on="msgs")
+    with pytest.raises(ConfigError, match="score_on 'messages' needs a message-rate feature"):
+        LobAnomalyConfig(features=("imbalance",))
+    assert LobAnomalyConfig(features=("imbalance",), score_on="all").score_on == "all"
     with pytest.raises(DataError, match="size_unit"):
         message_features(stream.messages, stream.book(), size_unit=0.0)
     with pytest.raises(DataError, match="leave"):
@@ -223,6 +267,8 @@ def test_cli_prints_and_writes_the_table(cli, tmp_path):
                          "--out", str(out_file))
     assert code == 0, err
     assert "SYNTHETIC" in out and "autoencoder" in out and "chance" in out
+    flat = " ".join(out.split())
+    assert "scored: 9 of 24 inputs (score_on messages: submissions, cancellations," in flat, flat
     import pandas as pd
 
     table = pd.read_parquet(out_file)
@@ -239,6 +285,7 @@ def test_cli_prints_and_writes_the_table(cli, tmp_path):
     (("--synthetic", "100", "--inject", "spoofing,boom"), "unknown anomaly kind 'boom'"),
     (("--synthetic", "100", "--sampling", "event"), "clock interval"),
     (("--synthetic", "100", "--out", "x.txt"), "--out must end in .csv or .parquet"),
+    (("--synthetic", "100", "--features", "imbalance"), "score_on 'messages' needs a message-rate"),
 ])
 def test_cli_mistakes_give_one_line(cli, args, message):
     code, _, err = cli(*args)
