@@ -272,6 +272,23 @@ def read_trades(path: str | Path) -> Trades:
                   trade_id=raw["trade_id"])
 
 
+def check_order_times_and_volumes(path: Path, cols: dict[str, np.ndarray], lines: np.ndarray,
+                                  last_ms: float | None = None) -> None:
+    """One error naming the first line of ``cols`` (orders rows at file ``lines``) whose
+    exchange_timestamp goes back (also against ``last_ms``, the previous chunk's last) or whose
+    volume is negative."""
+    exch = cols["exchange_timestamp"]
+    first = exch[:1] < (exch[0] if last_ms is None else last_ms)
+    back = np.flatnonzero(np.r_[first, exch[1:] < exch[:-1]])
+    if back.size:
+        raise DataError(f"{path}, line {lines[back[0]]}: exchange_timestamp goes back in time; "
+                        "rows must be in exchange-time order")
+    bad = np.flatnonzero(~(cols["volume"] >= 0))
+    if bad.size:
+        raise DataError(f"{path}, line {lines[bad[0]]}: volume {cols['volume'][bad[0]].item()!r} "
+                        "is negative; volumes are the order's remaining size (>= 0)")
+
+
 def read_level3(orders_path: str | Path, trades_path: str | Path | None = None, *,
                 meta_path: str | Path | None = None,
                 placeholder_prices: tuple[float, ...] = PLACEHOLDER_PRICES) -> Level3:
@@ -288,15 +305,8 @@ def read_level3(orders_path: str | Path, trades_path: str | Path | None = None, 
     if n == 0:
         raise DataError(f"{orders_path}: no rows; a level-3 orders file needs at least one event")
     action, direction = raw["action"], raw["direction"]
+    check_order_times_and_volumes(orders_path, raw, np.arange(n) + 2)
     exch = raw["exchange_timestamp"]
-    back = np.flatnonzero(exch[1:] < exch[:-1])
-    if back.size:
-        raise DataError(f"{orders_path}, line {back[0] + 3}: exchange_timestamp goes back in time; "
-                        "rows must be in exchange-time order")
-    bad = np.flatnonzero(~(raw["volume"] >= 0))
-    if bad.size:
-        raise DataError(f"{orders_path}, line {bad[0] + 2}: volume {raw['volume'][bad[0]].item()!r} is "
-                        "negative; volumes are the order's remaining size (>= 0)")
     synthetic = np.zeros(n, bool)
     snapshot = np.zeros(n, bool)
     if meta_path is not None:

@@ -45,6 +45,7 @@ from qseq.lob.level3 import (
     _convert_options,
     _raise_bad_cell,
     _take,
+    check_order_times_and_volumes,
     check_rows,
     read_meta,
     read_trades,
@@ -253,17 +254,8 @@ def iter_level3_book(orders_path: str | Path, trades_path: str | Path | None = N
     for cols in _chunks(_batches(orders_path, ORDER_COLUMNS, "orders"), chunk_rows, head):
         n = len(cols["id"])
         lines = row0 + np.arange(n) + 2
+        check_order_times_and_volumes(orders_path, cols, lines, last_ms)
         exch = cols["exchange_timestamp"]
-        back = np.flatnonzero(np.r_[exch[:1] < (exch[0] if last_ms is None else last_ms),
-                                    exch[1:] < exch[:-1]])
-        if back.size:
-            raise DataError(f"{orders_path}, line {lines[back[0]]}: exchange_timestamp goes back "
-                            "in time; rows must be in exchange-time order")
-        bad = np.flatnonzero(~(cols["volume"] >= 0))
-        if bad.size:
-            raise DataError(f"{orders_path}, line {lines[bad[0]]}: volume "
-                            f"{cols['volume'][bad[0]].item()!r} is negative; volumes are the "
-                            "order's remaining size (>= 0)")
         row = row0 + np.arange(n)
         snapshot = row < head
         end = (row >= total - tail) if meta_path is not None and tail else np.zeros(n, bool)
