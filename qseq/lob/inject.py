@@ -52,6 +52,17 @@ def _check_pair(messages: Messages, book: Book) -> None:
                         f"{len(book)} rows for {len(messages)} messages")
 
 
+def _quoted_rows(book: Book, needed: int, what: str) -> np.ndarray:
+    """Rows of ``book`` with both best quotes and no halt: where an episode may start."""
+    halted = book.halted if book.halted is not None else np.zeros(len(book), bool)
+    ok = np.flatnonzero(np.isfinite(book.bid_price[:, 0]) & np.isfinite(book.ask_price[:, 0])
+                        & ~halted)
+    if len(ok) < needed:
+        raise DataError(f"only {len(ok)} events have both quotes; cannot place {needed} {what} "
+                        "(ask for fewer)")
+    return ok
+
+
 def inject_spoofing(messages: Messages, book: Book, *, episodes: int = 10, layers: int = 3,
                     ticks_away: int = 4, size_multiple: float = 10.0,
                     lifetime: tuple[float, float] = (0.5, 3.0), tick: float = 0.01,
@@ -74,12 +85,7 @@ def inject_spoofing(messages: Messages, book: Book, *, episodes: int = 10, layer
     rng = np.random.default_rng(seed)
     size = size_multiple * _typical_size(messages)
     next_id = int(messages.order_id.max()) + 1
-    halted = book.halted if book.halted is not None else np.zeros(len(book), bool)
-    ok = np.flatnonzero(np.isfinite(book.bid_price[:, 0]) & np.isfinite(book.ask_price[:, 0])
-                        & ~halted)
-    if len(ok) < episodes:
-        raise DataError(f"only {len(ok)} events have both quotes; cannot place {episodes} "
-                        "spoofing episodes (ask for fewer)")
+    ok = _quoted_rows(book, episodes, "spoofing episodes")
     step = _step(tick)
     rows: dict[str, list] = {k: [] for k in ("time", "event_type", "order_id", "size",
                                               "price", "direction")}
@@ -133,12 +139,7 @@ def inject_quote_stuffing(messages: Messages, book: Book, *, bursts: int = 10,
     rng = np.random.default_rng(seed)
     size = _typical_size(messages)
     next_id = int(messages.order_id.max()) + 1
-    halted = book.halted if book.halted is not None else np.zeros(len(book), bool)
-    ok = np.flatnonzero(np.isfinite(book.bid_price[:, 0]) & np.isfinite(book.ask_price[:, 0])
-                        & ~halted)
-    if len(ok) < bursts:
-        raise DataError(f"only {len(ok)} events have both quotes; cannot place {bursts} "
-                        "quote-stuffing bursts (ask for fewer)")
+    ok = _quoted_rows(book, bursts, "quote-stuffing bursts")
     step = _step(tick)
     rows: dict[str, list] = {k: [] for k in ("time", "event_type", "order_id", "size",
                                               "price", "direction")}

@@ -233,5 +233,8 @@ def test_injection_works_on_any_stream(tmp_path):
     _check_injected(msg, out, labels)
     out, labels = inject_quote_stuffing(msg, book, bursts=2, orders=3, seed=0)
     _check_injected(msg, out, labels)
-    with pytest.raises(DataError, match="ask for fewer"):
+    with pytest.raises(DataError, match=r"events have both quotes; cannot place 50 spoofing "
+                                        r"episodes \(ask for fewer\)"):
         inject_spoofing(msg, book, episodes=50)
+    with pytest.raises(DataError, match="cannot place 50 quote-stuffing bursts"):
+        inject_quote_stuffing(msg, book, bursts=50)
