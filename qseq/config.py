@@ -581,7 +581,8 @@ class LobAnomalyConfig:
     the best ``levels`` levels (prices in bps from the mid) plus ``features`` (book features of
     :mod:`qseq.lob.features` and :data:`MESSAGE_FEATURES`). The first ``train_frac`` of the
     samples is the clean training period, the next ``val_frac`` early stopping and threshold
-    calibration, the rest the test period where episodes are injected.
+    calibration, the rest the test period where episodes are injected. Every method's score
+    reads the ``score_on`` columns (by default the message-rate features).
     """
 
     model: str = param("masked_lstm_ae", "Autoencoder from the registry (qseq models).",
